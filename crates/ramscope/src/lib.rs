@@ -1,0 +1,12 @@
+//! ramscope: where an LLM inference server's host RAM goes, and where it will go.
+//!
+//! Data flows one way: [`proc`] reads `/proc`, [`attribute`] puts every mapping in a
+//! category, [`snapshot`] adds them up per process and per tree, and [`report`] shows them.
+
+pub mod attribute;
+pub mod error;
+pub mod measure;
+pub mod proc;
+pub mod report;
+pub mod snapshot;
+pub mod units;

@@ -1,0 +1,257 @@
+//! Measuring live processes: read → attribute → snapshot.
+
+use std::collections::BTreeSet;
+
+use crate::error::ProcError;
+use crate::proc::roles::{identify, Identity};
+use crate::proc::smaps::{parse_rollup, Counters, SmapsParser};
+use crate::proc::status::Status;
+use crate::proc::tree::ProcessTable;
+use crate::proc::{Pid, ProcFs};
+use crate::snapshot::{Attributor, ProcessSnapshot, Reconciliation, TreeSnapshot};
+
+/// What to read and how far to follow the tree.
+#[derive(Debug, Clone)]
+pub struct MeasureOptions {
+    /// Follow children (and children started while measuring).
+    pub tree: bool,
+    /// Keep a per-mapping breakdown (`--by mapping`).
+    pub keep_mappings: bool,
+    /// Read `smaps_rollup` for exact PSS totals (costs one more page walk per process).
+    pub use_rollup: bool,
+}
+
+impl Default for MeasureOptions {
+    fn default() -> Self {
+        MeasureOptions {
+            tree: true,
+            keep_mappings: false,
+            use_rollup: true,
+        }
+    }
+}
+
+/// Reads processes, keeping its buffers between them.
+pub struct Measurer {
+    fs: ProcFs,
+    options: MeasureOptions,
+    smaps: Vec<u8>,
+    rollup: Vec<u8>,
+    attributor: Attributor,
+}
+
+/// How many times to re-read a process whose smaps and rollup disagree (it was changing).
+const CONSISTENT_READ_TRIES: usize = 3;
+
+impl Measurer {
+    pub fn new(fs: ProcFs, options: MeasureOptions) -> Measurer {
+        let attributor = Attributor::new(options.keep_mappings);
+        Measurer {
+            fs,
+            options,
+            smaps: Vec::with_capacity(1 << 20),
+            rollup: Vec::with_capacity(1024),
+            attributor,
+        }
+    }
+
+    pub fn fs(&self) -> &ProcFs {
+        &self.fs
+    }
+
+    /// Measures one process.
+    pub fn process(&mut self, pid: Pid) -> Result<ProcessSnapshot, ProcError> {
+        let status = Status::parse(&self.fs.read_string(pid, "status")?);
+        let argv = self.fs.cmdline(pid)?;
+        let comm = self.fs.comm(pid)?;
+        let Identity { role, engine } = identify(&comm, &argv);
+
+        let mut attribution = None;
+        let mut reconciliation = Reconciliation::default();
+        for _ in 0..CONSISTENT_READ_TRIES {
+            let rollup = if self.options.use_rollup {
+                self.read_rollup(pid)?
+            } else {
+                None
+            };
+            self.fs.read_into(pid, "smaps", &mut self.smaps)?;
+            if self.smaps.is_empty() {
+                // A zombie, or a process exiting right now: nothing mapped any more.
+                return Err(ProcError::Vanished { pid });
+            }
+            let maps = SmapsParser::new(&self.smaps)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|source| ProcError::Parse {
+                    pid,
+                    path: self.fs.pid_path(pid, "smaps"),
+                    source,
+                })?;
+            let mut a = self.attributor.attribute(&maps);
+            reconciliation = a.reconcile(rollup.as_ref());
+            attribution = Some(a);
+            if reconciliation.mismatch.is_none() {
+                break;
+            }
+        }
+        let Some(a) = attribution else {
+            return Err(ProcError::Vanished { pid });
+        };
+        let sum = a.sum;
+        Ok(ProcessSnapshot {
+            pid,
+            ppid: status.ppid,
+            role,
+            engine,
+            name: if status.name.is_empty() {
+                comm
+            } else {
+                status.name
+            },
+            cmdline: argv.join(" "),
+            rss_bytes: sum.rss * 1024,
+            pss_bytes: sum.pss * 1024,
+            uss_bytes: sum.uss() * 1024,
+            swap_bytes: sum.swap * 1024,
+            swap_pss_bytes: sum.swap_pss * 1024,
+            pss_anon_bytes: sum.pss_anon * 1024,
+            pss_file_bytes: sum.pss_file * 1024,
+            pss_shmem_bytes: sum.pss_shmem * 1024,
+            peak_rss_bytes: status.vm_hwm,
+            threads: status.threads,
+            uses_gpu: a.uses_gpu,
+            categories: a.categories,
+            mappings: a.mappings,
+            reconciliation,
+        })
+    }
+
+    /// The rollup, or `None` on kernels older than 4.14 that lack it (then totals come from
+    /// smaps itself).
+    fn read_rollup(&mut self, pid: Pid) -> Result<Option<Counters>, ProcError> {
+        match self.fs.read_into(pid, "smaps_rollup", &mut self.rollup) {
+            Ok(()) if self.rollup.is_empty() => Err(ProcError::Vanished { pid }),
+            Ok(()) => parse_rollup(&self.rollup)
+                .map(Some)
+                .map_err(|source| ProcError::Parse {
+                    pid,
+                    path: self.fs.pid_path(pid, "smaps_rollup"),
+                    source,
+                }),
+            Err(ProcError::Unsupported { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Measures `roots` (and, with `tree`, every descendant, including processes that start
+    /// while the tree is read). A root that does not exist is an error; a descendant that
+    /// exits mid-read is skipped with a note.
+    pub fn tree(&mut self, roots: &[Pid]) -> Result<TreeSnapshot, ProcError> {
+        for &root in roots {
+            if !self.fs.exists(root) {
+                return Err(ProcError::NoSuchProcess { pid: root });
+            }
+        }
+        let taken_at = now_rfc3339();
+        let mut processes = Vec::new();
+        let mut notes = Vec::new();
+        let mut done: BTreeSet<Pid> = BTreeSet::new();
+        let mut skipped = 0usize;
+        let root_set: BTreeSet<Pid> = roots.iter().copied().collect();
+
+        let mut pending: Vec<Pid> = roots.to_vec();
+        // New children can keep appearing; a bounded number of rounds keeps a fork bomb from
+        // holding us forever.
+        for _round in 0..16 {
+            if self.options.tree {
+                let table = ProcessTable::scan(&self.fs).map_err(|e| ProcError::Io {
+                    pid: 0,
+                    path: self.fs.root().to_path_buf(),
+                    source: e,
+                })?;
+                for &root in roots {
+                    pending.extend(table.descendants(root));
+                }
+            }
+            pending.retain(|p| !done.contains(p));
+            pending.sort_unstable();
+            pending.dedup();
+            if pending.is_empty() {
+                break;
+            }
+            for pid in std::mem::take(&mut pending) {
+                done.insert(pid);
+                match self.process(pid) {
+                    Ok(p) => processes.push(p),
+                    Err(e) if root_set.contains(&pid) => return Err(e),
+                    Err(e) if e.is_gone() => skipped += 1,
+                    Err(e) => notes.push(format!("skipped PID {pid}: {e}")),
+                }
+            }
+            if !self.options.tree {
+                break;
+            }
+        }
+        if skipped > 0 {
+            notes.push(format!(
+                "{skipped} process(es) exited while the tree was read and are not counted"
+            ));
+        }
+        order_as_tree(&mut processes, roots);
+        Ok(TreeSnapshot::new(taken_at, processes, notes))
+    }
+
+    /// Every inference-server tree on the machine: processes that head one (an API server of
+    /// a known engine) and are not inside another such tree.
+    pub fn find_servers(&self) -> Result<Vec<Pid>, ProcError> {
+        let table = ProcessTable::scan(&self.fs).map_err(|e| ProcError::Io {
+            pid: 0,
+            path: self.fs.root().to_path_buf(),
+            source: e,
+        })?;
+        let mut heads = Vec::new();
+        for pid in table.pids() {
+            let (Ok(argv), Ok(comm)) = (self.fs.cmdline(pid), self.fs.comm(pid)) else {
+                continue;
+            };
+            let id = identify(&comm, &argv);
+            // An orphaned engine core (its API server gone) still heads what is left.
+            let orphan_engine = id.engine != crate::proc::roles::Engine::Unknown
+                && matches!(id.role, crate::proc::roles::Role::EngineCore)
+                && table.parent(pid) == Some(1);
+            if id.is_server_root() || orphan_engine {
+                heads.push(pid);
+            }
+        }
+        let nested: BTreeSet<Pid> = heads
+            .iter()
+            .copied()
+            .filter(|&p| heads.iter().any(|&h| h != p && table.is_within(p, h)))
+            .collect();
+        heads.retain(|p| !nested.contains(p));
+        Ok(heads)
+    }
+}
+
+/// Parents before children, siblings by PID, roots in the order given.
+fn order_as_tree(processes: &mut [ProcessSnapshot], roots: &[Pid]) {
+    let mut table = ProcessTable::default();
+    for p in processes.iter() {
+        table.insert(p.pid, p.ppid);
+    }
+    let mut order = Vec::new();
+    let mut seen = BTreeSet::new();
+    for &root in roots {
+        for pid in table.descendants(root) {
+            if seen.insert(pid) {
+                order.push(pid);
+            }
+        }
+    }
+    processes.sort_by_key(|p| order.iter().position(|&o| o == p.pid).unwrap_or(usize::MAX));
+}
+
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| String::from("1970-01-01T00:00:00Z"))
+}

@@ -9,10 +9,30 @@ use clap::Parser;
 fn main() {
     // Printing into a closed pipe (`ramscope measure | head`) is not an error worth a panic.
     reset_sigpipe();
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => exit_on_usage_error(e),
+    };
     if let Err(e) = commands::run(cli) {
         eprintln!("ramscope: {}", one_line(&e));
         std::process::exit(1);
+    }
+}
+
+/// Help and version go out as clap writes them; a usage error becomes its first line.
+fn exit_on_usage_error(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+        _ => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("ramscope: {first} (see ramscope --help)");
+            std::process::exit(2);
+        }
     }
 }
 

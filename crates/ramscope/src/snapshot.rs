@@ -410,4 +410,171 @@ mod tests {
         assert_eq!(cats[&Category::Heap].pss_bytes, 0);
         assert!(cats.values().all(|u| u.pss_bytes % 1024 == 0));
     }
+
+    use crate::proc::smaps::{parse_rollup, SmapsParser};
+
+    const STAGES: [&str; 15] = [
+        "00-python-bare",
+        "01-import-torch",
+        "02-cuda-context",
+        "03-pinned-small",
+        "04-pinned-300MiB",
+        "05-cpu-tensors",
+        "06-host-register-64MiB",
+        "07-posix-shm-64MiB",
+        "08-import-transformers",
+        "09-model-built-saved-freed",
+        "10-weights-on-cpu",
+        "11-weights-on-gpu",
+        "12-after-generate",
+        "13-child-cuda",
+        "14-parent-with-child",
+    ];
+
+    fn fixture(stage: &str, ext: &str) -> Vec<u8> {
+        let path = format!(
+            "{}/tests/fixtures/cuda-torch-h100/{stage}.{ext}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// Attributes one captured stage: (attribution after reconciliation, rollup, reconciliation).
+    fn stage(stage: &str) -> (Attribution, Counters, Reconciliation) {
+        let smaps = fixture(stage, "smaps");
+        let rollup = parse_rollup(&fixture(stage, "smaps_rollup")).unwrap();
+        let maps: Vec<_> = SmapsParser::new(&smaps).collect::<Result<_, _>>().unwrap();
+        let mut a = Attributor::new(true).attribute(&maps);
+        let r = a.reconcile(Some(&rollup));
+        (a, rollup, r)
+    }
+
+    fn total(a: &Attribution, f: impl Fn(&CategoryUsage) -> u64) -> u64 {
+        a.categories.values().map(f).sum()
+    }
+
+    #[test]
+    fn every_stage_adds_up_to_its_rollup() {
+        for name in STAGES {
+            let (a, rollup, r) = stage(name);
+            // Categories always add up exactly to the process totals.
+            assert_eq!(total(&a, |u| u.rss_bytes), a.sum.rss * 1024, "{name} rss");
+            assert_eq!(total(&a, |u| u.pss_bytes), a.sum.pss * 1024, "{name} pss");
+            assert_eq!(total(&a, |u| u.uss_bytes), a.sum.uss() * 1024, "{name} uss");
+            assert_eq!(
+                total(&a, |u| u.swap_bytes),
+                a.sum.swap * 1024,
+                "{name} swap"
+            );
+            if r.mismatch.is_none() {
+                // Read from an unchanged process: to the kB of the kernel's rollup.
+                assert_eq!(a.sum.rss, rollup.rss, "{name}");
+                assert_eq!(a.sum.pss, rollup.pss, "{name}");
+                assert_eq!(r.totals_from, "smaps_rollup");
+            } else {
+                // Some stages were captured while the process still moved (smaps and the
+                // rollup disagree on Rss): reported as such, and within 0.1%.
+                assert_ne!(a.sum.rss, rollup.rss, "{name}: a mismatch must be real");
+                let off_kb = a.sum.rss.abs_diff(rollup.rss);
+                assert!(
+                    off_kb * 1000 < rollup.rss || off_kb < 1024,
+                    "{name}: off by {off_kb} kB"
+                );
+            }
+            let other = a
+                .categories
+                .get(&Category::Other)
+                .map_or(0, |u| u.pss_bytes);
+            assert_eq!(other, 0, "{name}: unmatched mappings");
+        }
+    }
+
+    #[test]
+    fn stages_without_movement_reconcile_exactly() {
+        // Stages 09..14 were captured from a settled process: all must reconcile.
+        for name in &STAGES[9..] {
+            let (_, _, r) = stage(name);
+            assert!(r.mismatch.is_none(), "{name}: {r:?}");
+            assert!(r.pss_rounding_bytes < 64 * 1024, "{name}: {r:?}");
+        }
+    }
+
+    fn mapping<'a>(a: &'a Attribution, needle: &str) -> &'a MappingUsage {
+        a.mappings
+            .iter()
+            .filter(|m| m.name.contains(needle))
+            .max_by_key(|m| m.size_bytes)
+            .unwrap_or_else(|| panic!("no mapping named like {needle}"))
+    }
+
+    #[test]
+    fn pinned_buffer_is_pinned() {
+        let (a, _, _) = stage("04-pinned-300MiB");
+        let zero = mapping(&a, "/dev/zero");
+        assert_eq!(zero.category, Category::Pinned);
+        // A 300 MiB pinned tensor becomes a 512 MiB power-of-two block, plus the small ones.
+        assert!(zero.size_bytes >= 512 << 20, "{zero:?}");
+        let pinned = a.categories[&Category::Pinned];
+        assert!(pinned.rss_bytes >= 512 << 20);
+        assert!(a.uses_gpu);
+        // Before any CUDA context, the same signature would be plain shared memory.
+        let (bare, _, _) = stage("00-python-bare");
+        assert!(!bare.uses_gpu);
+        assert!(!bare.categories.contains_key(&Category::Pinned));
+    }
+
+    #[test]
+    fn driver_and_libraries() {
+        let (a, _, _) = stage("12-after-generate");
+        assert_eq!(mapping(&a, "/dev/nvidiactl").category, Category::GpuDriver);
+        assert_eq!(mapping(&a, "libcublasLt").category, Category::CodeCuda);
+        assert_eq!(mapping(&a, "libcuda.so").category, Category::CodeCuda);
+        assert_eq!(
+            mapping(&a, "libtorch_cuda.so").category,
+            Category::CodeTorch
+        );
+        assert_eq!(mapping(&a, "libtriton.so").category, Category::CodeTorch);
+        assert_eq!(
+            mapping(&a, "/usr/bin/python3.12").category,
+            Category::CodePython
+        );
+        assert_eq!(mapping(&a, "libc.so.6").category, Category::CodeOther);
+        assert_eq!(mapping(&a, "[heap]").category, Category::Heap);
+        assert_eq!(mapping(&a, "[stack]").category, Category::Stack);
+        assert_eq!(mapping(&a, "locale-archive").category, Category::FileOther);
+        // torch starts threads: their stacks are found by their guard pages.
+        assert!(a.categories[&Category::Stack].mappings > 10);
+    }
+
+    #[test]
+    fn weights_and_shm() {
+        let (a, _, _) = stage("10-weights-on-cpu");
+        let w = mapping(&a, "model.safetensors");
+        assert_eq!(w.category, Category::Weights);
+        assert!(w.size_bytes > 500 << 20);
+        let (a, _, _) = stage("07-posix-shm-64MiB");
+        let shm = mapping(&a, "/dev/shm/ramscope_probe");
+        assert_eq!(shm.category, Category::Shm);
+        assert_eq!(shm.rss_bytes, 64 << 20);
+    }
+
+    #[test]
+    fn import_torch_is_mostly_heap_and_code() {
+        // categories.md: import torch ≈ 277 MiB anon + 213 MiB file PSS. About 20 MiB of the
+        // anonymous pages are libraries' copied-on-write data, which stays with the code.
+        let (a, _, _) = stage("01-import-torch");
+        let heap = a.categories[&Category::Heap].pss_bytes;
+        let code: u64 = [
+            Category::CodeTorch,
+            Category::CodeCuda,
+            Category::CodePython,
+            Category::CodeOther,
+        ]
+        .iter()
+        .filter_map(|c| a.categories.get(c))
+        .map(|u| u.pss_bytes)
+        .sum();
+        assert!((250 << 20..280 << 20).contains(&heap), "heap {heap}");
+        assert!((215 << 20..245 << 20).contains(&code), "code {code}");
+    }
 }

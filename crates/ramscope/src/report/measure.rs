@@ -50,7 +50,7 @@ fn processes(s: &TreeSnapshot, top: Option<usize>) -> String {
             num(p.pid),
             num(p.ppid),
             comfy_table::Cell::new(p.role.name()),
-            comfy_table::Cell::new(ellipsize(&label, 60)),
+            comfy_table::Cell::new(ellipsize(label.as_str(), 60)),
             num(bytes(p.pss_bytes)),
             num(bytes(p.uss_bytes)),
             num(bytes(p.rss_bytes)),

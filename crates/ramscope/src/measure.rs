@@ -69,12 +69,21 @@ impl Measurer {
         let mut attribution = None;
         let mut reconciliation = Reconciliation::default();
         for _ in 0..CONSISTENT_READ_TRIES {
-            let rollup = if self.options.use_rollup {
-                self.read_rollup(pid)?
+            // The rollup walks the page tables again; on a second core that walk overlaps
+            // with generating the (much longer) smaps text, so exact totals cost little time.
+            let (fs, rollup_buf, smaps_buf) = (&self.fs, &mut self.rollup, &mut self.smaps);
+            let (rollup, smaps) = if self.options.use_rollup {
+                std::thread::scope(|scope| {
+                    let rollup = scope.spawn(|| read_rollup(fs, pid, rollup_buf));
+                    let smaps = fs.read_into(pid, "smaps", smaps_buf);
+                    let rollup = rollup.join().unwrap_or(Err(ProcError::Vanished { pid }));
+                    (rollup, smaps)
+                })
             } else {
-                None
+                (Ok(None), fs.read_into(pid, "smaps", smaps_buf))
             };
-            self.fs.read_into(pid, "smaps", &mut self.smaps)?;
+            smaps?;
+            let rollup = rollup?;
             if self.smaps.is_empty() {
                 // A zombie, or a process exiting right now: nothing mapped any more.
                 return Err(ProcError::Vanished { pid });
@@ -123,23 +132,6 @@ impl Measurer {
             mappings: a.mappings,
             reconciliation,
         })
-    }
-
-    /// The rollup, or `None` on kernels older than 4.14 that lack it (then totals come from
-    /// smaps itself).
-    fn read_rollup(&mut self, pid: Pid) -> Result<Option<Counters>, ProcError> {
-        match self.fs.read_into(pid, "smaps_rollup", &mut self.rollup) {
-            Ok(()) if self.rollup.is_empty() => Err(ProcError::Vanished { pid }),
-            Ok(()) => parse_rollup(&self.rollup)
-                .map(Some)
-                .map_err(|source| ProcError::Parse {
-                    pid,
-                    path: self.fs.pid_path(pid, "smaps_rollup"),
-                    source,
-                }),
-            Err(ProcError::Unsupported { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
     }
 
     /// Measures `roots` (and, with `tree`, every descendant, including processes that start
@@ -229,6 +221,23 @@ impl Measurer {
             .collect();
         heads.retain(|p| !nested.contains(p));
         Ok(heads)
+    }
+}
+
+/// The rollup, or `None` on kernels older than 4.14 that lack it (then totals come from smaps
+/// itself).
+fn read_rollup(fs: &ProcFs, pid: Pid, buf: &mut Vec<u8>) -> Result<Option<Counters>, ProcError> {
+    match fs.read_into(pid, "smaps_rollup", buf) {
+        Ok(()) if buf.is_empty() => Err(ProcError::Vanished { pid }),
+        Ok(()) => parse_rollup(buf)
+            .map(Some)
+            .map_err(|source| ProcError::Parse {
+                pid,
+                path: fs.pid_path(pid, "smaps_rollup"),
+                source,
+            }),
+        Err(ProcError::Unsupported { .. }) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests: the binary, and real processes with known memory.
 #![allow(dead_code)]
 
+pub mod vllm;
+
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};

@@ -1,0 +1,211 @@
+//! What one snapshot costs, side by side with the floor and with smem, on the same process.
+//!
+//!   cargo bench --bench snapshot_cost                    # a 20,000-mapping process
+//!   RAMSCOPE_BENCH_PIDS=1234 cargo bench --bench snapshot_cost   # also an existing tree
+//!
+//! The floor is the least any smaps-based tool can do: read every smaps file of the tree into
+//! a buffer. Ratios are printed because absolute times move with the machine's load.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ramscope::measure::{MeasureOptions, Measurer};
+use ramscope::proc::tree::ProcessTable;
+use ramscope::proc::ProcFs;
+
+const MAPPINGS: usize = 20_000;
+const ROUNDS: usize = 15;
+
+fn main() {
+    let target = ManyMappings::start(MAPPINGS);
+    println!(
+        "one snapshot of a process with {} mappings (PID {}), median of {ROUNDS} rounds:",
+        target.mappings(),
+        target.pid()
+    );
+    compare(&[target.pid()], Some("ramscope-bench-many-mappings"));
+    drop(target);
+
+    if let Ok(pids) = std::env::var("RAMSCOPE_BENCH_PIDS") {
+        let roots: Vec<u32> = pids
+            .split(',')
+            .filter_map(|p| p.trim().parse().ok())
+            .collect();
+        let table = ProcessTable::scan(&ProcFs::default()).expect("scan /proc");
+        let tree: Vec<u32> = roots.iter().flat_map(|&r| table.descendants(r)).collect();
+        let maps: usize = tree.iter().map(|&p| count_mappings(p)).sum();
+        println!(
+            "\none snapshot of the tree under {pids} ({} processes, {maps} mappings):",
+            tree.len()
+        );
+        compare(&roots, None);
+    }
+}
+
+fn compare(roots: &[u32], smem_filter: Option<&str>) {
+    let fs = ProcFs::default();
+    let table = ProcessTable::scan(&fs).expect("scan /proc");
+    let tree: Vec<u32> = roots.iter().flat_map(|&r| table.descendants(r)).collect();
+
+    let mut buf = Vec::with_capacity(32 << 20);
+    let floor = median(|| {
+        for &pid in &tree {
+            let mut f = std::fs::File::open(format!("/proc/{pid}/smaps")).expect("open smaps");
+            buf.clear();
+            f.read_to_end(&mut buf).expect("read smaps");
+        }
+    });
+    // The parser and attribution alone, on the text the floor read (last process's smaps).
+    let mut attributor = ramscope::snapshot::Attributor::new(false);
+    let parse_only = median(|| {
+        let maps: Vec<_> = ramscope::proc::smaps::SmapsParser::new(&buf)
+            .collect::<Result<_, _>>()
+            .expect("parse");
+        std::hint::black_box(attributor.attribute(&maps));
+    });
+    let mut exact = Measurer::new(fs.clone(), MeasureOptions::default());
+    let with_rollup = median(|| {
+        exact.tree(roots).expect("measure");
+    });
+    let mut fast = Measurer::new(
+        fs.clone(),
+        MeasureOptions {
+            use_rollup: false,
+            ..MeasureOptions::default()
+        },
+    );
+    let without_rollup = median(|| {
+        fast.tree(roots).expect("measure");
+    });
+    let bin = env!("CARGO_BIN_EXE_ramscope");
+    let root_args: Vec<String> = roots.iter().map(u32::to_string).collect();
+    let binary = median(|| {
+        let ok = Command::new(bin)
+            .arg("measure")
+            .arg("--json")
+            .args(&root_args)
+            .stdout(Stdio::null())
+            .status()
+            .expect("run ramscope")
+            .success();
+        assert!(ok);
+    });
+
+    let row = |name: &str, d: Duration| {
+        println!(
+            "  {name:<44} {:>9.2} ms   {:>5.2}× floor",
+            d.as_secs_f64() * 1e3,
+            d.as_secs_f64() / floor.as_secs_f64()
+        );
+    };
+    row("floor: read every smaps into a buffer", floor);
+    row("parse + attribute only (text already read)", parse_only);
+    row("ramscope library, smaps only (--no-rollup)", without_rollup);
+    row("ramscope library, smaps + smaps_rollup", with_rollup);
+    row("ramscope measure --json (whole binary)", binary);
+    match smem_filter {
+        Some(filter) if which("smem") => {
+            let smem = median(|| {
+                let ok = Command::new("smem")
+                    .args(["-P", filter])
+                    .stdout(Stdio::null())
+                    .status()
+                    .expect("run smem")
+                    .success();
+                assert!(ok);
+            });
+            row("smem -P (the same process)", smem);
+            println!(
+                "  smem / ramscope binary: {:.1}×",
+                smem.as_secs_f64() / binary.as_secs_f64()
+            );
+        }
+        Some(_) => println!("  smem not installed (apt-get install smem) — no peer row"),
+        None => {}
+    }
+}
+
+fn median(mut f: impl FnMut()) -> Duration {
+    f(); // warm caches
+    let mut times: Vec<Duration> = (0..ROUNDS)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[ROUNDS / 2]
+}
+
+fn which(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn count_mappings(pid: u32) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/maps"))
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+/// A Python process holding `n` small anonymous mappings that cannot merge (alternating
+/// protections), each touched so that it has a resident page.
+struct ManyMappings {
+    child: std::process::Child,
+}
+
+impl ManyMappings {
+    fn start(n: usize) -> ManyMappings {
+        let script = format!(
+            r#"# ramscope-bench-many-mappings
+import mmap, sys
+keep = []
+for i in range({n}):
+    prot = mmap.PROT_READ | mmap.PROT_WRITE if i % 2 == 0 else mmap.PROT_READ
+    m = mmap.mmap(-1, 4096, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, prot=prot)
+    if i % 2 == 0:
+        m[0] = 1
+    else:
+        m[0]
+    keep.append(m)
+print("ready", flush=True)
+sys.stdin.read()
+"#
+        );
+        let mut child = Command::new("python3")
+            .args(["-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().expect("stdout"))
+            .read_line(&mut line)
+            .expect("ready line");
+        assert_eq!(line.trim(), "ready");
+        ManyMappings { child }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn mappings(&self) -> usize {
+        count_mappings(self.pid())
+    }
+}
+
+impl Drop for ManyMappings {
+    fn drop(&mut self) {
+        if let Some(mut stdin) = self.child.stdin.take() {
+            let _ = stdin.write_all(b"");
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,6 +1,8 @@
 //! Reading `/proc`: one job per module, all through a [`ProcFs`] whose root can be moved so
 //! tests can run on captured files.
 
+pub mod cgroup;
+pub mod host;
 pub mod roles;
 pub mod smaps;
 pub mod status;

@@ -8,5 +8,6 @@ pub mod error;
 pub mod measure;
 pub mod proc;
 pub mod report;
+pub mod server;
 pub mod snapshot;
 pub mod units;

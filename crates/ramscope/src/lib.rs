@@ -4,8 +4,14 @@
 //! category, [`snapshot`] adds them up per process and per tree, and [`report`] shows them.
 
 pub mod attribute;
+pub mod calibrate;
+pub mod catalog;
+pub mod engines;
 pub mod error;
+pub mod estimate;
+pub mod hf;
 pub mod measure;
+pub mod model;
 pub mod proc;
 pub mod report;
 pub mod server;

@@ -1,0 +1,480 @@
+//! Runtime baselines: what Python, torch, vLLM's imports and a CUDA context cost before any
+//! model-specific buffer. Built-in numbers come from measurements (docs/categories.md,
+//! docs/vllm-cpu-backend.md Part C); `ramscope calibrate` measures the user's own stack
+//! with short probes and stores a [`Profile`] that replaces them.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ProcError;
+use crate::measure::{MeasureOptions, Measurer};
+use crate::proc::ProcFs;
+
+const MIB: u64 = 1 << 20;
+
+pub const PROFILE_SCHEMA: &str = "ramscope.calibration/1";
+
+/// One probe stage, measured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stage {
+    pub name: String,
+    pub pss_bytes: u64,
+    pub pss_anon_bytes: u64,
+    pub pss_file_bytes: u64,
+    pub pss_shmem_bytes: u64,
+    pub rss_bytes: u64,
+}
+
+/// A stored calibration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    pub schema: String,
+    pub measured_at: String,
+    pub python: String,
+    pub python_version: String,
+    pub torch_version: Option<String>,
+    pub vllm_version: Option<String>,
+    pub cuda: bool,
+    pub stages: Vec<Stage>,
+}
+
+impl Profile {
+    pub fn stage(&self, name: &str) -> Option<&Stage> {
+        self.stages.iter().find(|s| s.name == name)
+    }
+
+    pub fn load(path: &Path) -> Result<Profile, CalibrateError> {
+        let text = std::fs::read_to_string(path).map_err(|source| CalibrateError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let profile: Profile = serde_json::from_str(&text).map_err(|e| CalibrateError::Format {
+            path: path.to_path_buf(),
+            message: format!("line {}, column {}: {e}", e.line(), e.column()),
+        })?;
+        if profile.schema != PROFILE_SCHEMA {
+            return Err(CalibrateError::Format {
+                path: path.to_path_buf(),
+                message: format!(
+                    "schema \"{}\", expected \"{PROFILE_SCHEMA}\"",
+                    profile.schema
+                ),
+            });
+        }
+        Ok(profile)
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), CalibrateError> {
+        let io = |source| CalibrateError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let text = serde_json::to_string_pretty(self).map_err(|e| CalibrateError::Format {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        std::fs::write(path, text + "\n").map_err(io)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CalibrateError {
+    #[error("cannot use {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", path.display())]
+    Format { path: PathBuf, message: String },
+    #[error("cannot run {}: {source}", python.display())]
+    Spawn {
+        python: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("probe under {} failed at stage \"{stage}\": {message}", python.display())]
+    Probe {
+        python: PathBuf,
+        stage: String,
+        message: String,
+    },
+    #[error("measuring the probe: {0}")]
+    Measure(#[from] ProcError),
+}
+
+/// Where the profile lives: `$RAMSCOPE_CALIBRATION`, else
+/// `$XDG_CONFIG_HOME/ramscope/calibration.json`, else `~/.config/ramscope/calibration.json`.
+pub fn default_path(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    let get = |k: &str| env(k).filter(|v| !v.is_empty());
+    if let Some(p) = get("RAMSCOPE_CALIBRATION") {
+        return Some(PathBuf::from(p));
+    }
+    let dir = get("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| get("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(dir.join("ramscope").join("calibration.json"))
+}
+
+/// The probe: each stage prints `STAGE <name>` and waits for a line on stdin, so the parent
+/// measures a quiet process. Stages that cannot run (no GPU, no vLLM) print `SKIP <name>`.
+const PROBE: &str = r#"
+import sys, platform
+def stage(name):
+    print("STAGE " + name, flush=True)
+    sys.stdin.readline()
+def info(key, value):
+    print("INFO %s %s" % (key, value), flush=True)
+info("python_version", platform.python_version())
+stage("python")
+import torch
+info("torch_version", torch.__version__)
+stage("torch")
+try:
+    import vllm
+    info("vllm_version", vllm.__version__)
+    import vllm.entrypoints.openai.api_server
+    stage("vllm_server")
+    try:
+        if torch.cuda.is_available():
+            import vllm.v1.worker.gpu_worker
+        else:
+            import vllm.v1.worker.cpu_worker
+        stage("vllm_worker")
+    except Exception as e:
+        print("SKIP vllm_worker %s" % e, flush=True)
+except Exception as e:
+    print("SKIP vllm_server %s" % e, flush=True)
+if torch.cuda.is_available():
+    torch.ones(1, device="cuda")
+    torch.cuda.synchronize()
+    info("cuda", "1")
+    stage("cuda_context")
+else:
+    print("SKIP cuda_context no GPU", flush=True)
+print("DONE", flush=True)
+"#;
+
+/// Runs the probes under `python` and measures each stage with ramscope's own measurer.
+pub fn run_probes(
+    python: &Path,
+    now: String,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Profile, CalibrateError> {
+    let mut child = Command::new(python)
+        .arg("-c")
+        .arg(PROBE)
+        // The probe measures imports, not warnings.
+        .env("PYTHONWARNINGS", "ignore")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| CalibrateError::Spawn {
+            python: python.to_path_buf(),
+            source,
+        })?;
+    let pid = child.id();
+    let result = drive(&mut child, pid, python, now, progress);
+    // Whatever happened, do not leave the probe behind.
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+fn drive(
+    child: &mut std::process::Child,
+    pid: u32,
+    python: &Path,
+    now: String,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Profile, CalibrateError> {
+    let probe_err = |stage: &str, message: String| CalibrateError::Probe {
+        python: python.to_path_buf(),
+        stage: stage.to_string(),
+        message,
+    };
+    let mut stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| probe_err("start", "no stdin".into()))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| probe_err("start", "no stdout".into()))?;
+    let mut profile = Profile {
+        schema: PROFILE_SCHEMA.into(),
+        measured_at: now,
+        python: python.display().to_string(),
+        python_version: String::new(),
+        torch_version: None,
+        vllm_version: None,
+        cuda: false,
+        stages: Vec::new(),
+    };
+    let mut measurer = Measurer::new(
+        ProcFs::default(),
+        MeasureOptions {
+            tree: false,
+            ..MeasureOptions::default()
+        },
+    );
+    let mut last = "start".to_string();
+    let mut done = false;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.map_err(|e| probe_err(&last, e.to_string()))?;
+        let mut words = line.splitn(3, ' ');
+        match (words.next(), words.next(), words.next()) {
+            (Some("INFO"), Some(key), value) => {
+                let value = value.unwrap_or("").to_string();
+                match key {
+                    "python_version" => profile.python_version = value,
+                    "torch_version" => profile.torch_version = Some(value),
+                    "vllm_version" => profile.vllm_version = Some(value),
+                    "cuda" => profile.cuda = true,
+                    _ => {}
+                }
+            }
+            (Some("STAGE"), Some(name), _) => {
+                last = name.to_string();
+                let snap = measurer.tree(&[pid])?;
+                let p = snap
+                    .processes
+                    .iter()
+                    .find(|p| p.pid == pid)
+                    .ok_or_else(|| probe_err(name, "the probe process vanished".into()))?;
+                profile.stages.push(Stage {
+                    name: name.to_string(),
+                    pss_bytes: p.pss_bytes,
+                    pss_anon_bytes: p.pss_anon_bytes,
+                    pss_file_bytes: p.pss_file_bytes,
+                    pss_shmem_bytes: p.pss_shmem_bytes,
+                    rss_bytes: p.rss_bytes,
+                });
+                progress(&format!("{name}: PSS {}", crate::units::bytes(p.pss_bytes)));
+                writeln!(stdin).map_err(|e| probe_err(name, e.to_string()))?;
+            }
+            (Some("SKIP"), Some(name), why) => {
+                progress(&format!("{name}: skipped ({})", why.unwrap_or("")));
+            }
+            (Some("DONE"), _, _) => {
+                done = true;
+                break;
+            }
+            _ => {}
+        }
+    }
+    if !done {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            use std::io::Read;
+            let _ = e.read_to_string(&mut err);
+        }
+        let tail = err.lines().last().unwrap_or("exited early").to_string();
+        return Err(probe_err(&last, tail));
+    }
+    if profile.stage("torch").is_none() {
+        return Err(probe_err("torch", "torch could not be imported".into()));
+    }
+    Ok(profile)
+}
+
+/// Where baselines came from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum BaselineSource {
+    BuiltIn,
+    Profile {
+        path: String,
+        measured_at: String,
+        stack: String,
+    },
+}
+
+/// Per-process runtime costs the estimator adds to vLLM's own allocations.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Baselines {
+    pub source: BaselineSource,
+    /// Anonymous memory of the API server after imports and start-up.
+    pub api_anon_bytes: u64,
+    pub engine_anon_bytes: u64,
+    pub worker_anon_bytes: u64,
+    /// Library pages every vLLM Python process maps (PSS splits them among the processes).
+    pub libraries_bytes: u64,
+    /// Libraries only a model worker maps (vLLM's kernels, oneDNN).
+    pub worker_libraries_bytes: u64,
+    pub tracker_bytes: u64,
+    /// CUDA context creation in the runner process.
+    pub cuda_context_bytes: u64,
+    /// First forward pass on a GPU: lazy CUDA module loading, cuBLAS/cuDNN workspaces.
+    pub first_forward_bytes: u64,
+    /// Provenance of each number.
+    pub provenance_imports: String,
+    pub provenance_cuda: String,
+}
+
+/// The stack the built-in numbers were measured on.
+pub const BUILT_IN_CPU_STACK: &str =
+    "vllm-cpu 0.32.0, torch 2.13.0 (CUDA build), Python 3.11, x86-64: measured PSS (vllm-cpu-backend.md C2/C3)";
+pub const BUILT_IN_GPU_STACK: &str =
+    "PyTorch 2.11 + CUDA 13, driver 580, H100: measured PSS stages (categories.md)";
+
+impl Baselines {
+    pub fn built_in() -> Baselines {
+        Baselines {
+            source: BaselineSource::BuiltIn,
+            // API server 666 MiB PSS = 552 anon + 114 library share; EngineCore 647 = 533 +
+            // 114; worker 698 = 567 + 131 (library share + 17 MiB of worker-only libraries),
+            // with 3 Python processes sharing ≈ 342 MiB of library pages.
+            api_anon_bytes: 552 * MIB,
+            engine_anon_bytes: 533 * MIB,
+            worker_anon_bytes: 567 * MIB,
+            libraries_bytes: 342 * MIB,
+            worker_libraries_bytes: 17 * MIB,
+            tracker_bytes: 7 * MIB,
+            cuda_context_bytes: 123 * MIB,
+            first_forward_bytes: 533 * MIB,
+            provenance_imports: BUILT_IN_CPU_STACK.into(),
+            provenance_cuda: BUILT_IN_GPU_STACK.into(),
+        }
+    }
+
+    /// Baselines from a profile; stages the profile lacks keep the built-in numbers.
+    pub fn from_profile(profile: &Profile, path: &Path) -> Baselines {
+        let mut b = Baselines::built_in();
+        let stack = format!(
+            "Python {}, torch {}, vLLM {}{}",
+            profile.python_version,
+            profile.torch_version.as_deref().unwrap_or("?"),
+            profile.vllm_version.as_deref().unwrap_or("not installed"),
+            if profile.cuda { ", CUDA" } else { "" }
+        );
+        let provenance = format!(
+            "calibration {} ({stack}, {})",
+            path.display(),
+            profile.measured_at
+        );
+        // Start-up beyond the imports (FastAPI app, scheduler, threads) is not in the probe:
+        // keep the measured server's extra over its imports (25 / 8 / 13 MiB).
+        let imports = profile
+            .stage("vllm_server")
+            .or_else(|| profile.stage("torch"));
+        if let Some(s) = imports {
+            b.api_anon_bytes = s.pss_anon_bytes + 25 * MIB;
+            b.engine_anon_bytes = s.pss_anon_bytes + 8 * MIB;
+            b.worker_anon_bytes = s.pss_anon_bytes + 13 * MIB + 29 * MIB;
+            b.libraries_bytes = s.pss_file_bytes;
+        }
+        if let (Some(server), Some(worker)) =
+            (profile.stage("vllm_server"), profile.stage("vllm_worker"))
+        {
+            b.worker_anon_bytes = worker.pss_anon_bytes + 13 * MIB;
+            b.worker_libraries_bytes = worker.pss_file_bytes.saturating_sub(server.pss_file_bytes);
+        }
+        if let Some(py) = profile.stage("python") {
+            b.tracker_bytes = py.pss_bytes.max(MIB);
+        }
+        let before_cuda = profile
+            .stage("vllm_worker")
+            .or_else(|| profile.stage("vllm_server"))
+            .or_else(|| profile.stage("torch"));
+        if let (Some(before), Some(cuda)) = (before_cuda, profile.stage("cuda_context")) {
+            b.cuda_context_bytes = cuda.pss_bytes.saturating_sub(before.pss_bytes);
+            b.provenance_cuda = provenance.clone();
+        }
+        b.provenance_imports = provenance;
+        b.source = BaselineSource::Profile {
+            path: path.display().to_string(),
+            measured_at: profile.measured_at.clone(),
+            stack,
+        };
+        b
+    }
+
+    pub fn describe(&self) -> String {
+        match &self.source {
+            BaselineSource::BuiltIn => format!(
+                "runtime baselines: built in, measured on {}; run `ramscope calibrate` to measure your own stack",
+                BUILT_IN_CPU_STACK
+            ),
+            BaselineSource::Profile { path, measured_at, stack } => {
+                format!("runtime baselines: calibration {path} ({stack}, measured {measured_at})")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stage(name: &str, anon: u64, file: u64) -> Stage {
+        Stage {
+            name: name.into(),
+            pss_bytes: (anon + file) * MIB,
+            pss_anon_bytes: anon * MIB,
+            pss_file_bytes: file * MIB,
+            pss_shmem_bytes: 0,
+            rss_bytes: (anon + file) * MIB,
+        }
+    }
+
+    #[test]
+    fn profile_round_trips_and_drives_baselines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/calibration.json");
+        let profile = Profile {
+            schema: PROFILE_SCHEMA.into(),
+            measured_at: "2026-01-01T00:00:00Z".into(),
+            python: "/usr/bin/python3".into(),
+            python_version: "3.11.9".into(),
+            torch_version: Some("2.13.0".into()),
+            vllm_version: Some("0.32.0".into()),
+            cuda: true,
+            stages: vec![
+                stage("python", 9, 6),
+                stage("torch", 277, 213),
+                stage("vllm_server", 520, 340),
+                stage("vllm_worker", 550, 360),
+                stage("cuda_context", 580, 453),
+            ],
+        };
+        profile.save(&path).unwrap();
+        let loaded = Profile::load(&path).unwrap();
+        assert_eq!(loaded, profile);
+        let b = Baselines::from_profile(&loaded, &path);
+        assert_eq!(b.api_anon_bytes, 545 * MIB);
+        assert_eq!(b.worker_libraries_bytes, 20 * MIB);
+        assert_eq!(b.cuda_context_bytes, 123 * MIB);
+        assert!(matches!(b.source, BaselineSource::Profile { .. }));
+    }
+
+    #[test]
+    fn default_path_order() {
+        let env = |k: &str| match k {
+            "HOME" => Some("/home/u".to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            default_path(&env),
+            Some(PathBuf::from("/home/u/.config/ramscope/calibration.json"))
+        );
+        let env = |k: &str| (k == "RAMSCOPE_CALIBRATION").then(|| "/x.json".to_string());
+        assert_eq!(default_path(&env), Some(PathBuf::from("/x.json")));
+    }
+
+    #[test]
+    fn bad_profile_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        std::fs::write(&path, "{ nope").unwrap();
+        assert!(Profile::load(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("line 1"));
+    }
+}

@@ -18,6 +18,64 @@ pub struct Cli {
 pub enum Command {
     /// Attribute a live process tree's host RAM, every byte, by category.
     Measure(MeasureArgs),
+    /// Predict a vLLM server's host RAM per process from its model and flags.
+    Estimate(EstimateArgs),
+    /// Measure this machine's Python/torch/vLLM baselines for `estimate`.
+    Calibrate(CalibrateArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeviceArg {
+    Cuda,
+    Cpu,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  ramscope estimate Qwen/Qwen3-8B --max-model-len 5120 -tp 2\n  ramscope estimate --device cpu -- vllm serve ./my-model --max-num-seqs 64\n  ramscope estimate --json -- python -m vllm.entrypoints.openai.api_server --model M"
+)]
+pub struct EstimateArgs {
+    /// Print the ramscope.estimate/1 JSON document.
+    #[arg(long)]
+    pub json: bool,
+    /// vLLM release whose defaults and buffers to use: 0.10, 0.11, 0.12, 0.32, 0.33 (default: newest).
+    #[arg(long, value_name = "VERSION")]
+    pub vllm_version: Option<String>,
+    /// Where the model runs: cuda, or cpu for vLLM's CPU backend.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cuda)]
+    pub device: DeviceArg,
+    /// The GPU (sets vLLM's batch defaults and the KV block count): h100, h200, a100-40gb, l4… or a size such as 48GiB.
+    #[arg(long, value_name = "GPU", default_value = "h100")]
+    pub gpu: String,
+    /// An environment variable vLLM will see (repeatable); the current environment is read too.
+    #[arg(long = "env", value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
+    /// Calibration profile to use (default: the one `ramscope calibrate` stored, if any).
+    #[arg(long, value_name = "FILE")]
+    pub calibration: Option<std::path::PathBuf>,
+    /// Use the built-in baselines even if a calibration profile exists.
+    #[arg(long)]
+    pub no_calibration: bool,
+    /// MODEL and vLLM flags, or a whole vLLM command line after `--`.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "MODEL_AND_VLLM_FLAGS"
+    )]
+    pub vllm: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// The Python that runs vLLM (default: python3 on PATH).
+    #[arg(long, value_name = "PATH", default_value = "python3")]
+    pub python: std::path::PathBuf,
+    /// Where to store the profile (default: $RAMSCOPE_CALIBRATION, else ~/.config/ramscope/calibration.json).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
+    /// Print the profile as JSON too.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

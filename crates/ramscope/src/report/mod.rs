@@ -1,5 +1,6 @@
 //! Showing results: terminal tables and JSON.
 
+pub mod estimate;
 pub mod measure;
 
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, ContentArrangement, Table};

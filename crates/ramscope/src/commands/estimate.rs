@@ -1,0 +1,127 @@
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, bail, Context};
+
+use ramscope::calibrate::{self, Baselines, Profile};
+use ramscope::engines::vllm::args;
+use ramscope::engines::vllm::defaults::Gpu;
+use ramscope::engines::vllm::{Device, Version};
+use ramscope::estimate::{estimate, Options};
+use ramscope::model::Model;
+use ramscope::report::estimate::render;
+
+use crate::cli::{DeviceArg, EstimateArgs};
+
+/// vLLM environment variables that change host RAM, read from ramscope's own environment.
+const VLLM_ENV: &[&str] = &[
+    "VLLM_CPU_KVCACHE_SPACE",
+    "VLLM_MQ_MAX_CHUNK_BYTES_MB",
+    "VLLM_USE_V2_MODEL_RUNNER",
+    "VLLM_WORKER_MULTIPROC_METHOD",
+    "VLLM_ENABLE_V1_MULTIPROCESSING",
+    "VLLM_XGRAMMAR_CACHE_MB",
+    "VLLM_ATTENTION_BACKEND",
+    "VLLM_CPU_CI_ENV",
+];
+
+pub fn run(a: EstimateArgs) -> anyhow::Result<()> {
+    let version = match &a.vllm_version {
+        Some(v) => Version::parse(v).ok_or_else(|| {
+            anyhow!(
+                "unknown --vllm-version {v}: known are {}",
+                Version::ALL.map(|v| v.name()).join(", ")
+            )
+        })?,
+        None => Version::NEWEST,
+    };
+    let device = match a.device {
+        DeviceArg::Cuda => Device::Cuda,
+        DeviceArg::Cpu => Device::Cpu,
+    };
+    let gpu = Gpu::parse(&a.gpu).ok_or_else(|| {
+        anyhow!(
+            "unknown --gpu {}: known are {} or a size such as 48GiB",
+            a.gpu,
+            Gpu::names().join(", ")
+        )
+    })?;
+    let mut env = BTreeMap::new();
+    for name in VLLM_ENV {
+        if let Ok(v) = std::env::var(name) {
+            env.insert(name.to_string(), v);
+        }
+    }
+    for kv in &a.env {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--env {kv}: expected NAME=VALUE"))?;
+        env.insert(k.to_string(), v.to_string());
+    }
+    let getenv = |k: &str| std::env::var(k).ok();
+    let baselines = if a.no_calibration {
+        Baselines::built_in()
+    } else {
+        match a
+            .calibration
+            .clone()
+            .or_else(|| calibrate::default_path(&getenv).filter(|p| p.is_file()))
+        {
+            Some(path) => {
+                let profile = Profile::load(&path)?;
+                Baselines::from_profile(&profile, &path)
+            }
+            None => Baselines::built_in(),
+        }
+    };
+    let options = Options {
+        version,
+        device,
+        gpu,
+        env,
+        baselines,
+        host_memory_bytes: host_memory(),
+        cpu_cores: std::thread::available_parallelism()
+            .ok()
+            .map(|n| n.get() as u64),
+    };
+    let vllm_args = args::parse(&a.vllm)?;
+    let model = match &vllm_args.model {
+        Some(spec) => Model::resolve(spec, &getenv)?,
+        None => Model::default_model(),
+    };
+    let mut vllm_args = vllm_args;
+    if vllm_args.model.is_none() && vllm_args.given.is_empty() {
+        // The built-in example: Qwen3-8B with a 5120-token context.
+        vllm_args.max_model_len = Some(5120);
+    }
+    let est = estimate(&model, &vllm_args, &options)?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&est).context("encoding JSON")?
+        );
+    } else {
+        print!("{}", render(&est));
+    }
+    if est.processes.is_empty() {
+        bail!("no processes estimated");
+    }
+    Ok(())
+}
+
+/// `MemTotal` of NUMA node 0 if the kernel exposes it (what vLLM's CPU worker reads), else
+/// of the machine.
+fn host_memory() -> Option<u64> {
+    let read = |path: &str| std::fs::read_to_string(path).ok();
+    let parse = |text: String| {
+        text.lines()
+            .find(|l| l.contains("MemTotal:"))
+            .and_then(|l| {
+                let kb: u64 = l.split_whitespace().rev().nth(1)?.parse().ok()?;
+                Some(kb * 1024)
+            })
+    };
+    read("/sys/devices/system/node/node0/meminfo")
+        .and_then(parse)
+        .or_else(|| read("/proc/meminfo").and_then(parse))
+}

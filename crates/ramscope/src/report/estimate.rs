@@ -1,0 +1,154 @@
+//! `ramscope estimate` output: one summary table of processes, then each process's
+//! components with their formulas.
+
+use std::fmt::Write;
+
+use crate::estimate::{Estimate, Exactness, Phase};
+use crate::units::bytes;
+
+use super::{ellipsize, num, table};
+
+/// The human report.
+pub fn render(e: &Estimate) -> String {
+    let mut out = String::new();
+    let gpu = e
+        .gpu
+        .as_ref()
+        .map(|g| format!(" on {}", g.name))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "vLLM {} ({}{gpu}), model {} ({}, weights {}{})",
+        e.engine_version,
+        e.device.name(),
+        e.model.name,
+        e.model.architecture,
+        bytes(e.model.weights_bytes),
+        if e.model.weights_exact {
+            ""
+        } else {
+            ", from the catalog or config"
+        }
+    );
+    let arg = |k: &str| e.args.get(k).map(|v| v.to_string()).unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "max_model_len {}, max_num_seqs {}, max_num_batched_tokens {}, block_size {}, TP {}, PP {}, DP {}, API servers {}",
+        arg("max_model_len"),
+        arg("max_num_seqs"),
+        arg("max_num_batched_tokens"),
+        arg("block_size"),
+        arg("tensor_parallel_size"),
+        arg("pipeline_parallel_size"),
+        arg("data_parallel_size"),
+        arg("api_server_count"),
+    );
+    out.push('\n');
+
+    let mut t = table(&[
+        "process",
+        "role",
+        "count",
+        "steady each",
+        "range",
+        "load peak each",
+        "steady total",
+    ]);
+    for p in &e.processes {
+        t.add_row(vec![
+            comfy_table::Cell::new(ellipsize(&p.title, 48)),
+            comfy_table::Cell::new(p.role.name()),
+            num(p.count),
+            num(bytes(p.steady_bytes)),
+            num(format!("{} – {}", bytes(p.low_bytes), bytes(p.high_bytes))),
+            num(bytes(p.peak_bytes)),
+            num(bytes(p.count * p.steady_bytes)),
+        ]);
+    }
+    t.add_row(vec![
+        comfy_table::Cell::new("total"),
+        comfy_table::Cell::new(""),
+        num(e.processes.iter().map(|p| p.count).sum::<u64>()),
+        comfy_table::Cell::new(""),
+        num(format!(
+            "{} – {}",
+            bytes(e.total.low_bytes),
+            bytes(e.total.high_bytes)
+        )),
+        num(bytes(e.total.peak_bytes)),
+        num(bytes(e.total.steady_bytes)),
+    ]);
+    let _ = writeln!(out, "{t}");
+
+    for p in &e.processes {
+        let _ = writeln!(out, "\n{} ({} × {})", p.title, p.count, p.role.name());
+        let mut t = table(&[
+            "component",
+            "bytes",
+            "category",
+            "exactness",
+            "formula",
+            "source",
+        ]);
+        let mut comps: Vec<_> = p.components.iter().collect();
+        comps.sort_by(|a, b| {
+            b.bytes
+                .max(b.high_bytes / 4)
+                .cmp(&a.bytes.max(a.high_bytes / 4))
+        });
+        for c in comps {
+            let mut size = bytes(c.bytes);
+            if c.exactness == Exactness::Estimated {
+                size = format!("{size} ({}–{})", bytes(c.low_bytes), bytes(c.high_bytes));
+            }
+            if let Some(mapped) = c.mapped_bytes {
+                size = format!("{size}, mapped {}", bytes(mapped));
+            }
+            let mut id = c.id.clone();
+            if c.phase == Phase::Load {
+                id.push_str(" [load]");
+            }
+            let exactness = match c.exactness {
+                Exactness::Exact => "exact",
+                Exactness::Calibrated => "calibrated",
+                Exactness::Estimated => "estimated",
+            };
+            let category = if c.pinned {
+                format!("{} (pinned)", c.category.name())
+            } else {
+                c.category.name().to_string()
+            };
+            t.add_row(vec![
+                comfy_table::Cell::new(id),
+                num(size),
+                comfy_table::Cell::new(category),
+                comfy_table::Cell::new(exactness),
+                comfy_table::Cell::new(ellipsize(&c.formula, 90)),
+                comfy_table::Cell::new(format!("{} ({})", c.source, c.version)),
+            ]);
+        }
+        let _ = writeln!(out, "{t}");
+    }
+
+    out.push('\n');
+    let _ = writeln!(
+        out,
+        "Steady state {} (range {} – {}), load peak {}. Page cache for the model files: {} (not in any process, but charged to the container's memory cgroup).",
+        bytes(e.total.steady_bytes),
+        bytes(e.total.low_bytes),
+        bytes(e.total.high_bytes),
+        bytes(e.total.peak_bytes),
+        bytes(e.total.page_cache_bytes),
+    );
+    if e.total.shm_mapped_bytes > 0 {
+        let _ = writeln!(
+            out,
+            "/dev/shm needs room for {} of mapped segments (mostly sparse).",
+            bytes(e.total.shm_mapped_bytes)
+        );
+    }
+    for n in &e.notes {
+        let _ = writeln!(out, "note: {n}");
+    }
+    out
+}

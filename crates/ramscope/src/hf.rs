@@ -553,7 +553,7 @@ pub fn find_in_cache(root: &Path, repo_id: &str) -> Option<PathBuf> {
             .metadata()
             .and_then(|m| m.modified())
             .unwrap_or(std::time::UNIX_EPOCH);
-        if best.as_ref().is_none_or(|(t, _)| modified > *t) {
+        if best.as_ref().map_or(true, |(t, _)| modified > *t) {
             best = Some((modified, dir));
         }
     }
@@ -622,7 +622,7 @@ mod tests {
     fn safetensors(header: &str, data: usize) -> Vec<u8> {
         let mut v = (header.len() as u64).to_le_bytes().to_vec();
         v.extend_from_slice(header.as_bytes());
-        v.extend(std::iter::repeat_n(0u8, data));
+        v.extend(vec![0u8; data]);
         v
     }
 

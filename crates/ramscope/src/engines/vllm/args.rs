@@ -2017,10 +2017,9 @@ fn strip_launcher<'a>(argv: &'a [String], env: &mut BTreeMap<String, String>) ->
 /// Finds a flag by any spelling; the bool says it was the `--no-` form.
 pub fn lookup(name: &str) -> Option<(&'static Flag, bool)> {
     // vLLM accepts underscores for dashes in long flags.
-    let norm = if name.starts_with("--") {
-        format!("--{}", name[2..].replace('_', "-"))
-    } else {
-        name.to_string()
+    let norm = match name.strip_prefix("--") {
+        Some(long) => format!("--{}", long.replace('_', "-")),
+        None => name.to_string(),
     };
     let find = |n: &str| FLAGS.iter().find(|f| f.name == n || f.aliases.contains(&n));
     if let Some(f) = find(&norm) {
@@ -2038,7 +2037,7 @@ pub fn suggest(name: &str) -> Option<String> {
     for f in FLAGS {
         for cand in std::iter::once(&f.name).chain(f.aliases.iter()) {
             let score = strsim::jaro_winkler(&norm, cand);
-            if best.is_none_or(|(s, _)| score > s) {
+            if best.map_or(true, |(s, _)| score > s) {
                 best = Some((score, cand));
             }
         }

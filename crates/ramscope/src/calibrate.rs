@@ -376,7 +376,8 @@ impl Baselines {
             b.worker_libraries_bytes = worker.pss_file_bytes.saturating_sub(server.pss_file_bytes);
         }
         if let Some(py) = profile.stage("python") {
-            b.tracker_bytes = py.pss_bytes.max(MIB);
+            // The tracker is a bare Python plus the multiprocessing imports (≈1 MiB).
+            b.tracker_bytes = py.pss_bytes + MIB;
         }
         let before_cuda = profile
             .stage("vllm_worker")

@@ -324,12 +324,25 @@ pub fn from_command_line(
     options: &Options,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Estimate, EstimateError> {
-    let args = args::parse_str(line)?;
+    from_argv(&args::split_command_line(line)?, &[], options, env)
+}
+
+/// Like [`from_command_line`], for an argv as a process has it (`/proc/<pid>/cmdline`) and
+/// the environment variables the server was started with (added to `options.env`).
+pub fn from_argv(
+    argv: &[String],
+    server_env: &[(String, String)],
+    options: &Options,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Estimate, EstimateError> {
+    let args = args::parse(argv)?;
     let model = match &args.model {
         Some(spec) => Model::resolve(spec, env)?,
         None => Model::default_model(),
     };
-    estimate(&model, &args, options)
+    let mut options = options.clone();
+    options.env.extend(server_env.iter().cloned());
+    estimate(&model, &args, &options)
 }
 
 #[cfg(test)]
@@ -429,6 +442,36 @@ mod tests {
             .unwrap()
             .component("runner.inputs_embeds")
             .is_none());
+    }
+
+    #[test]
+    fn from_argv_reads_the_server_environment() {
+        let argv: Vec<String> = [
+            "python",
+            "-m",
+            "vllm.entrypoints.openai.api_server",
+            "--model",
+            "qwen3-0.6b",
+            "--max-model-len",
+            "5120",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let options = Options {
+            device: Device::Cpu,
+            version: Version::V0_32,
+            ..Options::default()
+        };
+        let env = [("VLLM_CPU_KVCACHE_SPACE".to_string(), "2".to_string())];
+        let e = from_argv(&argv, &env, &options, &|_| None).unwrap();
+        let w = e.process(Role::Worker).unwrap();
+        let kv = w.component("kv_cache.cpu").unwrap();
+        assert!(
+            kv.bytes <= 2 << 30 && kv.bytes > (2 << 30) - (64 << 20),
+            "{}",
+            kv.bytes
+        );
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub enum Command {
     Estimate(EstimateArgs),
     /// Measure this machine's Python/torch/vLLM baselines for `estimate`.
     Calibrate(CalibrateArgs),
+    /// Why a running server uses the RAM it does: measurement beside estimate, advice with bytes saved.
+    Explain(ExplainArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -30,7 +32,7 @@ pub enum DeviceArg {
     Cpu,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Default)]
 #[command(
     after_help = "Examples:\n  ramscope estimate Qwen/Qwen3-8B --max-model-len 5120 -tp 2\n  ramscope estimate --device cpu -- vllm serve ./my-model --max-num-seqs 64\n  ramscope estimate --json -- python -m vllm.entrypoints.openai.api_server --model M"
 )]
@@ -38,12 +40,26 @@ pub struct EstimateArgs {
     /// Print the ramscope.estimate/1 JSON document.
     #[arg(long)]
     pub json: bool,
-    /// vLLM release whose defaults and buffers to use: 0.10, 0.11, 0.12, 0.32, 0.33 (default: newest).
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// MODEL and vLLM flags, or a whole vLLM command line after `--`.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "MODEL_AND_VLLM_FLAGS"
+    )]
+    pub vllm: Vec<String>,
+}
+
+/// How the estimator sees the engine: release, device, GPU, environment, baselines.
+#[derive(Debug, Args, Clone)]
+pub struct EngineArgs {
+    /// vLLM release whose defaults and buffers to use: 0.10, 0.11, 0.12, 0.32, 0.33 (default: newest, or the installed one for a running server).
     #[arg(long, value_name = "VERSION")]
     pub vllm_version: Option<String>,
-    /// Where the model runs: cuda, or cpu for vLLM's CPU backend.
-    #[arg(long, value_enum, default_value_t = DeviceArg::Cuda)]
-    pub device: DeviceArg,
+    /// Where the model runs: cuda, or cpu for vLLM's CPU backend (default: cuda, or what a running server uses).
+    #[arg(long, value_enum)]
+    pub device: Option<DeviceArg>,
     /// The GPU (sets vLLM's batch defaults and the KV block count): h100, h200, a100-40gb, l4… or a size such as 48GiB.
     #[arg(long, value_name = "GPU", default_value = "h100")]
     pub gpu: String,
@@ -56,13 +72,47 @@ pub struct EstimateArgs {
     /// Use the built-in baselines even if a calibration profile exists.
     #[arg(long)]
     pub no_calibration: bool,
-    /// MODEL and vLLM flags, or a whole vLLM command line after `--`.
+}
+
+impl Default for EngineArgs {
+    fn default() -> Self {
+        EngineArgs {
+            vllm_version: None,
+            device: None,
+            gpu: "h100".into(),
+            env: Vec::new(),
+            calibration: None,
+            no_calibration: false,
+        }
+    }
+}
+
+#[derive(Debug, Args, Default)]
+#[command(
+    after_help = "Examples:\n  ramscope explain --auto\n  ramscope explain 12345 --json > explain.json\n  ramscope explain --from-snapshot snapshot.json -- vllm serve Qwen/Qwen3-8B --max-model-len 5120"
+)]
+pub struct ExplainArgs {
+    /// The server's API process (its whole tree is measured).
+    pub pid: Option<u32>,
+    /// Find the running inference server (the default when no PID is given).
+    #[arg(long)]
+    pub auto: bool,
+    /// Print the ramscope.explain/1 JSON document.
+    #[arg(long)]
+    pub json: bool,
+    /// Explain a saved `ramscope measure --json` snapshot instead of a live server; give the
+    /// server's command line after `--`.
+    #[arg(long, value_name = "FILE")]
+    pub from_snapshot: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// The server's command line (with --from-snapshot, or to override what was read).
     #[arg(
-        trailing_var_arg = true,
+        last = true,
         allow_hyphen_values = true,
-        value_name = "MODEL_AND_VLLM_FLAGS"
+        value_name = "VLLM_COMMAND_LINE"
     )]
-    pub vllm: Vec<String>,
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod engines;
 pub mod error;
 pub mod estimate;
+pub mod explain;
 pub mod hf;
 pub mod measure;
 pub mod model;

@@ -10,7 +10,7 @@ use ramscope::estimate::{estimate, Options};
 use ramscope::model::Model;
 use ramscope::report::estimate::render;
 
-use crate::cli::{DeviceArg, EstimateArgs};
+use crate::cli::{DeviceArg, EngineArgs, EstimateArgs};
 
 /// vLLM environment variables that change host RAM, read from ramscope's own environment.
 const VLLM_ENV: &[&str] = &[
@@ -25,65 +25,8 @@ const VLLM_ENV: &[&str] = &[
 ];
 
 pub fn run(a: EstimateArgs) -> anyhow::Result<()> {
-    let version = match &a.vllm_version {
-        Some(v) => Version::parse(v).ok_or_else(|| {
-            anyhow!(
-                "unknown --vllm-version {v}: known are {}",
-                Version::ALL.map(|v| v.name()).join(", ")
-            )
-        })?,
-        None => Version::NEWEST,
-    };
-    let device = match a.device {
-        DeviceArg::Cuda => Device::Cuda,
-        DeviceArg::Cpu => Device::Cpu,
-    };
-    let gpu = Gpu::parse(&a.gpu).ok_or_else(|| {
-        anyhow!(
-            "unknown --gpu {}: known are {} or a size such as 48GiB",
-            a.gpu,
-            Gpu::names().join(", ")
-        )
-    })?;
-    let mut env = BTreeMap::new();
-    for name in VLLM_ENV {
-        if let Ok(v) = std::env::var(name) {
-            env.insert(name.to_string(), v);
-        }
-    }
-    for kv in &a.env {
-        let (k, v) = kv
-            .split_once('=')
-            .ok_or_else(|| anyhow!("--env {kv}: expected NAME=VALUE"))?;
-        env.insert(k.to_string(), v.to_string());
-    }
+    let options = options(&a.engine, None, &BTreeMap::new())?;
     let getenv = |k: &str| std::env::var(k).ok();
-    let baselines = if a.no_calibration {
-        Baselines::built_in()
-    } else {
-        match a
-            .calibration
-            .clone()
-            .or_else(|| calibrate::default_path(&getenv).filter(|p| p.is_file()))
-        {
-            Some(path) => {
-                let profile = Profile::load(&path)?;
-                Baselines::from_profile(&profile, &path)
-            }
-            None => Baselines::built_in(),
-        }
-    };
-    let options = Options {
-        version,
-        device,
-        gpu,
-        env,
-        baselines,
-        host_memory_bytes: host_memory(),
-        cpu_cores: std::thread::available_parallelism()
-            .ok()
-            .map(|n| n.get() as u64),
-    };
     let vllm_args = args::parse(&a.vllm)?;
     let model = match &vllm_args.model {
         Some(spec) => Model::resolve(spec, &getenv)?,
@@ -107,6 +50,80 @@ pub fn run(a: EstimateArgs) -> anyhow::Result<()> {
         bail!("no processes estimated");
     }
     Ok(())
+}
+
+/// The estimator's options from the engine flags. `running` is what a live server showed
+/// (its installed version and device), used where the flags say nothing; `server_env` is the
+/// server's own environment, which wins over ramscope's.
+pub fn options(
+    a: &EngineArgs,
+    running: Option<(Option<Version>, Option<Device>)>,
+    server_env: &BTreeMap<String, String>,
+) -> anyhow::Result<Options> {
+    let (running_version, running_device) = running.unwrap_or((None, None));
+    let version = match &a.vllm_version {
+        Some(v) => Version::parse(v).ok_or_else(|| {
+            anyhow!(
+                "unknown --vllm-version {v}: known are {}",
+                Version::ALL.map(|v| v.name()).join(", ")
+            )
+        })?,
+        None => running_version.unwrap_or(Version::NEWEST),
+    };
+    let device = match a.device {
+        Some(DeviceArg::Cuda) => Device::Cuda,
+        Some(DeviceArg::Cpu) => Device::Cpu,
+        None => running_device.unwrap_or(Device::Cuda),
+    };
+    let gpu = Gpu::parse(&a.gpu).ok_or_else(|| {
+        anyhow!(
+            "unknown --gpu {}: known are {} or a size such as 48GiB",
+            a.gpu,
+            Gpu::names().join(", ")
+        )
+    })?;
+    let mut env = BTreeMap::new();
+    if running.is_none() {
+        for name in VLLM_ENV {
+            if let Ok(v) = std::env::var(name) {
+                env.insert(name.to_string(), v);
+            }
+        }
+    }
+    env.extend(server_env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    for kv in &a.env {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--env {kv}: expected NAME=VALUE"))?;
+        env.insert(k.to_string(), v.to_string());
+    }
+    let getenv = |k: &str| std::env::var(k).ok();
+    let baselines = if a.no_calibration {
+        Baselines::built_in()
+    } else {
+        match a
+            .calibration
+            .clone()
+            .or_else(|| calibrate::default_path(&getenv).filter(|p| p.is_file()))
+        {
+            Some(path) => {
+                let profile = Profile::load(&path)?;
+                Baselines::from_profile(&profile, &path)
+            }
+            None => Baselines::built_in(),
+        }
+    };
+    Ok(Options {
+        version,
+        device,
+        gpu,
+        env,
+        baselines,
+        host_memory_bytes: host_memory(),
+        cpu_cores: std::thread::available_parallelism()
+            .ok()
+            .map(|n| n.get() as u64),
+    })
 }
 
 /// `MemTotal` of NUMA node 0 if the kernel exposes it (what vLLM's CPU worker reads), else

@@ -2,6 +2,7 @@
 
 mod calibrate;
 mod estimate;
+mod explain;
 mod measure;
 
 use crate::cli::{Cli, Command};
@@ -11,10 +12,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Measure(args)) => measure::run(args),
         Some(Command::Estimate(args)) => estimate::run(args),
         Some(Command::Calibrate(args)) => calibrate::run(args),
-        None => {
-            use clap::CommandFactory;
-            Cli::command().print_help()?;
-            Ok(())
-        }
+        Some(Command::Explain(args)) => explain::run(args, false),
+        // Plain `ramscope`: explain whatever server runs here, or show the built-in example.
+        None => explain::run(crate::cli::ExplainArgs::default(), true),
     }
 }

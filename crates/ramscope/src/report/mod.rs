@@ -1,6 +1,7 @@
 //! Showing results: terminal tables and JSON.
 
 pub mod estimate;
+pub mod explain;
 pub mod measure;
 
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, ContentArrangement, Table};
@@ -11,6 +12,10 @@ pub fn table(header: &[&str]) -> Table {
     t.load_preset(UTF8_BORDERS_ONLY)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(header.iter().copied().map(Cell::new));
+    // Piped output has no terminal width to wrap to; keep rows readable anyway.
+    if t.width().is_none() {
+        t.set_width(150);
+    }
     t
 }
 

@@ -1,0 +1,155 @@
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, bail, Context};
+
+use ramscope::engines::vllm::args::{self, VllmArgs};
+use ramscope::engines::vllm::{Device, Version};
+use ramscope::estimate::{estimate, Estimate, Options};
+use ramscope::explain::{explain, Environment, Reestimate};
+use ramscope::measure::{MeasureOptions, Measurer};
+use ramscope::model::Model;
+use ramscope::proc::cgroup::CgroupReader;
+use ramscope::proc::host::{dev_shm_of, HostMemory};
+use ramscope::proc::roles::{identify, Engine};
+use ramscope::proc::{Pid, ProcFs};
+use ramscope::report::explain::render;
+use ramscope::server::ServerLaunch;
+use ramscope::snapshot::TreeSnapshot;
+
+use crate::cli::{EstimateArgs, ExplainArgs};
+
+/// Prices a change by estimating again with it.
+struct Rerun<'a> {
+    model: &'a Model,
+    args: &'a VllmArgs,
+    options: &'a Options,
+}
+
+impl Reestimate for Rerun<'_> {
+    fn with(
+        &self,
+        change: &dyn Fn(&mut VllmArgs, &mut BTreeMap<String, String>),
+    ) -> Option<Estimate> {
+        let mut args = self.args.clone();
+        let mut options = self.options.clone();
+        change(&mut args, &mut options.env);
+        estimate(self.model, &args, &options).ok()
+    }
+}
+
+/// `ramscope explain`. With `fallback` (plain `ramscope`), a machine without a server gets
+/// the built-in default estimate instead of an error.
+pub fn run(a: ExplainArgs, fallback: bool) -> anyhow::Result<()> {
+    let fs = ProcFs::default();
+    let (snapshot, launch, argv, server_env, running) = match &a.from_snapshot {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let snapshot: TreeSnapshot = serde_json::from_str(&text).with_context(|| {
+                format!("{} is not a ramscope.snapshot/1 document", path.display())
+            })?;
+            if a.command.is_empty() {
+                bail!("--from-snapshot needs the server's command line after `--` (e.g. -- vllm serve MODEL …)");
+            }
+            let uses_gpu = snapshot.processes.iter().any(|p| p.uses_gpu);
+            let device = Some(if uses_gpu { Device::Cuda } else { Device::Cpu });
+            (
+                snapshot,
+                None,
+                a.command.clone(),
+                BTreeMap::new(),
+                (None, device),
+            )
+        }
+        None => {
+            let mut measurer = Measurer::new(fs.clone(), MeasureOptions::default());
+            let pid = match a.pid {
+                Some(pid) => pid,
+                None => match find_vllm(&measurer)? {
+                    Some(pid) => pid,
+                    None if fallback => return default_estimate(),
+                    None => bail!("no running vLLM server found; give its API server's PID, or explain a saved snapshot with --from-snapshot FILE -- COMMAND"),
+                },
+            };
+            let launch = ServerLaunch::read(&fs, pid)?;
+            let snapshot = measurer.tree(&[pid])?;
+            let argv = if a.command.is_empty() {
+                launch.argv.clone()
+            } else {
+                a.command.clone()
+            };
+            let version = launch.version.as_deref().and_then(Version::parse);
+            let uses_gpu = snapshot.processes.iter().any(|p| p.uses_gpu);
+            let device = if uses_gpu {
+                Device::Cuda
+            } else if launch.is_cpu_build() {
+                Device::Cpu
+            } else {
+                // A CUDA build measured before its first CUDA call still runs on the GPU.
+                Device::Cuda
+            };
+            let env = launch.env.clone();
+            (snapshot, Some(launch), argv, env, (version, Some(device)))
+        }
+    };
+
+    let options = super::estimate::options(&a.engine, Some(running), &server_env)?;
+    let args = args::parse(&argv)
+        .with_context(|| format!("parsing the server's command line `{}`", argv.join(" ")))?;
+    let lookup = |k: &str| server_env.get(k).cloned().or_else(|| std::env::var(k).ok());
+    let model = match &args.model {
+        Some(spec) => Model::resolve(spec, &lookup)?,
+        None => bail!("the command line names no model: `{}`", argv.join(" ")),
+    };
+    let est = estimate(&model, &args, &options)?;
+
+    let root = snapshot.processes.first().map(|p| p.pid);
+    let environment = match (&a.from_snapshot, root) {
+        (None, Some(pid)) => Environment {
+            cgroup: CgroupReader::default().memory_of(pid).ok().flatten(),
+            host: HostMemory::read(fs.root(), std::path::Path::new("/sys")).ok(),
+            dev_shm: dev_shm_of(fs.root(), pid),
+        },
+        _ => Environment::default(),
+    };
+    let rerun = Rerun {
+        model: &model,
+        args: &args,
+        options: &options,
+    };
+    let explanation = explain(snapshot, est, launch, environment, &rerun);
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&explanation).context("encoding JSON")?
+        );
+    } else {
+        print!("{}", render(&explanation));
+    }
+    Ok(())
+}
+
+/// The API server of the first vLLM tree on the machine.
+fn find_vllm(measurer: &Measurer) -> anyhow::Result<Option<Pid>> {
+    let fs = measurer.fs();
+    for pid in measurer.find_servers()? {
+        let (Ok(argv), Ok(comm)) = (fs.cmdline(pid), fs.comm(pid)) else {
+            continue;
+        };
+        if identify(&comm, &argv).engine == Engine::Vllm {
+            return Ok(Some(pid));
+        }
+    }
+    Ok(None)
+}
+
+fn default_estimate() -> anyhow::Result<()> {
+    println!(
+        "No inference server is running here, so this is the built-in example, not a measurement:"
+    );
+    println!("the host RAM vLLM would use for Qwen3-8B with --max-model-len 5120 on one H100.");
+    println!(
+        "Run `ramscope explain PID` (or plain `ramscope`) while a server runs to explain it.\n"
+    );
+    super::estimate::run(EstimateArgs::default()).map_err(|e| anyhow!(e))
+}

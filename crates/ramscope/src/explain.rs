@@ -1,0 +1,636 @@
+//! Measurement beside prediction: every estimated component matched to the category its
+//! bytes live in, the difference named, the container checked, and advice priced by
+//! re-running the estimator with the changed setting.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::attribute::Category;
+use crate::engines::vllm::args::VllmArgs;
+use crate::engines::vllm::Device;
+use crate::estimate::{Estimate, Phase, ProcessEstimate};
+use crate::proc::cgroup::CgroupMemory;
+use crate::proc::host::{HostMemory, ShmMount};
+use crate::proc::roles::Role;
+use crate::server::ServerLaunch;
+use crate::snapshot::{ProcessSnapshot, TreeSnapshot};
+use crate::units::bytes;
+
+pub const SCHEMA: &str = "ramscope.explain/1";
+
+/// Categories are compared in families: the estimator knows how much library code a process
+/// maps, not how the loader splits it between CUDA, torch and Python packages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Family {
+    Heap,
+    Code,
+    Weights,
+    Pinned,
+    Shm,
+    Stack,
+    GpuDriver,
+    Files,
+    Other,
+}
+
+impl Family {
+    pub fn of(c: Category) -> Family {
+        match c {
+            Category::Heap => Family::Heap,
+            Category::CodeCuda
+            | Category::CodeTorch
+            | Category::CodePython
+            | Category::CodeOther => Family::Code,
+            Category::Weights => Family::Weights,
+            Category::Pinned => Family::Pinned,
+            Category::Shm | Category::SharedAnon => Family::Shm,
+            Category::Stack => Family::Stack,
+            Category::GpuDriver => Family::GpuDriver,
+            Category::FileOther => Family::Files,
+            Category::Kernel | Category::Other => Family::Other,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Heap => "heap",
+            Family::Code => "code",
+            Family::Weights => "weights",
+            Family::Pinned => "pinned",
+            Family::Shm => "shm",
+            Family::Stack => "stack",
+            Family::GpuDriver => "gpu-driver",
+            Family::Files => "file.other",
+            Family::Other => "other",
+        }
+    }
+}
+
+/// One family of one process: what the model says, what was measured.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Row {
+    pub category: Family,
+    /// The estimated components in this family, largest first.
+    pub components: Vec<String>,
+    pub estimated_bytes: u64,
+    pub measured_bytes: u64,
+    /// The measured bytes the components account for: min(estimated, measured).
+    pub explained_bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub residual: Option<String>,
+}
+
+/// One measured process beside its estimate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProcessExplanation {
+    pub pid: u32,
+    pub role: Role,
+    pub title: String,
+    pub measured_pss_bytes: u64,
+    pub estimated_bytes: u64,
+    pub explained_fraction: f64,
+    pub rows: Vec<Row>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Ok,
+    Info,
+    Warn,
+    Critical,
+}
+
+/// A container or host fact that decides whether the server fits.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Check {
+    pub level: Level,
+    pub what: String,
+    pub detail: String,
+}
+
+/// A change, with the bytes it saves according to a second estimate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Advice {
+    pub action: String,
+    pub saves_bytes: u64,
+    /// `steady` or `peak`: which figure the saving is in.
+    pub applies_to: &'static str,
+    pub why: String,
+}
+
+/// The whole answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    pub schema: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launch: Option<ServerLaunch>,
+    pub snapshot: TreeSnapshot,
+    pub estimate: Estimate,
+    pub processes: Vec<ProcessExplanation>,
+    pub measured_pss_bytes: u64,
+    pub estimated_bytes: u64,
+    pub explained_fraction: f64,
+    pub checks: Vec<Check>,
+    pub advice: Vec<Advice>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<CgroupMemory>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostMemory>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dev_shm: Option<ShmMount>,
+    pub notes: Vec<String>,
+}
+
+/// The container and host as the server sees them.
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    pub cgroup: Option<CgroupMemory>,
+    pub host: Option<HostMemory>,
+    pub dev_shm: Option<ShmMount>,
+}
+
+/// Re-estimates with changed flags or environment; `None` when the change cannot be priced.
+pub trait Reestimate {
+    fn with(
+        &self,
+        change: &dyn Fn(&mut VllmArgs, &mut BTreeMap<String, String>),
+    ) -> Option<Estimate>;
+}
+
+/// Joins a measured tree with its estimate.
+pub fn explain(
+    snapshot: TreeSnapshot,
+    estimate: Estimate,
+    launch: Option<ServerLaunch>,
+    environment: Environment,
+    reestimate: &dyn Reestimate,
+) -> Explanation {
+    let mut notes = Vec::new();
+    let mut processes = Vec::new();
+    for p in &snapshot.processes {
+        match estimate_for(&estimate, p) {
+            Some(e) => processes.push(join(p, e)),
+            None => {
+                notes.push(format!(
+                    "PID {} ({}) has no counterpart in the estimate",
+                    p.pid,
+                    p.role.name()
+                ));
+                processes.push(join_unmodelled(p));
+            }
+        }
+    }
+    for e in &estimate.processes {
+        let seen = snapshot
+            .processes
+            .iter()
+            .filter(|p| p.role == e.role)
+            .count() as u64;
+        if seen < e.count {
+            notes.push(format!(
+                "the estimate has {} {} process(es), {} running",
+                e.count,
+                e.role.name(),
+                seen
+            ));
+        }
+    }
+    let measured: u64 = processes.iter().map(|p| p.measured_pss_bytes).sum();
+    let explained: u64 = processes
+        .iter()
+        .flat_map(|p| &p.rows)
+        .map(|r| r.explained_bytes)
+        .sum();
+    let estimated: u64 = processes.iter().map(|p| p.estimated_bytes).sum();
+    let checks = checks(&snapshot, &estimate, &environment);
+    let advice = advise(&estimate, reestimate);
+    Explanation {
+        schema: SCHEMA,
+        launch,
+        measured_pss_bytes: measured,
+        estimated_bytes: estimated,
+        explained_fraction: fraction(explained, measured),
+        snapshot,
+        estimate,
+        processes,
+        checks,
+        advice,
+        cgroup: environment.cgroup,
+        host: environment.host,
+        dev_shm: environment.dev_shm,
+        notes,
+    }
+}
+
+fn fraction(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        return 0.0;
+    }
+    (part as f64 / whole as f64).min(1.0)
+}
+
+/// The estimate entry a measured process instantiates: the same role. The resource tracker
+/// and compile workers have their own roles; a measured role the estimate lacks has none.
+fn estimate_for<'e>(estimate: &'e Estimate, p: &ProcessSnapshot) -> Option<&'e ProcessEstimate> {
+    estimate.processes.iter().find(|e| e.role == p.role)
+}
+
+fn join(p: &ProcessSnapshot, e: &ProcessEstimate) -> ProcessExplanation {
+    let mut estimated: BTreeMap<Family, (u64, Vec<(u64, String)>)> = BTreeMap::new();
+    for c in e.components.iter().filter(|c| c.phase == Phase::Steady) {
+        let entry = estimated.entry(Family::of(c.category)).or_default();
+        entry.0 += c.bytes;
+        entry.1.push((c.bytes, c.id.clone()));
+    }
+    let mut measured: BTreeMap<Family, u64> = BTreeMap::new();
+    for (&c, u) in &p.categories {
+        *measured.entry(Family::of(c)).or_default() += u.pss_bytes;
+    }
+    let mut families: Vec<Family> = estimated.keys().chain(measured.keys()).copied().collect();
+    families.sort();
+    families.dedup();
+    let mut rows = Vec::new();
+    for f in families {
+        let (est, mut comps) = estimated.remove(&f).unwrap_or_default();
+        let meas = measured.get(&f).copied().unwrap_or(0);
+        comps.sort_by(|a, b| b.0.cmp(&a.0));
+        let residual = residual(f, est, meas, p.role);
+        rows.push(Row {
+            category: f,
+            components: comps.into_iter().map(|(_, id)| id).collect(),
+            estimated_bytes: est,
+            measured_bytes: meas,
+            explained_bytes: est.min(meas),
+            residual,
+        });
+    }
+    rows.sort_by(|a, b| {
+        b.measured_bytes
+            .max(b.estimated_bytes)
+            .cmp(&a.measured_bytes.max(a.estimated_bytes))
+    });
+    let explained: u64 = rows.iter().map(|r| r.explained_bytes).sum();
+    ProcessExplanation {
+        pid: p.pid,
+        role: p.role,
+        title: e.title.clone(),
+        measured_pss_bytes: p.pss_bytes,
+        estimated_bytes: e.steady_bytes,
+        explained_fraction: fraction(explained, p.pss_bytes),
+        rows,
+    }
+}
+
+fn join_unmodelled(p: &ProcessSnapshot) -> ProcessExplanation {
+    let mut measured: BTreeMap<Family, u64> = BTreeMap::new();
+    for (&c, u) in &p.categories {
+        *measured.entry(Family::of(c)).or_default() += u.pss_bytes;
+    }
+    ProcessExplanation {
+        pid: p.pid,
+        role: p.role,
+        title: p.name.clone(),
+        measured_pss_bytes: p.pss_bytes,
+        estimated_bytes: 0,
+        explained_fraction: 0.0,
+        rows: measured
+            .into_iter()
+            .map(|(f, m)| Row {
+                category: f,
+                components: Vec::new(),
+                estimated_bytes: 0,
+                measured_bytes: m,
+                explained_bytes: 0,
+                residual: Some("not modelled for this role".into()),
+            })
+            .collect(),
+    }
+}
+
+/// Differences below this are noise (allocator slack, a few pages of code).
+fn negligible(est: u64, meas: u64) -> bool {
+    let diff = est.abs_diff(meas);
+    diff < 8 << 20 || diff * 10 < est.max(meas)
+}
+
+/// Names a difference: what usually makes it, and what to do to see more.
+fn residual(f: Family, est: u64, meas: u64, role: Role) -> Option<String> {
+    if negligible(est, meas) {
+        return None;
+    }
+    let diff = bytes(est.abs_diff(meas));
+    let above = meas > est;
+    let text = match (f, above) {
+        (Family::Heap, true) => format!(
+            "heap is {diff} above the model: Python objects and caches grow with traffic (request state, tokenizer caches, allocator fragmentation); run it again under load, or trace it with ramscope trace"
+        ),
+        (Family::Heap, false) => format!(
+            "heap is {diff} below the model: buffers not touched yet (allocated lazily, or zero pages never written), or a smaller import set than the calibration's"
+        ),
+        (Family::Code, true) => format!(
+            "libraries are {diff} above the model: more code paged in (first kernels, more imported packages) than the calibration saw; `ramscope calibrate` measures this stack"
+        ),
+        (Family::Code, false) => format!(
+            "libraries are {diff} below the model: fewer pages touched, or shared with more processes than modelled"
+        ),
+        (Family::Shm, true) => format!(
+            "shared memory is {diff} above the model: queues filled by large messages, or other shared segments"
+        ),
+        (Family::Shm, false) => format!(
+            "shared memory is {diff} below the model: the queues are sparse, only pages written by messages are resident"
+        ),
+        (Family::Pinned, true) => format!(
+            "pinned memory is {diff} above the model: the caching host allocator keeps freed blocks, rounded to powers of two"
+        ),
+        (Family::Pinned, false) => format!("pinned memory is {diff} below the model: not all buffers allocated yet"),
+        (Family::Weights, true) => format!(
+            "mapped weights are {diff} above the model: pages of mmapped weight files stay resident after loading"
+        ),
+        (Family::Weights, false) => format!("mapped weights are {diff} below the model"),
+        (Family::Stack, _) => format!("thread stacks differ by {diff}: thread count of {}", role.name()),
+        (Family::GpuDriver, _) => format!("GPU driver mappings differ by {diff}"),
+        (Family::Files, _) | (Family::Other, _) => format!("{} differs by {diff}", f.name()),
+    };
+    Some(text)
+}
+
+fn checks(snapshot: &TreeSnapshot, estimate: &Estimate, env: &Environment) -> Vec<Check> {
+    let mut out = Vec::new();
+    let pss = snapshot.total.pss_bytes;
+    let peak = estimate.total.peak_bytes;
+    if let Some(cg) = &env.cgroup {
+        let cache = cg.file_bytes;
+        match cg.limit_bytes {
+            Some(limit) => {
+                let level = if cg.usage_bytes * 10 >= limit * 9 || peak > limit {
+                    Level::Critical
+                } else if cg.usage_bytes * 10 >= limit * 7 {
+                    Level::Warn
+                } else {
+                    Level::Ok
+                };
+                out.push(Check {
+                    level,
+                    what: format!("cgroup {} ({:?})", cg.path, cg.version).to_lowercase(),
+                    detail: format!(
+                        "limit {}, in use {} (anon {}, page cache {}, shmem {}); the estimated load peak is {}{}",
+                        bytes(limit),
+                        bytes(cg.usage_bytes),
+                        bytes(cg.anon_bytes),
+                        bytes(cache),
+                        bytes(cg.shmem_bytes),
+                        bytes(peak),
+                        if peak > limit {
+                            ": the server can be OOM-killed while loading"
+                        } else {
+                            ""
+                        }
+                    ),
+                });
+            }
+            None => out.push(Check {
+                level: Level::Info,
+                what: format!("cgroup {}", cg.path),
+                detail: format!(
+                    "no memory limit; charged {} (anon {}, page cache {} — weight files read at start-up stay charged until reclaimed)",
+                    bytes(cg.usage_bytes),
+                    bytes(cg.anon_bytes),
+                    bytes(cache)
+                ),
+            }),
+        }
+    }
+    if let Some(shm) = &env.dev_shm {
+        let needed = estimate.total.shm_mapped_bytes;
+        let (level, detail) = if needed > shm.size_bytes {
+            (
+                Level::Critical,
+                format!(
+                    "{} of /dev/shm, but the configuration maps {} of shared memory (message queues{}): vLLM fails with a bus error or NCCL errors; run the container with --shm-size={} or more (Kubernetes: an emptyDir with medium: Memory)",
+                    bytes(shm.size_bytes),
+                    bytes(needed),
+                    if estimate.device == Device::Cuda { ", NCCL" } else { "" },
+                    bytes(needed.next_power_of_two().max(1 << 30))
+                ),
+            )
+        } else {
+            (
+                Level::Ok,
+                format!(
+                    "{} of /dev/shm ({} used); the configuration maps {}",
+                    bytes(shm.size_bytes),
+                    bytes(shm.used_bytes),
+                    bytes(needed)
+                ),
+            )
+        };
+        out.push(Check {
+            level,
+            what: "/dev/shm".into(),
+            detail,
+        });
+    }
+    if let Some(h) = &env.host {
+        let level = if h.available_bytes < peak.saturating_sub(pss) {
+            Level::Warn
+        } else {
+            Level::Ok
+        };
+        out.push(Check {
+            level,
+            what: "host memory".into(),
+            detail: format!(
+                "{} available of {}; swap {} ({} free); the tree uses {} PSS",
+                bytes(h.available_bytes),
+                bytes(h.total_bytes),
+                bytes(h.swap_total_bytes),
+                bytes(h.swap_free_bytes),
+                bytes(pss)
+            ),
+        });
+        if h.overcommit_memory == Some(2) {
+            out.push(Check {
+                level: Level::Warn,
+                what: "vm.overcommit_memory = 2".into(),
+                detail: "strict accounting counts reserved address space (8 MiB per thread stack, 64 MiB malloc arenas, sparse shm): Python/torch processes can fail to start with far less RSS than the limit".into(),
+            });
+        }
+        if h.transparent_hugepages.as_deref() == Some("always") {
+            out.push(Check {
+                level: Level::Info,
+                what: "transparent huge pages: always".into(),
+                detail: "anonymous memory is backed by 2 MiB pages where possible: RSS of sparse heaps can grow by up to 2 MiB per touched region; `madvise` avoids that".into(),
+            });
+        }
+    }
+    out
+}
+
+fn gib(b: u64) -> String {
+    format!("{:.3}", b as f64 / (1u64 << 30) as f64)
+        .trim_end_matches('0')
+        .trim_end_matches('.')
+        .to_string()
+}
+
+/// Candidate changes, each priced by a second estimate. Advice that saves nothing is dropped.
+fn advise(base: &Estimate, reestimate: &dyn Reestimate) -> Vec<Advice> {
+    let mut out = Vec::new();
+    let arg = |name: &str| base.args.get(name).and_then(|v| v.as_u64());
+    let price = |change: &dyn Fn(&mut VllmArgs, &mut BTreeMap<String, String>)| {
+        reestimate.with(change).map(|e| {
+            (
+                base.total.steady_bytes.saturating_sub(e.total.steady_bytes),
+                base.total.peak_bytes.saturating_sub(e.total.peak_bytes),
+            )
+        })
+    };
+    let mut push = |action: String, saved: Option<(u64, u64)>, peak_only: bool, why: String| {
+        if let Some((steady, peak)) = saved {
+            let (saves, applies_to) = if peak_only {
+                (peak, "peak")
+            } else {
+                (steady, "steady")
+            };
+            if saves >= 1 << 20 {
+                out.push(Advice {
+                    action,
+                    saves_bytes: saves,
+                    applies_to,
+                    why,
+                });
+            }
+        }
+    };
+
+    if let Some(seqs) = arg("max_num_seqs").filter(|&s| s > 1) {
+        let to = (seqs / 2).max(1);
+        push(
+            format!("--max-num-seqs {to} (now {seqs})"),
+            price(&|a, _| a.max_num_seqs = Some(to)),
+            false,
+            "InputBatch, block tables and sampling buffers are sized for max_num_seqs concurrent sequences; fewer concurrent sequences lowers throughput under load".into(),
+        );
+    }
+    if let Some(len) = arg("max_model_len").filter(|&l| l > 1024) {
+        let to = len / 2;
+        push(
+            format!("--max-model-len {to} (now {len})"),
+            price(&|a, _| a.max_model_len = Some(to)),
+            false,
+            "token-id buffers and block tables are sized for max_model_len per sequence; longer prompts are then refused".into(),
+        );
+    }
+    if base.device == Device::Cuda
+        && base.args.get("enforce_eager").and_then(|v| v.as_bool()) != Some(true)
+    {
+        push(
+            "--enforce-eager".into(),
+            price(&|a, _| a.enforce_eager = Some(true)),
+            false,
+            "CUDA graphs keep host-side graph nodes for every captured batch size (and torch.compile state); eager mode is slower per token".into(),
+        );
+    }
+    if let Some(cache) = arg("mm_processor_cache_bytes").filter(|&b| b > 0) {
+        push(
+            format!("--mm-processor-cache-gb 0 (now {})", gib(cache)),
+            price(&|a, _| a.mm_processor_cache_gb = Some(0.0)),
+            false,
+            "the multimodal processor cache is kept per API server (and mirrored in the engine); repeated images are then processed again".into(),
+        );
+    }
+    if let Some(n) = arg("api_server_count").filter(|&n| n > 1) {
+        push(
+            format!("--api-server-count 1 (now {n})"),
+            price(&|a, _| a.api_server_count = Some(1)),
+            false,
+            "every API server process carries the full Python/torch import baseline and its own caches".into(),
+        );
+    }
+    let strategy = base
+        .args
+        .get("load_strategy")
+        .and_then(|v| v.as_str())
+        .unwrap_or("lazy");
+    if matches!(strategy, "eager" | "prefetch" | "multithread") {
+        push(
+            format!("--safetensors-load-strategy lazy (now {strategy})"),
+            price(&|a, _| a.safetensors_load_strategy = Some("lazy".into())),
+            true,
+            "eager and prefetch loading read whole weight files through host RAM at start-up, in every TP rank".into(),
+        );
+    }
+    if base.device == Device::Cpu {
+        if let Some(kv) = arg("cpu_kv_cache_bytes").filter(|&b| b >= 512 << 20) {
+            let why = "the CPU backend's KV cache is host RAM, allocated in full at start-up; a smaller cache holds fewer tokens at once (the scheduler then queues requests)".to_string();
+            let whole_gib = kv >> 30;
+            if whole_gib >= 2 {
+                // vLLM reads VLLM_CPU_KVCACHE_SPACE with int(): whole GiB only.
+                let to = whole_gib / 2;
+                push(
+                    format!("VLLM_CPU_KVCACHE_SPACE={to} (now {})", gib(kv)),
+                    price(&|a, env| {
+                        a.env.remove("VLLM_CPU_KVCACHE_SPACE");
+                        env.insert("VLLM_CPU_KVCACHE_SPACE".into(), to.to_string());
+                    }),
+                    false,
+                    why,
+                );
+            } else {
+                // Below 2 GiB the variable cannot express half; the flag takes bytes.
+                let to = kv / 2;
+                push(
+                    format!(
+                        "VLLM_CPU_KVCACHE_SPACE unset and --kv-cache-memory-bytes {to} ({}; now {} GiB)",
+                        bytes(to),
+                        gib(kv)
+                    ),
+                    price(&|a, env| {
+                        a.env.remove("VLLM_CPU_KVCACHE_SPACE");
+                        env.remove("VLLM_CPU_KVCACHE_SPACE");
+                        a.kv_cache_memory_bytes = Some(to);
+                    }),
+                    false,
+                    why,
+                );
+            }
+        }
+    }
+    if base.device == Device::Cuda {
+        push(
+            "TORCHINDUCTOR_COMPILE_THREADS=1".into(),
+            price(&|_, env| {
+                env.insert("TORCHINDUCTOR_COMPILE_THREADS".into(), "1".into());
+            }),
+            true,
+            "torch.compile starts one compile worker per core at start-up (~75 MiB PSS each); one thread compiles more slowly".into(),
+        );
+    }
+    for (flag, field) in [
+        ("--cpu-offload-gb", "cpu_offload_bytes"),
+        ("--kv-offloading-size", "kv_offloading_bytes"),
+    ] {
+        if let Some(gb) = arg(field)
+            .map(|b| b as f64 / (1u64 << 30) as f64)
+            .filter(|&g| g > 0.0)
+        {
+            let lower = 2f64.powi(gb.log2().floor() as i32);
+            if lower < gb {
+                push(
+                    format!("{flag} {lower} (now {gb})"),
+                    price(&|a, _| match field {
+                        "cpu_offload_bytes" => a.cpu_offload_gb = Some(lower),
+                        _ => a.kv_offloading_size = Some(lower),
+                    }),
+                    false,
+                    "pinned host buffers are rounded up to powers of two by PyTorch's caching host allocator: a size just above a power of two nearly doubles".into(),
+                );
+            }
+        }
+    }
+    out.sort_by(|a, b| b.saves_bytes.cmp(&a.saves_bytes));
+    out
+}

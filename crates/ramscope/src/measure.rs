@@ -143,6 +143,16 @@ impl Measurer {
                 return Err(ProcError::NoSuchProcess { pid: root });
             }
         }
+        self.walk(roots, true)
+    }
+
+    /// Like [`Measurer::tree`] for roots that were discovered rather than named: a root that
+    /// has exited since is left out with a note.
+    pub fn found_trees(&mut self, roots: &[Pid]) -> Result<TreeSnapshot, ProcError> {
+        self.walk(roots, false)
+    }
+
+    fn walk(&mut self, roots: &[Pid], roots_must_exist: bool) -> Result<TreeSnapshot, ProcError> {
         let taken_at = now_rfc3339();
         let mut processes = Vec::new();
         let mut notes = Vec::new();
@@ -174,7 +184,9 @@ impl Measurer {
                 done.insert(pid);
                 match self.process(pid) {
                     Ok(p) => processes.push(p),
-                    Err(e) if root_set.contains(&pid) => return Err(e),
+                    Err(e) if root_set.contains(&pid) && (roots_must_exist || !e.is_gone()) => {
+                        return Err(e)
+                    }
                     Err(e) if e.is_gone() => skipped += 1,
                     Err(e) => notes.push(format!("skipped PID {pid}: {e}")),
                 }

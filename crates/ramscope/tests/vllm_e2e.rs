@@ -65,3 +65,164 @@ fn measure_auto_finds_the_vllm_tree_with_roles() {
         assert_eq!(sum, p["pss_bytes"].as_u64().unwrap());
     }
 }
+
+/// PSS of every measured process of `role` in the server's tree.
+fn measured_by_role(tree: &[serde_json::Value], role: &str) -> (u64, u64) {
+    let procs: Vec<_> = tree.iter().filter(|p| p["role"] == role).collect();
+    let pss = procs.iter().map(|p| p["pss_bytes"].as_u64().unwrap()).sum();
+    (pss, procs.len() as u64)
+}
+
+#[test]
+fn estimate_of_the_same_command_line_matches_the_measured_tree() {
+    let Some(server) = server() else { return };
+    let snapshot = json_of(&["measure", "--json", &server.api_pid.to_string()]);
+    let tree = subtree(&snapshot, server.api_pid);
+
+    // The user's own command line, as they would paste it, environment first.
+    let mut args: Vec<String> = vec![
+        "estimate".into(),
+        "--json".into(),
+        "--device".into(),
+        "cpu".into(),
+        "--vllm-version".into(),
+        "0.32".into(),
+        "--no-calibration".into(),
+        "--".into(),
+    ];
+    args.extend(server.env.iter().map(|(k, v)| format!("{k}={v}")));
+    args.extend(server.argv.iter().cloned());
+    let est = json_of(&args);
+
+    let mut measured_total = 0;
+    let mut estimated_total = 0;
+    let mut report = Vec::new();
+    for p in est["processes"].as_array().unwrap() {
+        let role = p["role"].as_str().unwrap();
+        let count = p["count"].as_u64().unwrap();
+        let estimated = p["steady_bytes"].as_u64().unwrap() * count;
+        let (measured, seen) = measured_by_role(&tree, role);
+        assert_eq!(seen, count, "{role}: processes running vs estimated");
+        let error = (estimated as f64 - measured as f64) / measured as f64;
+        report.push(format!(
+            "{role}: measured {} MiB, estimated {} MiB ({:+.1}%)",
+            measured >> 20,
+            estimated >> 20,
+            error * 100.0
+        ));
+        // Tiny processes (the resource tracker) are held to an absolute bound.
+        if measured > 64 << 20 {
+            assert!(
+                error.abs() <= 0.20,
+                "{role} off by {:.1}%: {report:?}",
+                error * 100.0
+            );
+        } else {
+            assert!(estimated.abs_diff(measured) < 4 << 20, "{report:?}");
+        }
+        measured_total += measured;
+        estimated_total += estimated;
+    }
+    let error = (estimated_total as f64 - measured_total as f64) / measured_total as f64;
+    eprintln!("{}\ntotal: {:+.1}%", report.join("\n"), error * 100.0);
+    assert!(
+        error.abs() <= 0.10,
+        "total off by {:.1}%: {report:?}",
+        error * 100.0
+    );
+    // The worker's KV cache is exactly what VLLM_CPU_KVCACHE_SPACE asks for.
+    let worker = est["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["role"] == "worker")
+        .unwrap();
+    let kv = worker["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "kv_cache.cpu")
+        .unwrap();
+    assert_eq!(kv["bytes"].as_u64().unwrap(), 1 << 30);
+}
+
+#[test]
+fn explain_auto_names_the_servers_memory_and_prices_advice() {
+    let Some(server) = server() else { return };
+    let x = json_of(&[
+        "explain",
+        "--json",
+        "--no-calibration",
+        &server.api_pid.to_string(),
+    ]);
+    assert_eq!(x["schema"], "ramscope.explain/1");
+    // It read the real command line and environment of the running server.
+    assert_eq!(x["launch"]["distribution"], "vllm-cpu");
+    assert_eq!(x["launch"]["env"]["VLLM_CPU_KVCACHE_SPACE"], "1");
+    assert_eq!(x["estimate"]["device"], "cpu");
+    let explained = x["explained_fraction"].as_f64().unwrap();
+    assert!(explained >= 0.90, "explained {explained}");
+    let roles: Vec<&str> = x["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["role"].as_str().unwrap())
+        .collect();
+    for role in ["api-server", "engine-core", "worker"] {
+        assert!(roles.contains(&role), "{roles:?}");
+    }
+
+    // Each piece of advice saves what a second estimate with the change says.
+    let advice = x["advice"].as_array().unwrap();
+    let find = |needle: &str| {
+        advice
+            .iter()
+            .find(|a| a["action"].as_str().unwrap().contains(needle))
+            .unwrap_or_else(|| panic!("no advice on {needle}: {advice:#?}"))
+    };
+    let base_steady = x["estimate"]["total"]["steady_bytes"].as_u64().unwrap();
+    let second = |extra_env: &[(&str, Option<&str>)], extra_flags: &[&str]| -> u64 {
+        let mut args: Vec<String> = [
+            "estimate",
+            "--json",
+            "--device",
+            "cpu",
+            "--vllm-version",
+            "0.32",
+            "--no-calibration",
+            "--",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for (k, v) in &server.env {
+            match extra_env.iter().find(|(name, _)| name == k) {
+                Some((_, Some(value))) => args.push(format!("{k}={value}")),
+                Some((_, None)) => {}
+                None => args.push(format!("{k}={v}")),
+            }
+        }
+        args.extend(server.argv.iter().cloned());
+        args.extend(extra_flags.iter().map(|s| s.to_string()));
+        json_of(&args)["total"]["steady_bytes"].as_u64().unwrap()
+    };
+    let seqs = find("--max-num-seqs");
+    let saved = base_steady - second(&[], &["--max-num-seqs", "128"]);
+    assert_eq!(seqs["saves_bytes"].as_u64().unwrap(), saved);
+    let kv = find("VLLM_CPU_KVCACHE_SPACE");
+    let half = (1u64 << 30) / 2;
+    let saved = base_steady
+        - second(
+            &[("VLLM_CPU_KVCACHE_SPACE", None)],
+            &["--kv-cache-memory-bytes", &half.to_string()],
+        );
+    assert_eq!(kv["saves_bytes"].as_u64().unwrap(), saved);
+    assert!(saved >= 500 << 20);
+
+    // The human report says the same.
+    let out = common::ramscope(&["explain", "--no-calibration", &server.api_pid.to_string()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(text.contains("explain"), "{text}");
+    assert!(text.contains("--max-num-seqs 128"), "{text}");
+}

@@ -13,18 +13,22 @@ pub fn run(args: MeasureArgs) -> anyhow::Result<()> {
         use_rollup: !args.no_rollup,
     };
     let mut measurer = Measurer::new(ProcFs::new(&args.proc_root), options);
-    let roots = if args.auto || args.pids.is_empty() {
+    let snapshot = if args.auto || args.pids.is_empty() {
         let found = measurer.find_servers()?;
-        if found.is_empty() {
+        if found.is_empty() && args.pids.is_empty() {
             bail!("no inference server (vLLM, SGLang, llama.cpp, Ollama) found on this machine; give a PID");
+        }
+        for &pid in &args.pids {
+            if !measurer.fs().exists(pid) {
+                bail!(ramscope::error::ProcError::NoSuchProcess { pid });
+            }
         }
         let mut roots = found;
         roots.extend(&args.pids);
-        roots
+        measurer.found_trees(&roots)?
     } else {
-        args.pids.clone()
+        measurer.tree(&args.pids)?
     };
-    let snapshot = measurer.tree(&roots)?;
     if args.json {
         let text = serde_json::to_string_pretty(&snapshot).context("encoding JSON")?;
         println!("{text}");

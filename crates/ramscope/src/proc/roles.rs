@@ -143,29 +143,33 @@ fn identify_command_line(argv: &[String], joined: &str) -> Identity {
         .map(|a| a.rsplit('/').next().unwrap_or(a))
         .unwrap_or("");
     let is_python = program.starts_with("python") || program.starts_with("pypy");
-    let script = argv.get(1).map(String::as_str).unwrap_or("");
-    let script_name = script.rsplit('/').next().unwrap_or(script);
 
-    if joined.contains("torch/_inductor/compile_worker")
-        || joined.contains("torch._inductor.compile_worker")
-    {
+    let mentions = |needles: &[&str]| is_python && needles.iter().any(|n| joined.contains(n));
+    if mentions(&[
+        "torch/_inductor/compile_worker",
+        "torch._inductor.compile_worker",
+    ]) {
         return Identity::new(CompileWorker, Unknown);
     }
-    if joined.contains("multiprocessing.resource_tracker")
-        || joined.contains("multiprocessing.forkserver")
-        || joined.contains("multiprocessing.semaphore_tracker")
-    {
+    if mentions(&[
+        "multiprocessing.resource_tracker",
+        "multiprocessing.forkserver",
+        "multiprocessing.semaphore_tracker",
+    ]) {
         return Identity::new(Helper, Unknown);
     }
-    // `vllm serve …`, `python -m vllm.entrypoints.openai.api_server …`, `vllm/entrypoints/…`.
-    let vllm_cli = program == "vllm" || (is_python && script_name == "vllm");
-    if (vllm_cli && argv.iter().any(|a| a == "serve"))
-        || joined.contains("vllm.entrypoints")
-        || joined.contains("vllm/entrypoints")
-    {
+    // `vllm serve …`, `python -m vllm.entrypoints.openai.api_server …`, `python …/vllm serve`.
+    // Only what the program itself runs counts: a tool whose arguments merely quote such a
+    // command line (`ramscope estimate -- python -m vllm…`) is not a server.
+    let entry = if is_python { python_entry(argv) } else { None };
+    let vllm_cli = program == "vllm" || entry.is_some_and(|e| e.rsplit('/').next() == Some("vllm"));
+    let module = |prefix: &str| {
+        entry.is_some_and(|e| e.starts_with(prefix) || e.contains(&prefix.replace('.', "/")))
+    };
+    if (vllm_cli && argv.iter().any(|a| a == "serve")) || module("vllm.entrypoints") {
         return Identity::new(ApiServer, Vllm);
     }
-    if joined.contains("sglang.launch_server") || joined.contains("sglang/launch_server") {
+    if module("sglang.launch_server") {
         return Identity::new(ApiServer, Sglang);
     }
     if program == "llama-server" || program.starts_with("llama-server") {
@@ -181,6 +185,25 @@ fn identify_command_line(argv: &[String], joined: &str) -> Identity {
         return Identity::new(role, Ollama);
     }
     Identity::new(Other, Unknown)
+}
+
+/// What a Python command line runs: the module after `-m`, or the script path.
+fn python_entry(argv: &[String]) -> Option<&str> {
+    let mut args = argv.iter().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "-m" => return args.next().map(String::as_str),
+            "-c" => return None,
+            // Options that take a value.
+            "-W" | "-X" | "--check-hash-based-pycs" => {
+                args.next();
+            }
+            _ if a.starts_with("-m") && a.len() > 2 => return Some(&a[2..]),
+            _ if a.starts_with('-') => {}
+            _ => return Some(a.as_str()),
+        }
+    }
+    None
 }
 
 #[cfg(test)]

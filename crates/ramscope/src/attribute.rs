@@ -361,27 +361,38 @@ const CUDA_LIBRARY_PREFIXES: [&[u8]; 24] = [
     b"libcheckpoint",
 ];
 
-/// Python packages whose native code is an ML runtime rather than general Python support.
-const ML_PACKAGE_DIRS: [&[u8]; 18] = [
-    b"/torch/",
-    b"/triton/",
-    b"/vllm/",
-    b"/vllm_flash_attn/",
-    b"/torchvision/",
-    b"/torchvision.libs/",
-    b"/torchaudio/",
-    b"/xformers/",
-    b"/flash_attn",
-    b"/flashinfer",
-    b"/sgl_kernel/",
-    b"/sglang/",
-    b"/intel_extension_for_pytorch/",
-    b"/bitsandbytes/",
-    b"/deep_gemm/",
-    b"/deep_ep/",
-    b"/llama_cpp/",
-    b"/ollama/",
+/// Python packages whose native code is an ML runtime rather than general Python support,
+/// as they appear right after `site-packages/` (a virtualenv in `/opt/torch/` is not torch).
+const ML_PACKAGES: [&[u8]; 18] = [
+    b"torch/",
+    b"triton/",
+    b"vllm/",
+    b"vllm_flash_attn/",
+    b"torchvision/",
+    b"torchvision.libs/",
+    b"torchaudio/",
+    b"xformers/",
+    b"flash_attn",
+    b"flashinfer",
+    b"sgl_kernel/",
+    b"sglang/",
+    b"intel_extension_for_pytorch/",
+    b"bitsandbytes/",
+    b"deep_gemm/",
+    b"deep_ep/",
+    b"llama_cpp/",
+    b"torch.libs/",
 ];
+
+/// The part of a path after its `site-packages/` (or `dist-packages/`) folder.
+fn in_python_packages(path: &[u8]) -> Option<&[u8]> {
+    for marker in [&b"/site-packages/"[..], b"/dist-packages/"] {
+        if let Some(i) = memchr::memmem::rfind(path, marker) {
+            return Some(&path[i + marker.len()..]);
+        }
+    }
+    None
+}
 
 const ML_LIBRARY_PREFIXES: [&[u8]; 10] = [
     b"libtorch",
@@ -405,7 +416,9 @@ fn classify_code(path: &[u8]) -> Category {
     if in_nvidia_wheel || CUDA_LIBRARY_PREFIXES.iter().any(|p| name.starts_with(p)) {
         return Category::CodeCuda;
     }
-    if ML_PACKAGE_DIRS.iter().any(|d| contains(path, d))
+    let package = in_python_packages(path);
+    if package.is_some_and(|p| ML_PACKAGES.iter().any(|m| p.starts_with(m)))
+        || contains(path, b"/ollama/")
         || ML_LIBRARY_PREFIXES.iter().any(|p| name.starts_with(p))
         || name.starts_with(b"llama-server")
         || name == b"ollama"
@@ -533,6 +546,23 @@ mod tests {
             Category::CodeOther
         );
         assert_eq!(cat("/usr/bin/sleep", "r-xp", false), Category::CodeOther);
+        // A virtualenv that lives under a folder named torch is not torch itself.
+        assert_eq!(
+            cat(
+                "/opt/torch/.venv/lib/python3.12/site-packages/numpy/_core/_multiarray_umath.cpython-312-x86_64-linux-gnu.so",
+                "r--p",
+                true
+            ),
+            Category::CodePython
+        );
+        assert_eq!(
+            cat(
+                "/opt/torch/.venv/lib/python3.12/site-packages/torch/lib/libtorch_cpu.so",
+                "r--p",
+                true
+            ),
+            Category::CodeTorch
+        );
     }
 
     #[test]

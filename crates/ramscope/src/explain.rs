@@ -245,10 +245,7 @@ fn join(p: &ProcessSnapshot, e: &ProcessEstimate) -> ProcessExplanation {
         entry.0 += c.bytes;
         entry.1.push((c.bytes, c.id.clone()));
     }
-    let mut measured: BTreeMap<Family, u64> = BTreeMap::new();
-    for (&c, u) in &p.categories {
-        *measured.entry(Family::of(c)).or_default() += u.pss_bytes;
-    }
+    let measured = measured_families(p);
     let mut families: Vec<Family> = estimated.keys().chain(measured.keys()).copied().collect();
     families.sort();
     families.dedup();
@@ -284,11 +281,28 @@ fn join(p: &ProcessSnapshot, e: &ProcessEstimate) -> ProcessExplanation {
     }
 }
 
-fn join_unmodelled(p: &ProcessSnapshot) -> ProcessExplanation {
+/// Measured PSS per family. Copy-on-write pages that a process wrote inside library
+/// mappings are private anonymous memory, counted where the estimator's baselines count them
+/// (the process's anonymous memory, `Pss_Anon`): in the heap family.
+fn measured_families(p: &ProcessSnapshot) -> BTreeMap<Family, u64> {
     let mut measured: BTreeMap<Family, u64> = BTreeMap::new();
     for (&c, u) in &p.categories {
-        *measured.entry(Family::of(c)).or_default() += u.pss_bytes;
+        let family = Family::of(c);
+        let written = if family == Family::Code {
+            u.anon_bytes.min(u.pss_bytes)
+        } else {
+            0
+        };
+        *measured.entry(family).or_default() += u.pss_bytes - written;
+        if written > 0 {
+            *measured.entry(Family::Heap).or_default() += written;
+        }
     }
+    measured
+}
+
+fn join_unmodelled(p: &ProcessSnapshot) -> ProcessExplanation {
+    let measured = measured_families(p);
     ProcessExplanation {
         pid: p.pid,
         role: p.role,

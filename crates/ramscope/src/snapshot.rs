@@ -31,6 +31,10 @@ pub struct CategoryUsage {
     /// Mapped (virtual) size.
     #[serde(default)]
     pub size_bytes: u64,
+    /// Anonymous pages (RSS) inside these mappings: for file mappings, the copy-on-write pages
+    /// a process wrote (a library's relocated data and globals).
+    #[serde(default)]
+    pub anon_bytes: u64,
     #[serde(default)]
     pub mappings: u64,
 }
@@ -43,6 +47,7 @@ impl CategoryUsage {
         self.swap_bytes += c.swap * 1024;
         self.swap_pss_bytes += c.swap_pss * 1024;
         self.size_bytes += c.size * 1024;
+        self.anon_bytes += c.anonymous * 1024;
         self.mappings += 1;
     }
 
@@ -53,6 +58,7 @@ impl CategoryUsage {
         self.swap_bytes += other.swap_bytes;
         self.swap_pss_bytes += other.swap_pss_bytes;
         self.size_bytes += other.size_bytes;
+        self.anon_bytes += other.anon_bytes;
         self.mappings += other.mappings;
     }
 }

@@ -152,7 +152,10 @@ fn plain_ramscope_without_a_server_shows_the_labelled_default() {
 
 #[test]
 fn a_gpu_snapshot_is_explained_as_a_cuda_server() {
-    let snap = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/h100-pinned-snapshot.json");
+    let snap = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/h100-pinned-snapshot.json"
+    );
     let x = json_of(&[
         "explain",
         "--json",
@@ -168,6 +171,15 @@ fn a_gpu_snapshot_is_explained_as_a_cuda_server() {
     ]);
     assert_eq!(x["estimate"]["device"], "cuda");
     let parent = &x["snapshot"]["processes"][0];
-    assert!(parent["categories"]["pinned"]["rss_bytes"].as_u64().unwrap() >= 520 << 20);
-    assert!(x["advice"].as_array().unwrap().iter().any(|a| a["action"] == "--enforce-eager"));
+    assert!(
+        parent["categories"]["pinned"]["rss_bytes"]
+            .as_u64()
+            .unwrap()
+            >= 520 << 20
+    );
+    assert!(x["advice"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["action"] == "--enforce-eager"));
 }

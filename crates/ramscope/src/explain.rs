@@ -339,7 +339,7 @@ fn residual(f: Family, est: u64, meas: u64, role: Role) -> Option<String> {
     let above = meas > est;
     let text = match (f, above) {
         (Family::Heap, true) => format!(
-            "heap is {diff} above the model: Python objects and caches grow with traffic (request state, tokenizer caches, allocator fragmentation); run it again under load, or trace it with ramscope trace"
+            "heap is {diff} above the model: Python objects and caches grow with traffic (request state, tokenizer caches, allocator fragmentation); run it again under load, or trace the allocations (memray, heaptrack)"
         ),
         (Family::Heap, false) => format!(
             "heap is {diff} below the model: buffers not touched yet (allocated lazily, or zero pages never written), or a smaller import set than the calibration's"

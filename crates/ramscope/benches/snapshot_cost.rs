@@ -64,7 +64,12 @@ fn compare(roots: &[u32], smem_filter: Option<&str>) {
             .expect("parse");
         std::hint::black_box(attributor.attribute(&maps));
     });
+    let mut auto = Measurer::new(fs.clone(), MeasureOptions::default());
+    let default = median(|| {
+        auto.tree(roots).expect("measure");
+    });
     let mut exact = Measurer::new(fs.clone(), MeasureOptions::default());
+    exact.set_rollup_rss_limit(None);
     let with_rollup = median(|| {
         exact.tree(roots).expect("measure");
     });
@@ -102,7 +107,8 @@ fn compare(roots: &[u32], smem_filter: Option<&str>) {
     row("floor: read every smaps into a buffer", floor);
     row("parse + attribute only (text already read)", parse_only);
     row("ramscope library, smaps only (--no-rollup)", without_rollup);
-    row("ramscope library, smaps + smaps_rollup", with_rollup);
+    row("ramscope library, default (rollup under 256 MiB)", default);
+    row("ramscope library, smaps + rollup (--exact)", with_rollup);
     row("ramscope measure --json (whole binary)", binary);
     match smem_filter {
         Some(filter) if which("smem") => {

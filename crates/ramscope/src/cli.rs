@@ -157,9 +157,12 @@ pub struct MeasureArgs {
     /// Show only the N largest rows.
     #[arg(long, value_name = "N")]
     pub top: Option<usize>,
-    /// Skip smaps_rollup (faster on very large processes; PSS then rounds down per mapping).
-    #[arg(long)]
+    /// Skip smaps_rollup everywhere (PSS then rounds down per mapping, < 1 kB each).
+    #[arg(long, conflicts_with = "exact")]
     pub no_rollup: bool,
+    /// Read smaps_rollup for every process, also those over 256 MiB of RSS (a second page walk).
+    #[arg(long)]
+    pub exact: bool,
     /// Read another proc root (a captured or mounted /proc).
     #[arg(long, value_name = "DIR", default_value = "/proc", hide = true)]
     pub proc_root: std::path::PathBuf,

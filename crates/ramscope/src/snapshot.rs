@@ -73,6 +73,9 @@ pub struct Reconciliation {
     /// Set when the process changed between reading smaps and the rollup.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mismatch: Option<String>,
+    /// Set when the rollup was not read because the process is large.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped_rollup: Option<String>,
 }
 
 /// One mapped object's share of a process, for `--by mapping`.
@@ -312,8 +315,7 @@ impl Attribution {
         let Some(rollup) = rollup else {
             return Reconciliation {
                 totals_from: "smaps".into(),
-                pss_rounding_bytes: 0,
-                mismatch: None,
+                ..Default::default()
             };
         };
         let shared: u64 = self.shared_mappings.iter().sum();
@@ -323,6 +325,7 @@ impl Attribution {
             return Reconciliation {
                 totals_from: "smaps".into(),
                 pss_rounding_bytes: 0,
+                skipped_rollup: None,
                 mismatch: Some(format!(
                     "the process changed while it was read (smaps Rss {} kB, Pss {} kB; smaps_rollup Rss {} kB, Pss {} kB)",
                     self.sum.rss, self.sum.pss, rollup.rss, rollup.pss
@@ -351,7 +354,7 @@ impl Attribution {
         Reconciliation {
             totals_from: "smaps_rollup".into(),
             pss_rounding_bytes: gap_bytes,
-            mismatch: None,
+            ..Default::default()
         }
     }
 }

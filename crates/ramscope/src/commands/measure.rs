@@ -13,6 +13,9 @@ pub fn run(args: MeasureArgs) -> anyhow::Result<()> {
         use_rollup: !args.no_rollup,
     };
     let mut measurer = Measurer::new(ProcFs::new(&args.proc_root), options);
+    if args.exact {
+        measurer.set_rollup_rss_limit(None);
+    }
     let snapshot = if args.auto || args.pids.is_empty() {
         let found = measurer.find_servers()?;
         if found.is_empty() && args.pids.is_empty() {

@@ -179,6 +179,15 @@ fn footer(s: &TreeSnapshot) -> String {
             let _ = writeln!(out, "note: PID {}: {m}; totals from smaps.", p.pid);
         }
     }
+    let skipped: Vec<String> = s
+        .processes
+        .iter()
+        .filter(|p| p.reconciliation.skipped_rollup.is_some())
+        .map(|p| p.pid.to_string())
+        .collect();
+    if !skipped.is_empty() {
+        let _ = writeln!(out, "note: PID {}: over 256 MiB of RSS, so smaps_rollup (a second page walk) was not read; PSS is rounded down per mapping, by under 1 kB each (--exact reads it).", skipped.join(", "));
+    }
     for note in &s.notes {
         let _ = writeln!(out, "note: {note}");
     }

@@ -47,32 +47,11 @@ fn compare(roots: &[u32], smem_filter: Option<&str>) {
     let fs = ProcFs::default();
     let table = ProcessTable::scan(&fs).expect("scan /proc");
     let tree: Vec<u32> = roots.iter().flat_map(|&r| table.descendants(r)).collect();
+    let bin = env!("CARGO_BIN_EXE_ramscope");
+    let root_args: Vec<String> = roots.iter().map(u32::to_string).collect();
+    let smem = smem_filter.filter(|_| which("smem"));
 
     let mut buf = Vec::with_capacity(32 << 20);
-    let floor = median(|| {
-        for &pid in &tree {
-            let mut f = std::fs::File::open(format!("/proc/{pid}/smaps")).expect("open smaps");
-            buf.clear();
-            f.read_to_end(&mut buf).expect("read smaps");
-        }
-    });
-    // The parser and attribution alone, on the text the floor read (last process's smaps).
-    let mut attributor = ramscope::snapshot::Attributor::new(false);
-    let parse_only = median(|| {
-        let maps: Vec<_> = ramscope::proc::smaps::SmapsParser::new(&buf)
-            .collect::<Result<_, _>>()
-            .expect("parse");
-        std::hint::black_box(attributor.attribute(&maps));
-    });
-    let mut auto = Measurer::new(fs.clone(), MeasureOptions::default());
-    let default = median(|| {
-        auto.tree(roots).expect("measure");
-    });
-    let mut exact = Measurer::new(fs.clone(), MeasureOptions::default());
-    exact.set_rollup_rss_limit(None);
-    let with_rollup = median(|| {
-        exact.tree(roots).expect("measure");
-    });
     let mut fast = Measurer::new(
         fs.clone(),
         MeasureOptions {
@@ -80,39 +59,61 @@ fn compare(roots: &[u32], smem_filter: Option<&str>) {
             ..MeasureOptions::default()
         },
     );
-    let without_rollup = median(|| {
-        fast.tree(roots).expect("measure");
-    });
-    let bin = env!("CARGO_BIN_EXE_ramscope");
-    let root_args: Vec<String> = roots.iter().map(u32::to_string).collect();
-    let binary = median(|| {
-        let ok = Command::new(bin)
-            .arg("measure")
-            .arg("--json")
-            .args(&root_args)
-            .stdout(Stdio::null())
-            .status()
-            .expect("run ramscope")
-            .success();
-        assert!(ok);
-    });
+    let mut auto = Measurer::new(fs.clone(), MeasureOptions::default());
+    let mut exact = Measurer::new(fs.clone(), MeasureOptions::default());
+    exact.set_rollup_rss_limit(None);
 
-    let row = |name: &str, d: Duration| {
-        println!(
-            "  {name:<44} {:>9.2} ms   {:>5.2}× floor",
-            d.as_secs_f64() * 1e3,
-            d.as_secs_f64() / floor.as_secs_f64()
-        );
-    };
-    row("floor: read every smaps into a buffer", floor);
-    row("parse + attribute only (text already read)", parse_only);
-    row("ramscope library, smaps only (--no-rollup)", without_rollup);
-    row("ramscope library, default (rollup under 256 MiB)", default);
-    row("ramscope library, smaps + rollup (--exact)", with_rollup);
-    row("ramscope measure --json (whole binary)", binary);
-    match smem_filter {
-        Some(filter) if which("smem") => {
-            let smem = median(|| {
+    // Every variant runs once per round, in turn, so that a change in the machine's load hits
+    // them all alike; the median of the rounds is reported.
+    let mut variants: Vec<Variant<'_>> = vec![
+        (
+            "floor: read every smaps into a buffer",
+            Box::new(|| {
+                for &pid in &tree {
+                    let mut f =
+                        std::fs::File::open(format!("/proc/{pid}/smaps")).expect("open smaps");
+                    buf.clear();
+                    f.read_to_end(&mut buf).expect("read smaps");
+                }
+            }),
+        ),
+        (
+            "ramscope library, smaps only (--no-rollup)",
+            Box::new(|| {
+                fast.tree(roots).expect("measure");
+            }),
+        ),
+        (
+            "ramscope library, default (rollup under 256 MiB)",
+            Box::new(|| {
+                auto.tree(roots).expect("measure");
+            }),
+        ),
+        (
+            "ramscope library, smaps + rollup (--exact)",
+            Box::new(|| {
+                exact.tree(roots).expect("measure");
+            }),
+        ),
+        (
+            "ramscope measure --json (whole binary)",
+            Box::new(|| {
+                let ok = Command::new(bin)
+                    .arg("measure")
+                    .arg("--json")
+                    .args(&root_args)
+                    .stdout(Stdio::null())
+                    .status()
+                    .expect("run ramscope")
+                    .success();
+                assert!(ok);
+            }),
+        ),
+    ];
+    if let Some(filter) = smem {
+        variants.push((
+            "smem -P (the same process)",
+            Box::new(move || {
                 let ok = Command::new("smem")
                     .args(["-P", filter])
                     .stdout(Stdio::null())
@@ -120,11 +121,50 @@ fn compare(roots: &[u32], smem_filter: Option<&str>) {
                     .expect("run smem")
                     .success();
                 assert!(ok);
-            });
-            row("smem -P (the same process)", smem);
+            }),
+        ));
+    }
+    let times = interleaved_medians(&mut variants);
+    let names: Vec<&str> = variants.iter().map(|(n, _)| *n).collect();
+    drop(variants);
+    let floor = times[0];
+    for (name, d) in names.iter().zip(&times) {
+        println!(
+            "  {name:<50} {:>9.2} ms   {:>5.2}× floor",
+            d.as_secs_f64() * 1e3,
+            d.as_secs_f64() / floor.as_secs_f64()
+        );
+    }
+
+    // The parser and attribution alone, on text already in memory (the tree's last smaps).
+    let text = tree
+        .last()
+        .and_then(|pid| std::fs::read(format!("/proc/{pid}/smaps")).ok())
+        .unwrap_or_default();
+    let mut attributor = ramscope::snapshot::Attributor::new(false);
+    let mut parse: Vec<Variant<'_>> = vec![(
+        "parse + attribute only (one smaps, text in memory)",
+        Box::new(|| {
+            let maps: Vec<_> = ramscope::proc::smaps::SmapsParser::new(&text)
+                .collect::<Result<_, _>>()
+                .expect("parse");
+            std::hint::black_box(attributor.attribute(&maps));
+        }),
+    )];
+    let parse_time = interleaved_medians(&mut parse)[0];
+    drop(parse);
+    println!(
+        "  {:<50} {:>9.2} ms   ({:.0} MB/s of smaps text)",
+        "parse + attribute only (one smaps, text in memory)",
+        parse_time.as_secs_f64() * 1e3,
+        text.len() as f64 / parse_time.as_secs_f64() / 1e6
+    );
+    match smem_filter {
+        Some(_) if smem.is_some() => {
+            let n = times.len();
             println!(
                 "  smem / ramscope binary: {:.1}×",
-                smem.as_secs_f64() / binary.as_secs_f64()
+                times[n - 1].as_secs_f64() / times[n - 2].as_secs_f64()
             );
         }
         Some(_) => println!("  smem not installed (apt-get install smem) — no peer row"),
@@ -132,17 +172,28 @@ fn compare(roots: &[u32], smem_filter: Option<&str>) {
     }
 }
 
-fn median(mut f: impl FnMut()) -> Duration {
-    f(); // warm caches
-    let mut times: Vec<Duration> = (0..ROUNDS)
-        .map(|_| {
+/// A named thing to time.
+type Variant<'a> = (&'static str, Box<dyn FnMut() + 'a>);
+
+fn interleaved_medians(variants: &mut [Variant<'_>]) -> Vec<Duration> {
+    for (_, f) in variants.iter_mut() {
+        f(); // warm caches
+    }
+    let mut times = vec![Vec::with_capacity(ROUNDS); variants.len()];
+    for _ in 0..ROUNDS {
+        for (i, (_, f)) in variants.iter_mut().enumerate() {
             let t = Instant::now();
             f();
-            t.elapsed()
+            times[i].push(t.elapsed());
+        }
+    }
+    times
+        .into_iter()
+        .map(|mut t| {
+            t.sort();
+            t[ROUNDS / 2]
         })
-        .collect();
-    times.sort();
-    times[ROUNDS / 2]
+        .collect()
 }
 
 fn which(program: &str) -> bool {

@@ -142,6 +142,9 @@ pub struct TotalUsage {
     pub rss_sum_bytes: u64,
     #[serde(default)]
     pub swap_pss_bytes: u64,
+    /// Mapped size summed over the processes (a segment two processes map counts twice).
+    #[serde(default)]
+    pub size_sum_bytes: u64,
 }
 
 /// The tree's totals: PSS adds up without double counting, the RSS sum is shown beside it.
@@ -197,6 +200,7 @@ impl TreeTotal {
                 e.uss_bytes += u.uss_bytes;
                 e.rss_sum_bytes += u.rss_bytes;
                 e.swap_pss_bytes += u.swap_pss_bytes;
+                e.size_sum_bytes += u.size_bytes;
             }
         }
         t

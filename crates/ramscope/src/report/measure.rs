@@ -76,23 +76,29 @@ fn categories(s: &TreeSnapshot, top: Option<usize>) -> String {
     procs.truncate(6);
     let mut header: Vec<String> = vec!["category".into()];
     header.extend(procs.iter().map(|p| format!("{} {}", p.role.name(), p.pid)));
-    header.extend(["tree PSS".into(), "share".into(), "RSS sum".into()]);
+    header.extend([
+        "tree PSS".into(),
+        "share".into(),
+        "RSS sum".into(),
+        "mapped sum".into(),
+    ]);
     let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
     let mut t = table(&header_refs);
 
-    let mut cats: Vec<(Category, u64, u64)> = s
+    let mut cats: Vec<(Category, u64, u64, u64)> = s
         .total
         .categories
         .iter()
-        .map(|(&c, u)| (c, u.pss_bytes, u.rss_sum_bytes))
+        .map(|(&c, u)| (c, u.pss_bytes, u.rss_sum_bytes, u.size_sum_bytes))
         .collect();
     cats.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    for (c, pss, rss) in cats.iter().take(top.unwrap_or(usize::MAX)) {
+    for (c, pss, rss, mapped) in cats.iter().take(top.unwrap_or(usize::MAX)) {
         let mut row = vec![comfy_table::Cell::new(c.name())];
         row.extend(procs.iter().map(|p| num(bytes(p.category(*c).pss_bytes))));
         row.push(num(bytes(*pss)));
         row.push(num(percent(*pss, s.total.pss_bytes)));
         row.push(num(bytes(*rss)));
+        row.push(num(bytes(*mapped)));
         t.add_row(row);
     }
     format!("{t}\n")
@@ -186,7 +192,11 @@ fn footer(s: &TreeSnapshot) -> String {
         .map(|p| p.pid.to_string())
         .collect();
     if !skipped.is_empty() {
-        let _ = writeln!(out, "note: PID {}: over 256 MiB of RSS, so smaps_rollup (a second page walk) was not read; PSS is rounded down per mapping, by under 1 kB each (--exact reads it).", skipped.join(", "));
+        let _ = writeln!(
+            out,
+            "note: PSS of PID {} is summed from smaps, < 1 kB low per shared mapping (smaps_rollup skipped above 256 MiB of RSS; --exact reads it).",
+            skipped.join(", ")
+        );
     }
     for note in &s.notes {
         let _ = writeln!(out, "note: {note}");

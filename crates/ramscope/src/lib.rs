@@ -14,6 +14,7 @@ pub mod hf;
 pub mod measure;
 pub mod model;
 pub mod proc;
+pub mod record;
 pub mod report;
 pub mod server;
 pub mod snapshot;

@@ -152,9 +152,13 @@ impl Measurer {
             peak_rss_bytes: status.vm_hwm,
             threads: status.threads,
             uses_gpu: a.uses_gpu,
+            rss_anon_bytes: status.rss_anon,
+            rss_file_bytes: status.rss_file,
+            rss_shmem_bytes: status.rss_shmem,
             categories: a.categories,
             mappings: a.mappings,
             reconciliation,
+            read: None,
         })
     }
 

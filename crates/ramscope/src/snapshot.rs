@@ -119,11 +119,48 @@ pub struct ProcessSnapshot {
     /// Maps a GPU driver (its shared anonymous memory is reported as `pinned`).
     #[serde(default)]
     pub uses_gpu: bool,
+    /// `RssAnon`, `RssFile` and `RssShmem` from `status`: the cheap split, fresh every tick
+    /// of a recording.
+    #[serde(default)]
+    pub rss_anon_bytes: u64,
+    #[serde(default)]
+    pub rss_file_bytes: u64,
+    #[serde(default)]
+    pub rss_shmem_bytes: u64,
+    /// Empty in a recording's samples that did not read `smaps` for this process.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub categories: BTreeMap<Category, CategoryUsage>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mappings: Vec<MappingUsage>,
     #[serde(default)]
     pub reconciliation: Reconciliation,
+    /// In a recording: the file this entry was read from at this sample. `status` entries
+    /// have fresh RSS and carry PSS/USS/swap from the process's last `smaps_rollup` or
+    /// `smaps` read; only `smaps` entries have categories. Absent in a plain snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<ReadTier>,
+}
+
+/// How deep a sample looked at a process, cheapest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadTier {
+    /// `/proc/<pid>/status`: RSS and its anon/file/shmem split, microseconds.
+    Status,
+    /// `/proc/<pid>/smaps_rollup`: exact PSS/USS/swap totals, a page-table walk.
+    Rollup,
+    /// `/proc/<pid>/smaps`: every mapping, hence categories; the dearest read.
+    Smaps,
+}
+
+impl ReadTier {
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadTier::Status => "status",
+            ReadTier::Rollup => "smaps_rollup",
+            ReadTier::Smaps => "smaps",
+        }
+    }
 }
 
 impl ProcessSnapshot {

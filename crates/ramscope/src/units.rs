@@ -50,6 +50,43 @@ pub fn parse_bytes(s: &str) -> Option<u64> {
     Some((value * mult).round() as u64)
 }
 
+/// Parses `250ms`, `1s`, `1.5s`, `5m`, `2h` (a bare number is seconds) into a duration.
+pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num.parse().ok()?;
+    let seconds = match unit.trim() {
+        "ms" => value / 1000.0,
+        "" | "s" | "sec" => value,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return None,
+    };
+    if !seconds.is_finite() || seconds < 0.0 || seconds > 1e9 {
+        return None;
+    }
+    Some(std::time::Duration::from_secs_f64(seconds))
+}
+
+/// Seconds for people: `0.25 s`, `12.3 s`, `4m05s`, `2h03m`.
+pub fn seconds(s: f64) -> String {
+    if !s.is_finite() {
+        return "-".into();
+    }
+    if s < 10.0 {
+        format!("{s:.2} s")
+    } else if s < 60.0 {
+        format!("{s:.1} s")
+    } else if s < 3600.0 {
+        format!("{}m{:02}s", (s / 60.0) as u64, (s % 60.0) as u64)
+    } else {
+        format!("{}h{:02}m", (s / 3600.0) as u64, ((s % 3600.0) / 60.0) as u64)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,5 +106,17 @@ mod tests {
         assert_eq!(parse_bytes("1.5GiB"), Some(1610612736));
         assert_eq!(parse_bytes("12"), Some(12));
         assert_eq!(parse_bytes("12 parsecs"), None);
+    }
+
+    #[test]
+    fn durations() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5m"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration("-1s"), None);
+        assert_eq!(seconds(245.0), "4m05s");
     }
 }

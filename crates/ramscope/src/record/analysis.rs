@@ -1,0 +1,412 @@
+//! A recording folded into what people ask of it: the peak of every process and category and
+//! when it happened, what the sampler cost, and which series grow.
+//!
+//! Peaks of RSS use every sample (`status` is read every tick); peaks of categories use the
+//! samples that read `smaps` for that process, so they are lower bounds that can miss a
+//! spike shorter than the `smaps` cadence. The kernel's own high-water mark (`VmHWM`) is
+//! reported beside them as the exact RSS peak.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::attribute::Category;
+use crate::proc::roles::{Engine, Role};
+use crate::proc::Pid;
+use crate::snapshot::{CategoryUsage, ReadTier};
+
+use super::format::{Recording, SampleCost};
+use super::leak::{assess, LeakOptions, Trend};
+
+pub const REPORT_SCHEMA: &str = "ramscope.report/1";
+
+/// One category's peak within a process or the tree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CategoryPeak {
+    pub category: Category,
+    pub start_pss_bytes: u64,
+    pub peak_pss_bytes: u64,
+    pub peak_t_s: f64,
+    pub end_pss_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessPeaks {
+    pub pid: Pid,
+    pub ppid: Pid,
+    pub role: Role,
+    pub engine: Engine,
+    pub name: String,
+    pub cmdline: String,
+    pub first_t_s: f64,
+    pub last_t_s: f64,
+    pub start_rss_bytes: u64,
+    pub peak_rss_bytes: u64,
+    pub peak_rss_t_s: f64,
+    pub end_rss_bytes: u64,
+    /// `VmHWM`: the kernel's exact RSS peak, including spikes between samples.
+    pub kernel_peak_rss_bytes: u64,
+    pub peak_pss_bytes: u64,
+    pub peak_pss_t_s: f64,
+    pub categories: Vec<CategoryPeak>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TreePeaks {
+    pub start_rss_sum_bytes: u64,
+    pub peak_rss_sum_bytes: u64,
+    pub peak_rss_sum_t_s: f64,
+    pub peak_pss_bytes: u64,
+    pub peak_pss_t_s: f64,
+    pub max_processes: usize,
+    pub categories: Vec<CategoryPeak>,
+}
+
+/// A series that grows (or grew and levelled off).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// `None`: the whole tree.
+    pub pid: Option<Pid>,
+    pub role: Option<Role>,
+    pub name: String,
+    /// `rss` (every sample) or a category name (PSS at `smaps` samples).
+    pub series: String,
+    #[serde(flatten)]
+    pub trend: Trend,
+}
+
+/// The sampler's cost, summed up.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Overhead {
+    pub samples: u64,
+    pub cpu_s: f64,
+    pub cpu_s_per_sample: f64,
+    /// Sampler CPU time as a share of one core over the recording.
+    pub cpu_share: f64,
+    pub status_reads: u64,
+    pub rollup_reads: u64,
+    pub smaps_reads: u64,
+    pub mean_rollup_s: f64,
+    pub mean_smaps_s: f64,
+    /// The dearest sample's time in `smaps` reads.
+    pub max_smaps_s: f64,
+}
+
+/// Everything `report` shows, as the `ramscope.report/1` document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    pub schema: String,
+    pub command: Vec<String>,
+    pub mode: String,
+    pub started_at: String,
+    pub interval_s: f64,
+    pub duration_s: f64,
+    pub samples: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    pub overhead: Overhead,
+    pub tree: TreePeaks,
+    pub processes: Vec<ProcessPeaks>,
+    pub findings: Vec<Finding>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// A stacked chart's data: category PSS over time plus an RSS line.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Timeline {
+    pub title: String,
+    pub times: Vec<f64>,
+    /// One series per category present, in `Category::ALL` order, each as long as `times`.
+    pub categories: Vec<(Category, Vec<u64>)>,
+    /// RSS at every sample (the process's, or the tree's sum).
+    pub rss: Vec<(f64, u64)>,
+}
+
+impl Timeline {
+    /// The time and height of the stack's highest point.
+    pub fn peak(&self) -> Option<(f64, u64)> {
+        (0..self.times.len())
+            .map(|i| {
+                (
+                    self.times[i],
+                    self.categories.iter().map(|(_, v)| v[i]).sum::<u64>(),
+                )
+            })
+            .max_by_key(|&(_, v)| v)
+    }
+}
+
+/// Per-process state while folding.
+struct Acc {
+    peaks: ProcessPeaks,
+    rss: Vec<(f64, f64)>,
+    categories: BTreeMap<Category, Vec<(f64, f64)>>,
+}
+
+/// The tree's category PSS at every sample: each process's latest `smaps` split held until
+/// its next one, summed over the processes alive in that sample.
+pub fn tree_timeline(rec: &Recording) -> Timeline {
+    let mut held: BTreeMap<Pid, BTreeMap<Category, CategoryUsage>> = BTreeMap::new();
+    let mut per_sample: Vec<BTreeMap<Category, u64>> = Vec::new();
+    let mut times = Vec::new();
+    let mut rss = Vec::new();
+    for s in &rec.samples {
+        let mut sums: BTreeMap<Category, u64> = BTreeMap::new();
+        for p in &s.snapshot.processes {
+            if !p.categories.is_empty() {
+                held.insert(p.pid, p.categories.clone());
+            }
+            if let Some(cats) = held.get(&p.pid) {
+                for (&c, u) in cats {
+                    *sums.entry(c).or_default() += u.pss_bytes;
+                }
+            }
+        }
+        times.push(s.t_s);
+        rss.push((s.t_s, s.snapshot.total.rss_sum_bytes));
+        per_sample.push(sums);
+    }
+    Timeline {
+        title: "whole tree".into(),
+        categories: stack(&per_sample),
+        times,
+        rss,
+    }
+}
+
+/// One process's category PSS at the samples that read its `smaps`, and its RSS at all.
+pub fn process_timeline(rec: &Recording, pid: Pid) -> Timeline {
+    let mut per_sample = Vec::new();
+    let mut times = Vec::new();
+    let mut rss = Vec::new();
+    let mut title = format!("PID {pid}");
+    for s in &rec.samples {
+        let Some(p) = s.snapshot.processes.iter().find(|p| p.pid == pid) else {
+            continue;
+        };
+        rss.push((s.t_s, p.rss_bytes));
+        if p.categories.is_empty() {
+            continue;
+        }
+        title = format!("PID {pid} {} ({})", p.name, p.role.name());
+        times.push(s.t_s);
+        per_sample.push(
+            p.categories
+                .iter()
+                .map(|(&c, u)| (c, u.pss_bytes))
+                .collect::<BTreeMap<_, _>>(),
+        );
+    }
+    Timeline {
+        title,
+        categories: stack(&per_sample),
+        times,
+        rss,
+    }
+}
+
+fn stack(per_sample: &[BTreeMap<Category, u64>]) -> Vec<(Category, Vec<u64>)> {
+    Category::ALL
+        .iter()
+        .filter(|c| per_sample.iter().any(|m| m.get(c).is_some_and(|&v| v > 0)))
+        .map(|&c| {
+            (
+                c,
+                per_sample
+                    .iter()
+                    .map(|m| m.get(&c).copied().unwrap_or(0))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+fn category_peaks(series: &BTreeMap<Category, Vec<(f64, f64)>>) -> Vec<CategoryPeak> {
+    let mut out: Vec<CategoryPeak> = series
+        .iter()
+        .filter_map(|(&category, pts)| {
+            let first = pts.first()?;
+            let last = pts.last()?;
+            let peak = pts.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1))?;
+            Some(CategoryPeak {
+                category,
+                start_pss_bytes: first.1 as u64,
+                peak_pss_bytes: peak.1 as u64,
+                peak_t_s: peak.0,
+                end_pss_bytes: last.1 as u64,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| b.peak_pss_bytes.cmp(&a.peak_pss_bytes));
+    out
+}
+
+/// Folds a recording.
+pub fn analyze(rec: &Recording, leak: &LeakOptions) -> Analysis {
+    let mut order: Vec<Pid> = Vec::new();
+    let mut accs: BTreeMap<Pid, Acc> = BTreeMap::new();
+    let mut tree = TreePeaks::default();
+    let mut tree_rss: Vec<(f64, f64)> = Vec::new();
+    for (i, s) in rec.samples.iter().enumerate() {
+        let t = s.t_s;
+        let total = &s.snapshot.total;
+        if i == 0 {
+            tree.start_rss_sum_bytes = total.rss_sum_bytes;
+        }
+        if total.rss_sum_bytes > tree.peak_rss_sum_bytes {
+            tree.peak_rss_sum_bytes = total.rss_sum_bytes;
+            tree.peak_rss_sum_t_s = t;
+        }
+        if total.pss_bytes > tree.peak_pss_bytes {
+            tree.peak_pss_bytes = total.pss_bytes;
+            tree.peak_pss_t_s = t;
+        }
+        tree.max_processes = tree.max_processes.max(s.snapshot.processes.len());
+        tree_rss.push((t, total.rss_sum_bytes as f64));
+        for p in &s.snapshot.processes {
+            let acc = accs.entry(p.pid).or_insert_with(|| {
+                order.push(p.pid);
+                Acc {
+                    peaks: ProcessPeaks {
+                        pid: p.pid,
+                        ppid: p.ppid,
+                        role: p.role,
+                        engine: p.engine,
+                        name: p.name.clone(),
+                        cmdline: p.cmdline.clone(),
+                        first_t_s: t,
+                        last_t_s: t,
+                        start_rss_bytes: p.rss_bytes,
+                        peak_rss_bytes: 0,
+                        peak_rss_t_s: t,
+                        end_rss_bytes: p.rss_bytes,
+                        kernel_peak_rss_bytes: 0,
+                        peak_pss_bytes: 0,
+                        peak_pss_t_s: t,
+                        categories: Vec::new(),
+                    },
+                    rss: Vec::new(),
+                    categories: BTreeMap::new(),
+                }
+            });
+            let pk = &mut acc.peaks;
+            // The latest identity wins: a process may exec into its final self.
+            pk.role = p.role;
+            pk.engine = p.engine;
+            pk.name.clone_from(&p.name);
+            pk.cmdline.clone_from(&p.cmdline);
+            pk.last_t_s = t;
+            pk.end_rss_bytes = p.rss_bytes;
+            if p.rss_bytes > pk.peak_rss_bytes {
+                pk.peak_rss_bytes = p.rss_bytes;
+                pk.peak_rss_t_s = t;
+            }
+            pk.kernel_peak_rss_bytes = pk.kernel_peak_rss_bytes.max(p.peak_rss_bytes);
+            if p.read != Some(ReadTier::Status) && p.pss_bytes > pk.peak_pss_bytes {
+                pk.peak_pss_bytes = p.pss_bytes;
+                pk.peak_pss_t_s = t;
+            }
+            acc.rss.push((t, p.rss_bytes as f64));
+            if !p.categories.is_empty() {
+                for c in Category::ALL {
+                    let v = p.categories.get(&c).map_or(0, |u| u.pss_bytes);
+                    let series = acc.categories.entry(c).or_default();
+                    if v > 0 || !series.is_empty() {
+                        series.push((t, v as f64));
+                    }
+                }
+            }
+        }
+    }
+
+    let timeline = tree_timeline(rec);
+    let mut tree_series: BTreeMap<Category, Vec<(f64, f64)>> = BTreeMap::new();
+    for (c, values) in &timeline.categories {
+        tree_series.insert(
+            *c,
+            timeline
+                .times
+                .iter()
+                .zip(values)
+                .map(|(&t, &v)| (t, v as f64))
+                .collect(),
+        );
+    }
+    tree.categories = category_peaks(&tree_series);
+
+    let mut findings = Vec::new();
+    let mut judge = |pid: Option<Pid>, role: Option<Role>, name: &str, series: &str, pts: &[(f64, f64)]| {
+        if let Some(trend) = assess(pts, leak) {
+            findings.push(Finding {
+                pid,
+                role,
+                name: name.to_string(),
+                series: series.to_string(),
+                trend,
+            });
+        }
+    };
+    judge(None, None, "whole tree", "rss", &tree_rss);
+    let mut processes = Vec::new();
+    for pid in order {
+        let Some(mut acc) = accs.remove(&pid) else {
+            continue;
+        };
+        acc.peaks.categories = category_peaks(&acc.categories);
+        let (role, name) = (acc.peaks.role, acc.peaks.name.clone());
+        judge(Some(pid), Some(role), &name, "rss", &acc.rss);
+        for (c, pts) in &acc.categories {
+            judge(Some(pid), Some(role), &name, c.name(), pts);
+        }
+        processes.push(acc.peaks);
+    }
+
+    let cost = rec.overhead();
+    let samples = rec.samples.len() as u64;
+    let duration = rec.duration_s();
+    let mut overhead = summarize_cost(&cost, samples, duration);
+    overhead.max_smaps_s = rec
+        .samples
+        .iter()
+        .map(|s| s.overhead.smaps_s)
+        .fold(0.0, f64::max);
+    Analysis {
+        schema: REPORT_SCHEMA.into(),
+        command: rec.header.command.clone(),
+        mode: rec.header.mode.clone(),
+        started_at: rec.header.started_at.clone(),
+        interval_s: rec.header.interval_s,
+        duration_s: duration,
+        samples: rec.samples.len(),
+        ended: rec.end.as_ref().map(|e| e.reason.clone()),
+        exit_code: rec.end.as_ref().and_then(|e| e.exit_code),
+        overhead,
+        tree,
+        processes,
+        findings,
+        notes: rec.notes.clone(),
+    }
+}
+
+fn summarize_cost(c: &SampleCost, samples: u64, duration_s: f64) -> Overhead {
+    let per = |x: f64, n: u64| if n == 0 { 0.0 } else { x / n as f64 };
+    Overhead {
+        samples,
+        cpu_s: c.cpu_s,
+        cpu_s_per_sample: per(c.cpu_s, samples),
+        cpu_share: if duration_s > 0.0 {
+            c.cpu_s / duration_s
+        } else {
+            0.0
+        },
+        status_reads: c.status_reads,
+        rollup_reads: c.rollup_reads,
+        smaps_reads: c.smaps_reads,
+        mean_rollup_s: per(c.rollup_s, c.rollup_reads),
+        mean_smaps_s: per(c.smaps_s, c.smaps_reads),
+        max_smaps_s: 0.0,
+    }
+}

@@ -1,0 +1,291 @@
+//! Is a series growing, or did it level off? A robust slope (Theil–Sen: the median of the
+//! slopes between every pair of points) shrugs off the odd spike that an ordinary
+//! least-squares fit would follow, and a growth claim must also hold in the series' last
+//! stretch, so a load-time ramp that has since levelled off reads as a plateau, not a leak.
+
+use serde::{Deserialize, Serialize};
+
+/// Thresholds for calling a series a leak.
+#[derive(Debug, Clone)]
+pub struct LeakOptions {
+    /// Fewer points than this say nothing.
+    pub min_points: usize,
+    /// Growth over the window must reach this many bytes…
+    pub min_growth_bytes: f64,
+    /// …and this fraction of the series' level.
+    pub min_growth_fraction: f64,
+    /// Share of point pairs (later vs earlier) that must go up, among those that differ.
+    pub min_rising_pairs: f64,
+    /// Longer series are thinned to this many points (the slope is O(n²)).
+    pub max_points: usize,
+}
+
+impl Default for LeakOptions {
+    fn default() -> Self {
+        LeakOptions {
+            min_points: 8,
+            min_growth_bytes: 4.0 * 1024.0 * 1024.0,
+            min_growth_fraction: 0.02,
+            min_rising_pairs: 0.75,
+            max_points: 300,
+        }
+    }
+}
+
+/// What a series did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "trend", rename_all = "snake_case")]
+pub enum Trend {
+    /// Still growing at the end of the recording.
+    Growing {
+        bytes_per_hour: f64,
+        since_t_s: f64,
+        grown_bytes: f64,
+    },
+    /// Grew, then stopped: flat within noise since `since_t_s`.
+    Plateau {
+        since_t_s: f64,
+        level_bytes: f64,
+        grown_bytes: f64,
+    },
+}
+
+/// The median of pairwise slopes (bytes per second). `None` with fewer than two distinct
+/// times.
+pub fn theil_sen(points: &[(f64, f64)]) -> Option<f64> {
+    let mut slopes = Vec::with_capacity(points.len() * points.len().saturating_sub(1) / 2);
+    for (i, a) in points.iter().enumerate() {
+        for b in &points[i + 1..] {
+            let dt = b.0 - a.0;
+            if dt > 0.0 {
+                slopes.push((b.1 - a.1) / dt);
+            }
+        }
+    }
+    median(&mut slopes)
+}
+
+fn median(v: &mut [f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    let mid = v.len() / 2;
+    let (_, m, _) = v.select_nth_unstable_by(mid, f64::total_cmp);
+    let m = *m;
+    if v.len() % 2 == 1 {
+        Some(m)
+    } else {
+        let below = v[..mid].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        Some((below + m) / 2.0)
+    }
+}
+
+/// Share of pairs (i < j) with y_j > y_i among the pairs whose values differ.
+fn rising_pairs(points: &[(f64, f64)]) -> f64 {
+    let (mut up, mut differ) = (0u64, 0u64);
+    for (i, a) in points.iter().enumerate() {
+        for b in &points[i + 1..] {
+            if b.1 != a.1 {
+                differ += 1;
+                if b.1 > a.1 {
+                    up += 1;
+                }
+            }
+        }
+    }
+    if differ == 0 {
+        0.0
+    } else {
+        up as f64 / differ as f64
+    }
+}
+
+fn thin(points: &[(f64, f64)], max: usize) -> Vec<(f64, f64)> {
+    if points.len() <= max || max < 2 {
+        return points.to_vec();
+    }
+    let step = (points.len() - 1) as f64 / (max - 1) as f64;
+    (0..max)
+        .map(|i| points[((i as f64 * step).round() as usize).min(points.len() - 1)])
+        .collect()
+}
+
+/// Whether `seg` grows steadily to its end: the slope is material, most pairs rise, and the
+/// last quarter still climbs at a good share of the overall rate.
+fn grows(seg: &[(f64, f64)], o: &LeakOptions) -> Option<(f64, f64)> {
+    if seg.len() < o.min_points {
+        return None;
+    }
+    let slope = theil_sen(seg)?;
+    let span = seg.last()?.0 - seg.first()?.0;
+    let growth = slope * span;
+    let mut levels: Vec<f64> = seg.iter().map(|p| p.1).collect();
+    let level = median(&mut levels)?;
+    if slope <= 0.0
+        || growth < o.min_growth_bytes
+        || growth < o.min_growth_fraction * level.abs()
+        || rising_pairs(seg) < o.min_rising_pairs
+    {
+        return None;
+    }
+    let tail_start = seg.len() - (seg.len() / 4).max(4).min(seg.len());
+    let tail_slope = theil_sen(&seg[tail_start..])?;
+    if tail_slope < 0.3 * slope {
+        return None;
+    }
+    Some((slope, growth))
+}
+
+/// The index where `y = c + s·max(0, t − t_b)` fits best (least squares): where a flat
+/// series started to climb.
+fn hinge(pts: &[(f64, f64)]) -> usize {
+    let n = pts.len();
+    let mut best = (f64::INFINITY, 0);
+    for b in 0..n.saturating_sub(2) {
+        let tb = pts[b].0;
+        let xs = pts.iter().map(|p| (p.0 - tb).max(0.0));
+        let (mut sx, mut sy, mut sxx, mut sxy, mut syy) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        for (x, p) in xs.zip(pts) {
+            let y = p.1;
+            sx += x;
+            sy += y;
+            sxx += x * x;
+            sxy += x * y;
+            syy += y * y;
+        }
+        let nf = n as f64;
+        let var_x = sxx - sx * sx / nf;
+        if var_x <= 0.0 {
+            continue;
+        }
+        let cov = sxy - sx * sy / nf;
+        let sse = (syy - sy * sy / nf) - cov * cov / var_x;
+        if cov > 0.0 && sse < best.0 {
+            best = (sse, b);
+        }
+    }
+    best.1
+}
+
+/// Judges one series of `(seconds, bytes)` points in time order. `None`: neither a leak
+/// nor a plateau worth a word (flat, noisy, or too short).
+pub fn assess(points: &[(f64, f64)], o: &LeakOptions) -> Option<Trend> {
+    let pts = thin(points, o.max_points);
+    if pts.len() < o.min_points {
+        return None;
+    }
+    // "Since" is where a flat-then-linear fit bends; if growth from there does not hold,
+    // fall back to the earliest start from which it does.
+    let bend = hinge(&pts);
+    let steps = 16.min(pts.len());
+    let starts = std::iter::once(bend).chain((0..steps).map(|k| k * pts.len() / steps));
+    for start in starts {
+        if pts.len() - start < o.min_points {
+            continue;
+        }
+        if let Some((slope, growth)) = grows(&pts[start..], o) {
+            return Some(Trend::Growing {
+                bytes_per_hour: slope * 3600.0,
+                since_t_s: pts[start].0,
+                grown_bytes: growth,
+            });
+        }
+    }
+    // A plateau: the series rose by a material amount, then stayed within a band around its
+    // final level for at least the last quarter of the recording.
+    let quarter = (pts.len() / 4).max(2);
+    let mut head: Vec<f64> = pts[..quarter].iter().map(|p| p.1).collect();
+    let mut tail: Vec<f64> = pts[pts.len() - quarter..].iter().map(|p| p.1).collect();
+    let (start_level, end_level) = (median(&mut head)?, median(&mut tail)?);
+    let grown = end_level - start_level;
+    if grown < o.min_growth_bytes || grown < o.min_growth_fraction * end_level.abs() {
+        return None;
+    }
+    let band = (0.02 * end_level.abs()).max(o.min_growth_bytes / 4.0);
+    let mut since = pts.len() - 1;
+    while since > 0 && (pts[since - 1].1 - end_level).abs() <= band {
+        since -= 1;
+    }
+    let (t0, t_end) = (pts[0].0, pts[pts.len() - 1].0);
+    if t_end - pts[since].0 < 0.25 * (t_end - t0) {
+        return None;
+    }
+    Some(Trend::Plateau {
+        since_t_s: pts[since].0,
+        level_bytes: end_level,
+        grown_bytes: grown,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: f64 = 1024.0 * 1024.0;
+
+    fn noisy(i: usize) -> f64 {
+        // Deterministic jitter of ±1.5 MiB.
+        ((i * 7919 % 31) as f64 - 15.0) / 10.0 * MIB
+    }
+
+    #[test]
+    fn slope_ignores_outliers() {
+        let mut pts: Vec<(f64, f64)> = (0..50).map(|i| (i as f64, 2.0 * i as f64)).collect();
+        pts[10].1 = 1e9;
+        pts[40].1 = -1e9;
+        let s = theil_sen(&pts).unwrap();
+        assert!((s - 2.0).abs() < 1e-9, "{s}");
+    }
+
+    #[test]
+    fn steady_leak_is_growing_since_its_start() {
+        // Flat at 1 GiB for 10 minutes, then +100 MiB/h for 50 minutes, sampled every 10 s.
+        let pts: Vec<(f64, f64)> = (0..360)
+            .map(|i| {
+                let t = i as f64 * 10.0;
+                let grow = if t > 600.0 { (t - 600.0) / 3600.0 * 100.0 * MIB } else { 0.0 };
+                (t, 1024.0 * MIB + grow + noisy(i))
+            })
+            .collect();
+        match assess(&pts, &LeakOptions::default()) {
+            Some(Trend::Growing {
+                bytes_per_hour,
+                since_t_s,
+                ..
+            }) => {
+                assert!((bytes_per_hour / MIB - 100.0).abs() < 10.0, "{}", bytes_per_hour / MIB);
+                assert!((400.0..=900.0).contains(&since_t_s), "{since_t_s}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn load_ramp_then_flat_is_a_plateau() {
+        let pts: Vec<(f64, f64)> = (0..200)
+            .map(|i| {
+                let t = i as f64;
+                let level = if t < 50.0 { t / 50.0 * 2048.0 } else { 2048.0 };
+                (t, level * MIB + noisy(i))
+            })
+            .collect();
+        match assess(&pts, &LeakOptions::default()) {
+            Some(Trend::Plateau { since_t_s, .. }) => {
+                assert!((45.0..=60.0).contains(&since_t_s), "{since_t_s}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn flat_noise_and_spikes_say_nothing() {
+        let flat: Vec<(f64, f64)> = (0..100).map(|i| (i as f64, 500.0 * MIB + noisy(i))).collect();
+        assert_eq!(assess(&flat, &LeakOptions::default()), None);
+        // Allocate 200 MiB, free it: a peak, not a leak.
+        let spike: Vec<(f64, f64)> = (0..12)
+            .map(|i| (i as f64 * 0.25, if (4..8).contains(&i) { 210.0 } else { 10.0 } * MIB))
+            .collect();
+        assert_eq!(assess(&spike, &LeakOptions::default()), None);
+        assert_eq!(assess(&flat[..3], &LeakOptions::default()), None);
+    }
+}

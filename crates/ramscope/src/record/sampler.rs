@@ -1,0 +1,363 @@
+//! The tiered sampler: `status` for every process every tick (microseconds; RSS and peaks),
+//! `smaps_rollup` less often (exact PSS/USS, a page-table walk), full `smaps` for the category
+//! split on a slow cadence or when a process's RSS moved. The slower reads back off further
+//! when they prove expensive, so the sampler never costs a target more than about 1 % of its
+//! time in held mmap locks.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use crate::error::ProcError;
+use crate::measure::{now_rfc3339, MeasureOptions, Measurer};
+use crate::proc::smaps::parse_rollup;
+use crate::proc::status::{start_time_from_stat, Status};
+use crate::proc::tree::ProcessTable;
+use crate::proc::{Pid, ProcFs};
+use crate::snapshot::{ProcessSnapshot, ReadTier, Reconciliation, TreeSnapshot};
+
+use super::format::{Sample, SampleCost};
+
+/// How often each tier runs.
+#[derive(Debug, Clone)]
+pub struct SamplerOptions {
+    /// At most this often per process: `smaps_rollup`.
+    pub rollup_every: Duration,
+    /// At most this often per process: full `smaps`, unless RSS moves.
+    pub smaps_every: Duration,
+    /// RSS moving by more than this fraction since the last `smaps` read triggers one.
+    pub smaps_on_move: f64,
+    /// …and by at least this many bytes (small processes jitter by whole pages).
+    pub smaps_on_move_min_bytes: u64,
+    /// A slow tier's period is stretched so its reads take at most this share of wall time.
+    pub max_read_share: f64,
+}
+
+impl Default for SamplerOptions {
+    fn default() -> Self {
+        SamplerOptions {
+            rollup_every: Duration::from_secs(1),
+            smaps_every: Duration::from_secs(10),
+            smaps_on_move: 0.05,
+            smaps_on_move_min_bytes: 4 << 20,
+            max_read_share: 0.01,
+        }
+    }
+}
+
+/// Which processes to follow.
+#[derive(Debug, Clone)]
+pub struct Follow {
+    pub roots: Vec<Pid>,
+    /// Leave the roots themselves out (for `run`, whose root is ramscope itself acting as the
+    /// subreaper of the command's tree).
+    pub exclude_roots: bool,
+}
+
+/// What the sampler remembers about a process between ticks.
+struct Known {
+    start_time: u64,
+    /// The last entry read from `smaps` or `smaps_rollup` (identity, PSS, categories).
+    last: ProcessSnapshot,
+    smaps_at: Instant,
+    smaps_rss: u64,
+    smaps_cost: Duration,
+    rollup_at: Instant,
+    rollup_cost: Duration,
+}
+
+pub struct Sampler {
+    fs: ProcFs,
+    measurer: Measurer,
+    options: SamplerOptions,
+    known: BTreeMap<Pid, Known>,
+    /// Every process ever followed: one that outlives its parent stays followed.
+    followed: BTreeSet<Pid>,
+    buf: Vec<u8>,
+}
+
+impl Sampler {
+    pub fn new(fs: ProcFs, options: SamplerOptions) -> Sampler {
+        let measurer = Measurer::new(
+            fs.clone(),
+            MeasureOptions {
+                tree: false,
+                keep_mappings: false,
+                use_rollup: true,
+            },
+        );
+        Sampler {
+            fs,
+            measurer,
+            options,
+            known: BTreeMap::new(),
+            followed: BTreeSet::new(),
+            buf: Vec::with_capacity(4096),
+        }
+    }
+
+    pub fn options(&self) -> &SamplerOptions {
+        &self.options
+    }
+
+    /// The processes of the followed tree right now, parents first.
+    fn members(&mut self, follow: &Follow) -> Result<Vec<Pid>, ProcError> {
+        let table = ProcessTable::scan(&self.fs).map_err(|e| ProcError::Io {
+            pid: 0,
+            path: self.fs.root().to_path_buf(),
+            source: e,
+        })?;
+        let mut out = Vec::new();
+        let mut seen = BTreeSet::new();
+        let heads: Vec<Pid> = follow
+            .roots
+            .iter()
+            .copied()
+            .chain(self.followed.iter().copied())
+            .collect();
+        for head in heads {
+            if !table.contains(head) {
+                continue;
+            }
+            for pid in table.descendants(head) {
+                if follow.exclude_roots && follow.roots.contains(&pid) {
+                    continue;
+                }
+                if seen.insert(pid) {
+                    out.push(pid);
+                }
+            }
+        }
+        self.followed.retain(|p| table.contains(*p));
+        self.followed.extend(out.iter().copied());
+        Ok(out)
+    }
+
+    /// Takes one sample of the tree at `t_s` seconds since the start.
+    pub fn sample(&mut self, follow: &Follow, t_s: f64) -> Result<Sample, ProcError> {
+        let wall = Instant::now();
+        let cpu = thread_cpu_seconds();
+        let mut cost = SampleCost::default();
+
+        let scan = Instant::now();
+        let pids = self.members(follow)?;
+        cost.scan_s = scan.elapsed().as_secs_f64();
+
+        let mut processes = Vec::with_capacity(pids.len());
+        let mut notes = Vec::new();
+        for pid in pids {
+            match self.process(pid, &mut cost) {
+                Ok(Some(p)) => processes.push(p),
+                Ok(None) => {}
+                Err(e) if e.is_gone() => {
+                    self.known.remove(&pid);
+                }
+                Err(e) => notes.push(format!("skipped PID {pid}: {e}")),
+            }
+        }
+        let alive: BTreeSet<Pid> = processes.iter().map(|p| p.pid).collect();
+        self.known.retain(|p, _| alive.contains(p));
+
+        let mut snapshot = TreeSnapshot::new(now_rfc3339(), processes, notes);
+        // The tree's category totals only mean something when every process was split.
+        if snapshot.processes.iter().any(|p| p.categories.is_empty()) {
+            snapshot.total.categories.clear();
+        }
+        cost.wall_s = wall.elapsed().as_secs_f64();
+        cost.cpu_s = (thread_cpu_seconds() - cpu).max(0.0);
+        Ok(Sample {
+            t_s,
+            snapshot,
+            overhead: cost,
+        })
+    }
+
+    /// One process at the depth its state calls for. `None`: a zombie or kernel thread.
+    fn process(
+        &mut self,
+        pid: Pid,
+        cost: &mut SampleCost,
+    ) -> Result<Option<ProcessSnapshot>, ProcError> {
+        self.fs.read_into(pid, "stat", &mut self.buf)?;
+        let start_time = start_time_from_stat(&String::from_utf8_lossy(&self.buf)).unwrap_or(0);
+        self.fs.read_into(pid, "status", &mut self.buf)?;
+        cost.status_reads += 1;
+        let status = Status::parse(&String::from_utf8_lossy(&self.buf));
+        if status.vm_size == 0 {
+            // No address space: a zombie waiting to be reaped, or a kernel thread.
+            return Ok(None);
+        }
+        let now = Instant::now();
+        let share = self.options.max_read_share.max(1e-6);
+        let tier = match self.known.get(&pid) {
+            // New, or the PID was reused, or it exec'd into something else: full read.
+            None => ReadTier::Smaps,
+            Some(k) if k.start_time != start_time || k.last.name != status.name => ReadTier::Smaps,
+            Some(k) => {
+                let smaps_period = self
+                    .options
+                    .smaps_every
+                    .max(k.smaps_cost.div_f64(share));
+                let moved = status.vm_rss.abs_diff(k.smaps_rss);
+                let moved_enough = moved as f64 > self.options.smaps_on_move * k.smaps_rss as f64
+                    && moved >= self.options.smaps_on_move_min_bytes;
+                // A process that keeps moving is still re-read at most 20x as often as the
+                // budget allows for steady ones.
+                let move_period = k.smaps_cost.div_f64(share * 20.0);
+                let rollup_period = self
+                    .options
+                    .rollup_every
+                    .max(k.rollup_cost.div_f64(share));
+                if now - k.smaps_at >= smaps_period
+                    || (moved_enough && now - k.smaps_at >= move_period)
+                {
+                    ReadTier::Smaps
+                } else if now - k.rollup_at >= rollup_period {
+                    ReadTier::Rollup
+                } else {
+                    ReadTier::Status
+                }
+            }
+        };
+
+        let entry = match tier {
+            ReadTier::Smaps => {
+                let t = Instant::now();
+                let mut p = self.measurer.process(pid)?;
+                let took = t.elapsed();
+                cost.smaps_reads += 1;
+                cost.smaps_s += took.as_secs_f64();
+                p.read = Some(ReadTier::Smaps);
+                let entry = p.clone();
+                self.known.insert(
+                    pid,
+                    Known {
+                        start_time,
+                        smaps_rss: p.rss_bytes,
+                        last: p,
+                        smaps_at: now,
+                        smaps_cost: took,
+                        rollup_at: now,
+                        // A full read costs at least what a rollup would.
+                        rollup_cost: took / 2,
+                    },
+                );
+                entry
+            }
+            ReadTier::Rollup => {
+                let t = Instant::now();
+                self.fs.read_into(pid, "smaps_rollup", &mut self.buf)?;
+                let took = t.elapsed();
+                cost.rollup_reads += 1;
+                cost.rollup_s += took.as_secs_f64();
+                if self.buf.is_empty() {
+                    return Err(ProcError::Vanished { pid });
+                }
+                let c = parse_rollup(&self.buf).map_err(|source| ProcError::Parse {
+                    pid,
+                    path: self.fs.pid_path(pid, "smaps_rollup"),
+                    source,
+                })?;
+                let Some(k) = self.known.get_mut(&pid) else {
+                    return Ok(None);
+                };
+                k.rollup_at = now;
+                k.rollup_cost = took;
+                let last = &mut k.last;
+                last.rss_bytes = c.rss * 1024;
+                last.pss_bytes = c.pss * 1024;
+                last.uss_bytes = c.uss() * 1024;
+                last.swap_bytes = c.swap * 1024;
+                last.swap_pss_bytes = c.swap_pss * 1024;
+                last.pss_anon_bytes = c.pss_anon * 1024;
+                last.pss_file_bytes = c.pss_file * 1024;
+                last.pss_shmem_bytes = c.pss_shmem * 1024;
+                let mut p = without_categories(last);
+                p.read = Some(ReadTier::Rollup);
+                p.reconciliation = Reconciliation {
+                    totals_from: "smaps_rollup".into(),
+                    pss_rounding_bytes: 0,
+                    mismatch: None,
+                };
+                p
+            }
+            ReadTier::Status => {
+                let Some(k) = self.known.get(&pid) else {
+                    return Ok(None);
+                };
+                let mut p = without_categories(&k.last);
+                p.read = Some(ReadTier::Status);
+                p.rss_bytes = status.vm_rss;
+                p.reconciliation = Reconciliation {
+                    totals_from: "status".into(),
+                    pss_rounding_bytes: 0,
+                    mismatch: None,
+                };
+                p
+            }
+        };
+        let mut entry = entry;
+        // `status` is fresh every tick whatever else was read.
+        entry.ppid = status.ppid;
+        entry.threads = status.threads;
+        entry.peak_rss_bytes = status.vm_hwm;
+        entry.rss_anon_bytes = status.rss_anon;
+        entry.rss_file_bytes = status.rss_file;
+        entry.rss_shmem_bytes = status.rss_shmem;
+        Ok(Some(entry))
+    }
+}
+
+fn without_categories(p: &ProcessSnapshot) -> ProcessSnapshot {
+    ProcessSnapshot {
+        categories: Default::default(),
+        mappings: Vec::new(),
+        ..p.clone()
+    }
+}
+
+/// CPU time (user + system) of the calling thread, in seconds.
+pub fn thread_cpu_seconds() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec we own.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0.0;
+    }
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_itself_at_every_depth() {
+        let me = std::process::id();
+        let mut s = Sampler::new(
+            ProcFs::default(),
+            SamplerOptions {
+                rollup_every: Duration::ZERO,
+                smaps_every: Duration::from_secs(3600),
+                max_read_share: 1.0,
+                ..Default::default()
+            },
+        );
+        let follow = Follow {
+            roots: vec![me],
+            exclude_roots: false,
+        };
+        let first = s.sample(&follow, 0.0).unwrap();
+        let p = first.snapshot.processes.iter().find(|p| p.pid == me).unwrap();
+        assert_eq!(p.read, Some(ReadTier::Smaps));
+        assert!(!p.categories.is_empty());
+        assert!(first.overhead.smaps_reads >= 1);
+        let second = s.sample(&follow, 0.1).unwrap();
+        let p = second.snapshot.processes.iter().find(|p| p.pid == me).unwrap();
+        assert_eq!(p.read, Some(ReadTier::Rollup));
+        assert!(p.categories.is_empty());
+        assert!(p.pss_bytes > 0 && p.rss_bytes > 0);
+    }
+}

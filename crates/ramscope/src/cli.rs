@@ -24,6 +24,16 @@ pub enum Command {
     Calibrate(CalibrateArgs),
     /// Why a running server uses the RAM it does: measurement beside estimate, advice with bytes saved.
     Explain(ExplainArgs),
+    /// Start a command, record its whole process tree until it exits, print the peaks.
+    Run(RunArgs),
+    /// Record a running process tree with a live view, print the peaks.
+    Watch(WatchArgs),
+    /// Summarize a recording: peaks, leaks; write HTML, SVG or CSV.
+    Report(ReportArgs),
+    /// Compare two snapshots or recordings per process role and category.
+    Diff(DiffArgs),
+    /// Serve Prometheus metrics of a process tree at /metrics.
+    Serve(ServeArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -166,4 +176,128 @@ pub struct MeasureArgs {
     /// Read another proc root (a captured or mounted /proc).
     #[arg(long, value_name = "DIR", default_value = "/proc", hide = true)]
     pub proc_root: std::path::PathBuf,
+}
+
+/// How a recording samples (shared by `run` and `watch`).
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Time between samples (RSS from /proc/PID/status every sample).
+    #[arg(long, value_name = "DURATION", default_value = "250ms", value_parser = duration)]
+    pub interval: std::time::Duration,
+    /// The recording file (JSON lines); default ramscope-<date>-<time>.jsonl here.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
+    /// Read each process's smaps_rollup (exact PSS) at most this often.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = duration)]
+    pub rollup_every: std::time::Duration,
+    /// Read each process's full smaps (categories) at most this often, unless RSS moves.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    pub smaps_every: std::time::Duration,
+    /// Read smaps early when a process's RSS moved by more than this fraction.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.05)]
+    pub smaps_on_move: f64,
+    /// Print the summary as the ramscope.report/1 JSON document.
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long, value_name = "DIR", default_value = "/proc", hide = true)]
+    pub proc_root: std::path::PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub record: RecordArgs,
+    /// The command to start (after `--`).
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub record: RecordArgs,
+    /// Processes to watch, with their children.
+    pub pids: Vec<u32>,
+    /// Watch every inference-server tree on the machine.
+    #[arg(long)]
+    pub auto: bool,
+    /// Stop after this long (default: until Ctrl-C or the tree exits).
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub duration: Option<std::time::Duration>,
+    /// No live view: print one line per sample instead.
+    #[arg(long)]
+    pub no_live: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A recording made by `run` or `watch`.
+    pub file: std::path::PathBuf,
+    /// Write a self-contained HTML report (charts, peaks, leak findings, tables).
+    #[arg(long, value_name = "OUT.html")]
+    pub html: Option<std::path::PathBuf>,
+    /// Write the whole tree's stacked category chart as SVG.
+    #[arg(long, value_name = "OUT.svg")]
+    pub svg: Option<std::path::PathBuf>,
+    /// Write every sample as CSV rows (one per process and category).
+    #[arg(long, value_name = "OUT.csv")]
+    pub csv: Option<std::path::PathBuf>,
+    /// Print the ramscope.report/1 JSON document.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffAt {
+    /// Each process's last measured split.
+    Last,
+    /// Each process's peak per category.
+    Peak,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The "before" snapshot (`measure --json`) or recording.
+    pub a: std::path::PathBuf,
+    /// The "after" snapshot or recording.
+    pub b: std::path::PathBuf,
+    /// Which moment of a recording to compare.
+    #[arg(long, value_enum, default_value_t = DiffAt::Last)]
+    pub at: DiffAt,
+    /// Print the ramscope.diff/1 JSON document.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Processes to export, with their children.
+    pub pids: Vec<u32>,
+    /// Export every inference-server tree on the machine (found again at each refresh).
+    #[arg(long)]
+    pub auto: bool,
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9464")]
+    pub listen: std::net::SocketAddr,
+    /// Allow listening on an address other than loopback.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Scrapes closer together than this are served the cached snapshot.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration)]
+    pub min_interval: std::time::Duration,
+    /// Per-process series for at most this many processes (largest PSS first).
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub max_processes: usize,
+    #[arg(long, value_name = "DIR", default_value = "/proc", hide = true)]
+    pub proc_root: std::path::PathBuf,
+}
+
+fn duration(s: &str) -> Result<std::time::Duration, String> {
+    ramscope::units::parse_duration(s)
+        .ok_or_else(|| format!("{s:?} is not a duration (examples: 250ms, 2s, 5m, 1h)"))
 }

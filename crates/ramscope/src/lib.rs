@@ -10,6 +10,7 @@ pub mod engines;
 pub mod error;
 pub mod estimate;
 pub mod explain;
+pub mod exporter;
 pub mod hf;
 pub mod measure;
 pub mod model;

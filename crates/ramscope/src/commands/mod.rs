@@ -1,15 +1,27 @@
 //! One function per subcommand; each returns an error value for main to print.
 
 mod calibrate;
+mod diff;
 mod estimate;
 mod explain;
 mod measure;
+mod recording;
+mod report;
+mod run;
+mod serve;
+mod signals;
+mod watch;
 
 use crate::cli::{Cli, Command};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Measure(args)) => measure::run(args),
+        Some(Command::Run(args)) => run::run(args),
+        Some(Command::Watch(args)) => watch::run(args),
+        Some(Command::Report(args)) => report::run(args),
+        Some(Command::Diff(args)) => diff::run(args),
+        Some(Command::Serve(args)) => serve::run(args),
         Some(Command::Estimate(args)) => estimate::run(args),
         Some(Command::Calibrate(args)) => calibrate::run(args),
         Some(Command::Explain(args)) => explain::run(args, false),

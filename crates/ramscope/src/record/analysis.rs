@@ -135,7 +135,10 @@ impl Timeline {
                     self.categories.iter().map(|(_, v)| v[i]).sum::<u64>(),
                 )
             })
-            .max_by_key(|&(_, v)| v)
+            .fold(None, |best: Option<(f64, u64)>, p| match best {
+                Some(b) if b.1 >= p.1 => Some(b),
+                _ => Some(p),
+            })
     }
 }
 
@@ -230,7 +233,14 @@ fn category_peaks(series: &BTreeMap<Category, Vec<(f64, f64)>>) -> Vec<CategoryP
         .filter_map(|(&category, pts)| {
             let first = pts.first()?;
             let last = pts.last()?;
-            let peak = pts.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1))?;
+            // The first time the peak was reached, not the last sample that held it.
+            let peak =
+                pts.iter()
+                    .copied()
+                    .fold(None, |best: Option<(f64, f64)>, p| match best {
+                        Some(b) if b.1 >= p.1 => Some(b),
+                        _ => Some(p),
+                    })?;
             Some(CategoryPeak {
                 category,
                 start_pss_bytes: first.1 as u64,
@@ -292,8 +302,18 @@ pub fn analyze(rec: &Recording, leak: &LeakOptions) -> Analysis {
                     categories: BTreeMap::new(),
                 }
             });
+            if acc.peaks.name != p.name || acc.peaks.cmdline != p.cmdline {
+                // The process exec'd (a fork becoming its command, a shim becoming the
+                // interpreter): its life so far says nothing about what it is now.
+                let pk = &mut acc.peaks;
+                pk.start_rss_bytes = p.rss_bytes;
+                pk.peak_rss_bytes = 0;
+                pk.kernel_peak_rss_bytes = 0;
+                pk.peak_pss_bytes = 0;
+                acc.rss.clear();
+                acc.categories.clear();
+            }
             let pk = &mut acc.peaks;
-            // The latest identity wins: a process may exec into its final self.
             pk.role = p.role;
             pk.engine = p.engine;
             pk.name.clone_from(&p.name);
@@ -338,17 +358,18 @@ pub fn analyze(rec: &Recording, leak: &LeakOptions) -> Analysis {
     tree.categories = category_peaks(&tree_series);
 
     let mut findings = Vec::new();
-    let mut judge = |pid: Option<Pid>, role: Option<Role>, name: &str, series: &str, pts: &[(f64, f64)]| {
-        if let Some(trend) = assess(pts, leak) {
-            findings.push(Finding {
-                pid,
-                role,
-                name: name.to_string(),
-                series: series.to_string(),
-                trend,
-            });
-        }
-    };
+    let mut judge =
+        |pid: Option<Pid>, role: Option<Role>, name: &str, series: &str, pts: &[(f64, f64)]| {
+            if let Some(trend) = assess(pts, leak) {
+                findings.push(Finding {
+                    pid,
+                    role,
+                    name: name.to_string(),
+                    series: series.to_string(),
+                    trend,
+                });
+            }
+        };
     judge(None, None, "whole tree", "rss", &tree_rss);
     let mut processes = Vec::new();
     for pid in order {

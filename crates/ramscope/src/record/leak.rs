@@ -243,7 +243,11 @@ mod tests {
         let pts: Vec<(f64, f64)> = (0..360)
             .map(|i| {
                 let t = i as f64 * 10.0;
-                let grow = if t > 600.0 { (t - 600.0) / 3600.0 * 100.0 * MIB } else { 0.0 };
+                let grow = if t > 600.0 {
+                    (t - 600.0) / 3600.0 * 100.0 * MIB
+                } else {
+                    0.0
+                };
                 (t, 1024.0 * MIB + grow + noisy(i))
             })
             .collect();
@@ -253,7 +257,11 @@ mod tests {
                 since_t_s,
                 ..
             }) => {
-                assert!((bytes_per_hour / MIB - 100.0).abs() < 10.0, "{}", bytes_per_hour / MIB);
+                assert!(
+                    (bytes_per_hour / MIB - 100.0).abs() < 10.0,
+                    "{}",
+                    bytes_per_hour / MIB
+                );
                 assert!((400.0..=900.0).contains(&since_t_s), "{since_t_s}");
             }
             other => panic!("{other:?}"),
@@ -279,11 +287,18 @@ mod tests {
 
     #[test]
     fn flat_noise_and_spikes_say_nothing() {
-        let flat: Vec<(f64, f64)> = (0..100).map(|i| (i as f64, 500.0 * MIB + noisy(i))).collect();
+        let flat: Vec<(f64, f64)> = (0..100)
+            .map(|i| (i as f64, 500.0 * MIB + noisy(i)))
+            .collect();
         assert_eq!(assess(&flat, &LeakOptions::default()), None);
         // Allocate 200 MiB, free it: a peak, not a leak.
         let spike: Vec<(f64, f64)> = (0..12)
-            .map(|i| (i as f64 * 0.25, if (4..8).contains(&i) { 210.0 } else { 10.0 } * MIB))
+            .map(|i| {
+                (
+                    i as f64 * 0.25,
+                    if (4..8).contains(&i) { 210.0 } else { 10.0 } * MIB,
+                )
+            })
             .collect();
         assert_eq!(assess(&spike, &LeakOptions::default()), None);
         assert_eq!(assess(&flat[..3], &LeakOptions::default()), None);

@@ -193,20 +193,14 @@ impl Sampler {
             None => ReadTier::Smaps,
             Some(k) if k.start_time != start_time || k.last.name != status.name => ReadTier::Smaps,
             Some(k) => {
-                let smaps_period = self
-                    .options
-                    .smaps_every
-                    .max(k.smaps_cost.div_f64(share));
+                let smaps_period = self.options.smaps_every.max(k.smaps_cost.div_f64(share));
                 let moved = status.vm_rss.abs_diff(k.smaps_rss);
                 let moved_enough = moved as f64 > self.options.smaps_on_move * k.smaps_rss as f64
                     && moved >= self.options.smaps_on_move_min_bytes;
                 // A process that keeps moving is still re-read at most 20x as often as the
                 // budget allows for steady ones.
                 let move_period = k.smaps_cost.div_f64(share * 20.0);
-                let rollup_period = self
-                    .options
-                    .rollup_every
-                    .max(k.rollup_cost.div_f64(share));
+                let rollup_period = self.options.rollup_every.max(k.rollup_cost.div_f64(share));
                 if now - k.smaps_at >= smaps_period
                     || (moved_enough && now - k.smaps_at >= move_period)
                 {
@@ -350,12 +344,22 @@ mod tests {
             exclude_roots: false,
         };
         let first = s.sample(&follow, 0.0).unwrap();
-        let p = first.snapshot.processes.iter().find(|p| p.pid == me).unwrap();
+        let p = first
+            .snapshot
+            .processes
+            .iter()
+            .find(|p| p.pid == me)
+            .unwrap();
         assert_eq!(p.read, Some(ReadTier::Smaps));
         assert!(!p.categories.is_empty());
         assert!(first.overhead.smaps_reads >= 1);
         let second = s.sample(&follow, 0.1).unwrap();
-        let p = second.snapshot.processes.iter().find(|p| p.pid == me).unwrap();
+        let p = second
+            .snapshot
+            .processes
+            .iter()
+            .find(|p| p.pid == me)
+            .unwrap();
         assert_eq!(p.read, Some(ReadTier::Rollup));
         assert!(p.categories.is_empty());
         assert!(p.pss_bytes > 0 && p.rss_bytes > 0);

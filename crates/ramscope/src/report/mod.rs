@@ -1,8 +1,13 @@
 //! Showing results: terminal tables and JSON.
 
+pub mod chart;
+pub mod csv;
+pub mod diff;
 pub mod estimate;
 pub mod explain;
+pub mod html;
 pub mod measure;
+pub mod record;
 
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, ContentArrangement, Table};
 

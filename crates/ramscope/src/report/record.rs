@@ -1,0 +1,186 @@
+//! The terminal summary of a recording: what it cost, the peaks and when they happened, and
+//! the series that grow.
+
+use std::fmt::Write;
+
+use comfy_table::Cell;
+
+use crate::record::analysis::{Analysis, Finding};
+use crate::record::leak::Trend;
+use crate::units::{bytes, seconds, signed_bytes};
+
+use super::{ellipsize, num, table};
+
+/// Categories smaller than this at their peak are left out of the peak table.
+const MIN_CATEGORY_ROW: u64 = 1 << 20;
+
+pub fn render(a: &Analysis) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} of `{}`: {} samples over {} (every {}){}",
+        a.mode,
+        ellipsize(&a.command.join(" "), 80),
+        a.samples,
+        seconds(a.duration_s),
+        seconds(a.interval_s),
+        match (&a.ended, a.exit_code) {
+            (Some(r), Some(c)) => format!(", {r} with code {c}"),
+            (Some(r), None) => format!(", {r}"),
+            (None, _) => ", recording cut short".into(),
+        }
+    );
+    out.push_str(&overhead(a));
+    out.push('\n');
+    out.push_str(&peaks(a));
+    out.push('\n');
+    out.push_str(&findings(&a.findings));
+    for n in &a.notes {
+        let _ = writeln!(out, "note: {n}");
+    }
+    out
+}
+
+pub fn overhead(a: &Analysis) -> String {
+    let o = &a.overhead;
+    format!(
+        "sampler cost: {:.3} ms CPU per sample ({:.2}% of one core); {} status, {} smaps_rollup ({:.2} ms each), {} smaps reads ({:.2} ms each, dearest sample {:.2} ms)\n",
+        o.cpu_s_per_sample * 1e3,
+        o.cpu_share * 100.0,
+        o.status_reads,
+        o.rollup_reads,
+        o.mean_rollup_s * 1e3,
+        o.smaps_reads,
+        o.mean_smaps_s * 1e3,
+        o.max_smaps_s * 1e3,
+    )
+}
+
+/// One row per process (RSS), then its categories (PSS), then the tree.
+pub fn peaks(a: &Analysis) -> String {
+    let mut t = table(&[
+        "PID",
+        "role",
+        "process / category",
+        "start",
+        "peak",
+        "above start",
+        "at",
+    ]);
+    for p in &a.processes {
+        t.add_row(vec![
+            num(p.pid),
+            Cell::new(p.role.name()),
+            Cell::new(format!(
+                "{} RSS (kernel peak {})",
+                ellipsize(&p.name, 24),
+                bytes(p.kernel_peak_rss_bytes)
+            )),
+            num(bytes(p.start_rss_bytes)),
+            num(bytes(p.peak_rss_bytes)),
+            num(signed_bytes(
+                p.peak_rss_bytes as i64 - p.start_rss_bytes as i64,
+            )),
+            num(seconds(p.peak_rss_t_s)),
+        ]);
+        for c in p
+            .categories
+            .iter()
+            .filter(|c| c.peak_pss_bytes >= MIN_CATEGORY_ROW)
+        {
+            t.add_row(vec![
+                Cell::new(""),
+                Cell::new(""),
+                Cell::new(format!("  {} PSS", c.category)),
+                num(bytes(c.start_pss_bytes)),
+                num(bytes(c.peak_pss_bytes)),
+                num(signed_bytes(
+                    c.peak_pss_bytes as i64 - c.start_pss_bytes as i64,
+                )),
+                num(seconds(c.peak_t_s)),
+            ]);
+        }
+    }
+    let tr = &a.tree;
+    t.add_row(vec![
+        Cell::new("tree"),
+        Cell::new(""),
+        Cell::new(format!("PSS (up to {} processes)", tr.max_processes)),
+        num(""),
+        num(bytes(tr.peak_pss_bytes)),
+        num(""),
+        num(seconds(tr.peak_pss_t_s)),
+    ]);
+    t.add_row(vec![
+        Cell::new("tree"),
+        Cell::new(""),
+        Cell::new("RSS sum"),
+        num(bytes(tr.start_rss_sum_bytes)),
+        num(bytes(tr.peak_rss_sum_bytes)),
+        num(signed_bytes(
+            tr.peak_rss_sum_bytes as i64 - tr.start_rss_sum_bytes as i64,
+        )),
+        num(seconds(tr.peak_rss_sum_t_s)),
+    ]);
+    for c in tr
+        .categories
+        .iter()
+        .filter(|c| c.peak_pss_bytes >= MIN_CATEGORY_ROW)
+    {
+        t.add_row(vec![
+            Cell::new(""),
+            Cell::new(""),
+            Cell::new(format!("  {} PSS", c.category)),
+            num(bytes(c.start_pss_bytes)),
+            num(bytes(c.peak_pss_bytes)),
+            num(signed_bytes(
+                c.peak_pss_bytes as i64 - c.start_pss_bytes as i64,
+            )),
+            num(seconds(c.peak_t_s)),
+        ]);
+    }
+    format!("Peaks (times are seconds since the start)\n{t}\n")
+}
+
+/// "growing N MiB/h since T" lines, and plateaus.
+pub fn findings(findings: &[Finding]) -> String {
+    if findings.is_empty() {
+        return "No series grew steadily: no leak found.\n".into();
+    }
+    let mut out = String::new();
+    for f in findings {
+        let _ = writeln!(out, "{}", finding_line(f));
+    }
+    out
+}
+
+pub fn finding_line(f: &Finding) -> String {
+    let who = match (f.pid, f.role) {
+        (Some(pid), Some(role)) => format!("PID {pid} {} ({})", f.name, role.name()),
+        _ => f.name.clone(),
+    };
+    match &f.trend {
+        Trend::Growing {
+            bytes_per_hour,
+            since_t_s,
+            grown_bytes,
+        } => format!(
+            "{who} {}: growing {}/h since t={} (+{} so far)",
+            f.series,
+            bytes(*bytes_per_hour as u64),
+            seconds(*since_t_s),
+            bytes(*grown_bytes as u64)
+        ),
+        Trend::Plateau {
+            since_t_s,
+            level_bytes,
+            grown_bytes,
+        } => format!(
+            "{who} {}: grew {} then levelled off at {} since t={} (a plateau, not a leak)",
+            f.series,
+            bytes(*grown_bytes as u64),
+            bytes(*level_bytes as u64),
+            seconds(*since_t_s)
+        ),
+    }
+}

@@ -10,7 +10,7 @@ use ramscope::measure::now_rfc3339;
 use ramscope::proc::ProcFs;
 use ramscope::record::analysis::analyze;
 use ramscope::record::leak::LeakOptions;
-use ramscope::record::sampler::{Follow, Sampler, SamplerOptions};
+use ramscope::record::sampler::{monotonic_seconds, Follow, Sampler, SamplerOptions};
 use ramscope::record::{
     Header, Recording, RecordingEnd, RecordingWriter, Sample, SampleCost, END_SCHEMA,
     RECORDING_SCHEMA,
@@ -65,9 +65,11 @@ pub fn record(
 ) -> anyhow::Result<PathBuf> {
     let options = sampler_options(args)?;
     let out = args.out.clone().unwrap_or_else(default_out_path);
+    let start = Instant::now();
     let header = Header {
         schema: RECORDING_SCHEMA.into(),
         started_at: now_rfc3339(),
+        monotonic_start_s: monotonic_seconds(),
         command,
         mode: mode.into(),
         interval_s: args.interval.as_secs_f64(),
@@ -79,7 +81,6 @@ pub fn record(
     };
     let mut writer = RecordingWriter::create(&out, &header)?;
     let mut sampler = Sampler::new(ProcFs::new(&args.proc_root), options);
-    let start = Instant::now();
     let mut total = SampleCost::default();
     let mut next = start;
     let stop = loop {

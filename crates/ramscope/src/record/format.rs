@@ -23,6 +23,10 @@ pub const END_SCHEMA: &str = "ramscope.recording-end/1";
 pub struct Header {
     pub schema: String,
     pub started_at: String,
+    /// CLOCK_MONOTONIC (seconds since boot, not counting suspend) at `t_s` = 0: lines samples
+    /// up with other tools' monotonic timestamps.
+    #[serde(default)]
+    pub monotonic_start_s: f64,
     /// `run`: the command started; `watch`: the command lines of the roots.
     pub command: Vec<String>,
     /// `run` or `watch`.
@@ -308,6 +312,7 @@ mod tests {
         Header {
             schema: RECORDING_SCHEMA.into(),
             started_at: "2026-01-01T00:00:00Z".into(),
+            monotonic_start_s: 1.0,
             command: vec!["sleep".into(), "1".into()],
             mode: "run".into(),
             interval_s: 0.25,

@@ -53,7 +53,8 @@ pub struct Follow {
     pub exclude_roots: bool,
 }
 
-/// What the sampler remembers about a process between ticks.
+/// What the sampler remembers about a process between ticks. Costs are CPU time of the
+/// reads.
 struct Known {
     start_time: u64,
     /// The last entry read from `smaps` or `smaps_rollup` (identity, PSS, categories).
@@ -216,8 +217,10 @@ impl Sampler {
         let entry = match tier {
             ReadTier::Smaps => {
                 let t = Instant::now();
+                let cpu = thread_cpu_seconds();
                 let mut p = self.measurer.process(pid)?;
                 let took = t.elapsed();
+                let busy = cpu_since(cpu);
                 cost.smaps_reads += 1;
                 cost.smaps_s += took.as_secs_f64();
                 p.read = Some(ReadTier::Smaps);
@@ -229,18 +232,21 @@ impl Sampler {
                         smaps_rss: p.rss_bytes,
                         last: p,
                         smaps_at: now,
-                        smaps_cost: took,
+                        smaps_cost: busy,
                         rollup_at: now,
-                        // A full read costs at least what a rollup would.
-                        rollup_cost: took / 2,
+                        // A rollup costs about half a full read (the same page walk, less
+                        // text).
+                        rollup_cost: busy / 2,
                     },
                 );
                 entry
             }
             ReadTier::Rollup => {
                 let t = Instant::now();
+                let cpu = thread_cpu_seconds();
                 self.fs.read_into(pid, "smaps_rollup", &mut self.buf)?;
                 let took = t.elapsed();
+                let busy = cpu_since(cpu);
                 cost.rollup_reads += 1;
                 cost.rollup_s += took.as_secs_f64();
                 if self.buf.is_empty() {
@@ -255,7 +261,7 @@ impl Sampler {
                     return Ok(None);
                 };
                 k.rollup_at = now;
-                k.rollup_cost = took;
+                k.rollup_cost = busy;
                 let last = &mut k.last;
                 last.rss_bytes = c.rss * 1024;
                 last.pss_bytes = c.pss * 1024;
@@ -301,12 +307,33 @@ impl Sampler {
     }
 }
 
+/// CPU time spent since `start` (from [`thread_cpu_seconds`]). The read budget uses CPU
+/// time rather than wall time: the kernel walks the target's page tables on the reader's
+/// CPU, and wall time would also count waiting for a busy machine's cores.
+fn cpu_since(start: f64) -> Duration {
+    Duration::from_secs_f64((thread_cpu_seconds() - start).max(0.0))
+}
+
 fn without_categories(p: &ProcessSnapshot) -> ProcessSnapshot {
     ProcessSnapshot {
         categories: Default::default(),
         mappings: Vec::new(),
         ..p.clone()
     }
+}
+
+/// CLOCK_MONOTONIC in seconds.
+pub fn monotonic_seconds() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec we own.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    if rc != 0 {
+        return 0.0;
+    }
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
 }
 
 /// CPU time (user + system) of the calling thread, in seconds.

@@ -164,7 +164,12 @@ mod tests {
         let svg = stacked_svg(&tl, 600, 300).unwrap();
         assert!(svg.starts_with("<svg"));
         assert_eq!(svg.matches("<polygon").count(), 2);
-        assert!(svg.contains(">heap<") && svg.contains(">code.python<"));
+        let texts: Vec<&str> = svg
+            .split("<text")
+            .skip(1)
+            .filter_map(|t| Some(t[t.find('>')? + 1..t.find("</text>")?].trim()))
+            .collect();
+        assert!(texts.contains(&"heap") && texts.contains(&"code.python"), "{texts:?}");
         assert!(svg.contains("peak 5.00 MiB"));
     }
 

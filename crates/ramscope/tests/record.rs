@@ -1,0 +1,423 @@
+//! `run`, `watch`, `report` and `diff` on real processes.
+
+mod support;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use support::*;
+use serde_json::Value;
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// Allocates 200 MiB (touched) at ~1 s, frees it ~1 s later, exits ~1 s after that, and
+/// writes the CLOCK_MONOTONIC times of "allocating", "allocated" and "freed" to argv[1].
+const TIMELINE: &str = r#"
+import sys, time
+time.sleep(1.0)
+allocating = time.monotonic()
+b = b"\x01" * (200 << 20)
+allocated = time.monotonic()
+time.sleep(1.0)
+freed = time.monotonic()
+del b
+time.sleep(1.0)
+open(sys.argv[1], "w").write(f"{allocating} {allocated} {freed}")
+"#;
+
+/// The trimmed contents of every `<text>` element.
+fn svg_texts(svg: &str) -> Vec<String> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| {
+            let body = &t[t.find('>')? + 1..];
+            Some(body[..body.find("</text>")?].trim().to_string())
+        })
+        .collect()
+}
+
+fn lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .expect("reading the recording")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is a JSON object"))
+        .collect()
+}
+
+#[test]
+fn run_records_a_known_timeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("rec.jsonl");
+    let marks = dir.path().join("marks");
+    let out = ramscope()
+        .args(["run", "--interval", "100ms", "--json", "--out"])
+        .arg(&rec)
+        .args(["--", "python3", "-c", TIMELINE])
+        .arg(&marks)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("report JSON on stdout");
+    assert_eq!(report["schema"], "ramscope.report/1");
+    assert_eq!(report["ended"], "exited");
+    assert_eq!(report["exit_code"], 0);
+
+    // The stream: a header, samples that are snapshots with t_s, an end line.
+    let all = lines(&rec);
+    assert_eq!(all[0]["schema"], "ramscope.recording/1");
+    assert_eq!(all[0]["interval_s"], 0.1);
+    assert_eq!(all[0]["command"][0], "python3");
+    let samples: Vec<&Value> = all[1..]
+        .iter()
+        .filter(|v| v["schema"] == "ramscope.snapshot/1")
+        .collect();
+    assert!(samples.len() >= 15, "{} samples", samples.len());
+    assert!(samples.iter().all(|s| s["t_s"].is_number() && s["overhead"]["cpu_s"].is_number()));
+    assert!(samples.iter().any(|s| s["processes"][0]["categories"]["heap"].is_object()));
+    assert_eq!(all.last().unwrap()["schema"], "ramscope.recording-end/1");
+
+    // The peak: 200 MiB above the process's level after it freed it, within 5 %.
+    let procs = report["processes"].as_array().unwrap();
+    let py = procs
+        .iter()
+        .max_by_key(|p| p["peak_rss_bytes"].as_u64().unwrap_or(0))
+        .unwrap();
+    let peak = py["peak_rss_bytes"].as_f64().unwrap();
+    let baseline = py["end_rss_bytes"].as_f64().unwrap();
+    let above = (peak - baseline) / MIB;
+    assert!((190.0..=210.0).contains(&above), "RSS peak {above:.1} MiB above baseline");
+    let heap = py["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["category"] == "heap")
+        .expect("a heap category peak");
+    let heap_above = (heap["peak_pss_bytes"].as_f64().unwrap() - heap["end_pss_bytes"].as_f64().unwrap()) / MIB;
+    assert!((190.0..=210.0).contains(&heap_above), "heap peak {heap_above:.1} MiB above baseline");
+
+    // …when it happened: after the allocation finished and no later than the free.
+    let text = std::fs::read_to_string(&marks).unwrap();
+    let marks: Vec<f64> = text.split(' ').map(|m| m.parse().unwrap()).collect();
+    let (allocating, freed) = (marks[0], marks[2]);
+    let start = all[0]["monotonic_start_s"].as_f64().unwrap();
+    for (what, t) in [
+        ("RSS", py["peak_rss_t_s"].as_f64().unwrap()),
+        ("heap", heap["peak_t_s"].as_f64().unwrap()),
+    ] {
+        let at = start + t;
+        assert!(
+            at >= allocating - 0.01 && at <= freed + 0.01,
+            "{what} peak at {at:.3}, allocation from {allocating:.3} to {:.3}, freed at {freed:.3}",
+            marks[1]
+        );
+    }
+    // The overhead is measured and stated.
+    assert!(report["overhead"]["cpu_s_per_sample"].as_f64().unwrap() > 0.0);
+    assert!(report["overhead"]["smaps_reads"].as_u64().unwrap() >= 2);
+}
+
+#[test]
+fn a_killed_recorder_leaves_a_readable_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("rec.jsonl");
+    let mut child = Guard(
+        ramscope()
+            .args(["run", "--interval", "50ms", "--out"])
+            .arg(&rec)
+            .args(["--", "python3", "-c", "import time; x = b'1' * (32 << 20); time.sleep(4)"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("a sample of the 32 MiB process", Duration::from_secs(30), || {
+        let text = std::fs::read_to_string(&rec).unwrap_or_default();
+        let big = text.lines().skip(1).any(|l| {
+            serde_json::from_str::<Value>(l).is_ok_and(|s| {
+                s["processes"].as_array().is_some_and(|ps| {
+                    ps.iter().any(|p| p["rss_bytes"].as_u64().unwrap_or(0) > 32 << 20)
+                })
+            })
+        });
+        (big && text.lines().count() >= 8).then_some(())
+    });
+    child.0.kill().unwrap(); // SIGKILL: no chance to close the file
+    child.0.wait().unwrap();
+
+    let text = std::fs::read_to_string(&rec).unwrap();
+    assert!(text.ends_with('\n'), "every written line is complete");
+    let all = lines(&rec);
+    assert!(all.iter().all(|l| l["schema"] != "ramscope.recording-end/1"));
+    let pids: Vec<u64> = all[1..]
+        .iter()
+        .flat_map(|s| s["processes"].as_array().cloned().unwrap_or_default())
+        .filter_map(|p| p["pid"].as_u64())
+        .collect();
+
+    let out = ramscope().args(["report", "--json"]).arg(&rec).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["samples"].as_u64().unwrap() >= 7);
+    assert!(report["ended"].is_null());
+    let largest = report["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["peak_rss_bytes"].as_u64())
+        .max()
+        .unwrap();
+    assert!(largest > 32 << 20, "{largest}");
+
+    // The command outlived its recorder; end it.
+    for pid in pids {
+        // SAFETY: kill with a PID this test's command started.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    }
+}
+
+#[test]
+fn steady_growth_is_reported_as_a_leak() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("rec.jsonl");
+    // 2 MiB every 100 ms for 5 s, kept.
+    let grow = "import time\nkeep = []\nfor i in range(50):\n    keep.append(b'1' * (2 << 20))\n    time.sleep(0.1)\n";
+    let out = ramscope()
+        .args(["run", "--interval", "100ms", "--smaps-every", "300ms", "--json", "--out"])
+        .arg(&rec)
+        .args(["--", "python3", "-c", grow])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    let growing: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["trend"] == "growing" && f["pid"].is_number())
+        .collect();
+    let rss = growing
+        .iter()
+        .find(|f| f["series"] == "rss")
+        .unwrap_or_else(|| panic!("no growing RSS finding in {findings:?}"));
+    // 20 MiB/s is 72000 MiB/h; allow for a loaded machine.
+    let per_hour = rss["bytes_per_hour"].as_f64().unwrap() / MIB;
+    assert!((50_000.0..=90_000.0).contains(&per_hour), "{per_hour} MiB/h");
+    assert!(growing.iter().any(|f| f["series"] == "heap"), "{findings:?}");
+
+    // The human summary says it the same way.
+    let out = ramscope().arg("report").arg(&rec).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("rss: growing") && text.contains("/h since t="), "{text}");
+}
+
+#[test]
+fn html_report_renders_in_a_headless_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("rec.jsonl");
+    let code = "import time; time.sleep(0.5); b = b'1' * (64 << 20); time.sleep(1)";
+    let out = ramscope()
+        .args(["run", "--interval", "100ms", "--out"])
+        .arg(&rec)
+        .args(["--", "python3", "-c", code])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (html, svg, csv) = (
+        dir.path().join("r.html"),
+        dir.path().join("r.svg"),
+        dir.path().join("r.csv"),
+    );
+    let out = ramscope()
+        .arg("report")
+        .arg(&rec)
+        .arg("--html")
+        .arg(&html)
+        .arg("--svg")
+        .arg(&svg)
+        .arg("--csv")
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let page = std::fs::read_to_string(&html).unwrap();
+    // Self-contained: nothing to fetch, nothing to run.
+    for banned in ["<script", "<link", " src=", "url("] {
+        assert!(!page.contains(banned), "the report contains {banned}");
+    }
+    assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
+    let table = std::fs::read_to_string(&csv).unwrap();
+    assert!(table.starts_with("t_s,pid,ppid,role,name,read,category,"));
+    assert!(table.lines().any(|l| l.contains(",heap,")));
+
+    let Some(chromium) = require_tool("chromium", "RAMSCOPE_SKIP_BROWSER") else {
+        return;
+    };
+    let browser = |extra: &[&str]| {
+        let profile = tempfile::tempdir().unwrap();
+        let mut cmd = std::process::Command::new(&chromium);
+        cmd.args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1100,1600",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(extra)
+        .arg(format!("file://{}", html.display()));
+        let result = run_bounded(cmd, Duration::from_secs(120));
+        drop(profile);
+        result
+    };
+    let shot = dir.path().join("report.png");
+    let (ok, _, err) = browser(&[&format!("--screenshot={}", shot.display())]);
+    assert!(ok, "chromium --screenshot failed: {err}");
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(png.len() > 10_000 && png.starts_with(b"\x89PNG"), "{} bytes", png.len());
+
+    let (ok, dom, err) = browser(&["--dump-dom"]);
+    assert!(ok, "chromium --dump-dom failed: {err}");
+    let start = dom.find("id=\"chart-tree\"").expect("the tree chart in the rendered page");
+    let figure = &dom[start..start + dom[start..].find("</figure>").unwrap()];
+    let series: Vec<&str> = figure
+        .split("data-series=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .split(',')
+        .collect();
+    assert!(series.contains(&"heap") && series.contains(&"code.python"), "{series:?}");
+    assert!(figure.contains("<svg"), "the chart is an inline SVG");
+    // One filled band per category, and each category named in the legend.
+    assert_eq!(figure.matches("<polygon").count(), series.len(), "{series:?}");
+    let texts = svg_texts(figure);
+    for s in &series {
+        assert!(texts.iter().any(|t| t == s), "legend entry {s} in {texts:?}");
+    }
+    assert!(figure.contains("peak "), "a peak marker");
+    assert!(dom.contains("id=\"peaks\"") && dom.contains("id=\"findings\""));
+}
+
+#[test]
+fn watch_records_a_running_tree_for_a_duration() {
+    let target = python("import time; b = b'1' * (16 << 20); time.sleep(30)");
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("w.jsonl");
+    let out = ramscope()
+        .args(["watch", "--duration", "1500ms", "--interval", "100ms", "--no-live", "--out"])
+        .arg(&rec)
+        .arg(target.pid().to_string())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("processes=1"), "{text}");
+    assert!(text.contains("Peaks"), "{text}");
+    let all = lines(&rec);
+    assert_eq!(all[0]["mode"], "watch");
+    assert_eq!(all[0]["roots"][0], target.pid());
+    assert!(all.len() >= 10);
+    assert_eq!(all.last().unwrap()["reason"], "duration");
+}
+
+#[test]
+fn diff_compares_roles_and_categories() {
+    let small = python("import time; time.sleep(30)");
+    let big = python("import time; b = b'1' * (100 << 20); time.sleep(30)");
+    let dir = tempfile::tempdir().unwrap();
+    let snap = |pid: u32, name: &str| {
+        let path = dir.path().join(name);
+        wait_for("the process to settle", Duration::from_secs(20), || {
+            let out = ramscope().args(["measure", "--json"]).arg(pid.to_string()).output().ok()?;
+            let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+            let heap = v["processes"][0]["categories"]["heap"]["pss_bytes"].as_u64()?;
+            (name == "a.json" || heap > 100 << 20).then(|| std::fs::write(&path, &out.stdout).unwrap())
+        });
+        path
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let a = snap(small.pid(), "a.json");
+    let b = snap(big.pid(), "b.json");
+    let out = ramscope().arg("diff").arg(&a).arg(&b).arg("--json").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let d: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(d["schema"], "ramscope.diff/1");
+    let heap = d["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["category"] == "heap")
+        .unwrap();
+    let delta = heap["pss_delta_bytes"].as_f64().unwrap() / MIB;
+    assert!((95.0..=105.0).contains(&delta), "heap grew by {delta} MiB");
+    let out = ramscope().arg("diff").arg(&a).arg(&b).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("heap"));
+}
+
+#[test]
+fn bad_input_is_one_line_and_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk");
+    std::fs::write(&junk, "not a recording\n").unwrap();
+    for args in [
+        vec!["report".to_string(), junk.display().to_string()],
+        vec!["report".to_string(), "/nonexistent/rec.jsonl".to_string()],
+        vec!["diff".to_string(), junk.display().to_string(), junk.display().to_string()],
+        vec!["run".into(), "--out".into(), dir.path().join("x").display().to_string(), "--".into(), "/nonexistent/cmd".into()],
+        vec!["watch".into(), "4194304000".into()],
+        vec!["run".into(), "--interval".into(), "soon".into(), "--".into(), "true".into()],
+    ] {
+        let out = ramscope().args(&args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn run_passes_the_exit_code_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ramscope()
+        .args(["run", "--interval", "50ms", "--out"])
+        .arg(dir.path().join("r.jsonl"))
+        .args(["--", "sh", "-c", "sleep 0.3; exit 7"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exited with code 7"));
+}
+
+#[test]
+fn interrupting_the_recorder_passes_the_signal_to_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("rec.jsonl");
+    let marker = dir.path().join("marker");
+    let code = "import sys, time\nopen(sys.argv[1], 'w').write('ready')\ntry:\n    time.sleep(30)\nexcept KeyboardInterrupt:\n    open(sys.argv[1], 'w').write('interrupted')\n";
+    let mut child = Guard(
+        ramscope()
+            .args(["run", "--interval", "50ms", "--out"])
+            .arg(&rec)
+            .args(["--", "python3", "-c", code])
+            .arg(&marker)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the command to be ready", Duration::from_secs(20), || {
+        let text = std::fs::read_to_string(&marker).unwrap_or_default();
+        (text == "ready").then_some(())
+    });
+    // SAFETY: signalling the ramscope this test started.
+    unsafe { libc::kill(child.pid() as i32, libc::SIGINT) };
+    let status = wait_for("ramscope to finish", Duration::from_secs(20), || {
+        child.0.try_wait().ok().flatten()
+    });
+    assert!(status.success(), "{status:?}");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "interrupted");
+    let all = lines(&rec);
+    assert_eq!(all.last().unwrap()["reason"], "exited");
+}

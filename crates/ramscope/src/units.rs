@@ -65,7 +65,7 @@ pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
         "h" => value * 3600.0,
         _ => return None,
     };
-    if !seconds.is_finite() || seconds < 0.0 || seconds > 1e9 {
+    if !seconds.is_finite() || !(0.0..=1e9).contains(&seconds) {
         return None;
     }
     Some(std::time::Duration::from_secs_f64(seconds))

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use support::*;
 use serde_json::Value;
+use support::*;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -57,7 +57,11 @@ fn run_records_a_known_timeline() {
         .arg(&marks)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).expect("report JSON on stdout");
     assert_eq!(report["schema"], "ramscope.report/1");
     assert_eq!(report["ended"], "exited");
@@ -73,8 +77,12 @@ fn run_records_a_known_timeline() {
         .filter(|v| v["schema"] == "ramscope.snapshot/1")
         .collect();
     assert!(samples.len() >= 15, "{} samples", samples.len());
-    assert!(samples.iter().all(|s| s["t_s"].is_number() && s["overhead"]["cpu_s"].is_number()));
-    assert!(samples.iter().any(|s| s["processes"][0]["categories"]["heap"].is_object()));
+    assert!(samples
+        .iter()
+        .all(|s| s["t_s"].is_number() && s["overhead"]["cpu_s"].is_number()));
+    assert!(samples
+        .iter()
+        .any(|s| s["processes"][0]["categories"]["heap"].is_object()));
     assert_eq!(all.last().unwrap()["schema"], "ramscope.recording-end/1");
 
     // The peak: 200 MiB above the process's level after it freed it, within 5 %.
@@ -86,15 +94,22 @@ fn run_records_a_known_timeline() {
     let peak = py["peak_rss_bytes"].as_f64().unwrap();
     let baseline = py["end_rss_bytes"].as_f64().unwrap();
     let above = (peak - baseline) / MIB;
-    assert!((190.0..=210.0).contains(&above), "RSS peak {above:.1} MiB above baseline");
+    assert!(
+        (190.0..=210.0).contains(&above),
+        "RSS peak {above:.1} MiB above baseline"
+    );
     let heap = py["categories"]
         .as_array()
         .unwrap()
         .iter()
         .find(|c| c["category"] == "heap")
         .expect("a heap category peak");
-    let heap_above = (heap["peak_pss_bytes"].as_f64().unwrap() - heap["end_pss_bytes"].as_f64().unwrap()) / MIB;
-    assert!((190.0..=210.0).contains(&heap_above), "heap peak {heap_above:.1} MiB above baseline");
+    let heap_above =
+        (heap["peak_pss_bytes"].as_f64().unwrap() - heap["end_pss_bytes"].as_f64().unwrap()) / MIB;
+    assert!(
+        (190.0..=210.0).contains(&heap_above),
+        "heap peak {heap_above:.1} MiB above baseline"
+    );
 
     // …when it happened: after the allocation finished and no later than the free.
     let text = std::fs::read_to_string(&marks).unwrap();
@@ -125,37 +140,57 @@ fn a_killed_recorder_leaves_a_readable_recording() {
         ramscope()
             .args(["run", "--interval", "50ms", "--out"])
             .arg(&rec)
-            .args(["--", "python3", "-c", "import time; x = b'1' * (32 << 20); time.sleep(4)"])
+            .args([
+                "--",
+                "python3",
+                "-c",
+                "import time; x = b'1' * (32 << 20); time.sleep(4)",
+            ])
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
-    wait_for("a sample of the 32 MiB process", Duration::from_secs(30), || {
-        let text = std::fs::read_to_string(&rec).unwrap_or_default();
-        let big = text.lines().skip(1).any(|l| {
-            serde_json::from_str::<Value>(l).is_ok_and(|s| {
-                s["processes"].as_array().is_some_and(|ps| {
-                    ps.iter().any(|p| p["rss_bytes"].as_u64().unwrap_or(0) > 32 << 20)
+    wait_for(
+        "a sample of the 32 MiB process",
+        Duration::from_secs(30),
+        || {
+            let text = std::fs::read_to_string(&rec).unwrap_or_default();
+            let big = text.lines().skip(1).any(|l| {
+                serde_json::from_str::<Value>(l).is_ok_and(|s| {
+                    s["processes"].as_array().is_some_and(|ps| {
+                        ps.iter()
+                            .any(|p| p["rss_bytes"].as_u64().unwrap_or(0) > 32 << 20)
+                    })
                 })
-            })
-        });
-        (big && text.lines().count() >= 8).then_some(())
-    });
+            });
+            (big && text.lines().count() >= 8).then_some(())
+        },
+    );
     child.0.kill().unwrap(); // SIGKILL: no chance to close the file
     child.0.wait().unwrap();
 
     let text = std::fs::read_to_string(&rec).unwrap();
     assert!(text.ends_with('\n'), "every written line is complete");
     let all = lines(&rec);
-    assert!(all.iter().all(|l| l["schema"] != "ramscope.recording-end/1"));
+    assert!(all
+        .iter()
+        .all(|l| l["schema"] != "ramscope.recording-end/1"));
     let pids: Vec<u64> = all[1..]
         .iter()
         .flat_map(|s| s["processes"].as_array().cloned().unwrap_or_default())
         .filter_map(|p| p["pid"].as_u64())
         .collect();
 
-    let out = ramscope().args(["report", "--json"]).arg(&rec).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = ramscope()
+        .args(["report", "--json"])
+        .arg(&rec)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(report["samples"].as_u64().unwrap() >= 7);
     assert!(report["ended"].is_null());
@@ -182,12 +217,24 @@ fn steady_growth_is_reported_as_a_leak() {
     // 2 MiB every 100 ms for 5 s, kept.
     let grow = "import time\nkeep = []\nfor i in range(50):\n    keep.append(b'1' * (2 << 20))\n    time.sleep(0.1)\n";
     let out = ramscope()
-        .args(["run", "--interval", "100ms", "--smaps-every", "300ms", "--json", "--out"])
+        .args([
+            "run",
+            "--interval",
+            "100ms",
+            "--smaps-every",
+            "300ms",
+            "--json",
+            "--out",
+        ])
         .arg(&rec)
         .args(["--", "python3", "-c", grow])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let findings = report["findings"].as_array().unwrap();
     let growing: Vec<&Value> = findings
@@ -200,13 +247,22 @@ fn steady_growth_is_reported_as_a_leak() {
         .unwrap_or_else(|| panic!("no growing RSS finding in {findings:?}"));
     // 20 MiB/s is 72000 MiB/h; allow for a loaded machine.
     let per_hour = rss["bytes_per_hour"].as_f64().unwrap() / MIB;
-    assert!((50_000.0..=90_000.0).contains(&per_hour), "{per_hour} MiB/h");
-    assert!(growing.iter().any(|f| f["series"] == "heap"), "{findings:?}");
+    assert!(
+        (50_000.0..=90_000.0).contains(&per_hour),
+        "{per_hour} MiB/h"
+    );
+    assert!(
+        growing.iter().any(|f| f["series"] == "heap"),
+        "{findings:?}"
+    );
 
     // The human summary says it the same way.
     let out = ramscope().arg("report").arg(&rec).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("rss: growing") && text.contains("/h since t="), "{text}");
+    assert!(
+        text.contains("rss: growing") && text.contains("/h since t="),
+        "{text}"
+    );
 }
 
 #[test]
@@ -220,7 +276,11 @@ fn html_report_renders_in_a_headless_browser() {
         .args(["--", "python3", "-c", code])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (html, svg, csv) = (
         dir.path().join("r.html"),
         dir.path().join("r.svg"),
@@ -237,7 +297,11 @@ fn html_report_renders_in_a_headless_browser() {
         .arg(&csv)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let page = std::fs::read_to_string(&html).unwrap();
     // Self-contained: nothing to fetch, nothing to run.
@@ -277,11 +341,17 @@ fn html_report_renders_in_a_headless_browser() {
     let (ok, _, err) = browser(&[&format!("--screenshot={}", shot.display())]);
     assert!(ok, "chromium --screenshot failed: {err}");
     let png = std::fs::read(&shot).expect("a screenshot");
-    assert!(png.len() > 10_000 && png.starts_with(b"\x89PNG"), "{} bytes", png.len());
+    assert!(
+        png.len() > 10_000 && png.starts_with(b"\x89PNG"),
+        "{} bytes",
+        png.len()
+    );
 
     let (ok, dom, err) = browser(&["--dump-dom"]);
     assert!(ok, "chromium --dump-dom failed: {err}");
-    let start = dom.find("id=\"chart-tree\"").expect("the tree chart in the rendered page");
+    let start = dom
+        .find("id=\"chart-tree\"")
+        .expect("the tree chart in the rendered page");
     let figure = &dom[start..start + dom[start..].find("</figure>").unwrap()];
     let series: Vec<&str> = figure
         .split("data-series=\"")
@@ -290,13 +360,23 @@ fn html_report_renders_in_a_headless_browser() {
         .unwrap()
         .split(',')
         .collect();
-    assert!(series.contains(&"heap") && series.contains(&"code.python"), "{series:?}");
+    assert!(
+        series.contains(&"heap") && series.contains(&"code.python"),
+        "{series:?}"
+    );
     assert!(figure.contains("<svg"), "the chart is an inline SVG");
     // One filled band per category, and each category named in the legend.
-    assert_eq!(figure.matches("<polygon").count(), series.len(), "{series:?}");
+    assert_eq!(
+        figure.matches("<polygon").count(),
+        series.len(),
+        "{series:?}"
+    );
     let texts = svg_texts(figure);
     for s in &series {
-        assert!(texts.iter().any(|t| t == s), "legend entry {s} in {texts:?}");
+        assert!(
+            texts.iter().any(|t| t == s),
+            "legend entry {s} in {texts:?}"
+        );
     }
     assert!(figure.contains("peak "), "a peak marker");
     assert!(dom.contains("id=\"peaks\"") && dom.contains("id=\"findings\""));
@@ -308,12 +388,24 @@ fn watch_records_a_running_tree_for_a_duration() {
     let dir = tempfile::tempdir().unwrap();
     let rec = dir.path().join("w.jsonl");
     let out = ramscope()
-        .args(["watch", "--duration", "1500ms", "--interval", "100ms", "--no-live", "--out"])
+        .args([
+            "watch",
+            "--duration",
+            "1500ms",
+            "--interval",
+            "100ms",
+            "--no-live",
+            "--out",
+        ])
         .arg(&rec)
         .arg(target.pid().to_string())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("processes=1"), "{text}");
     assert!(text.contains("Peaks"), "{text}");
@@ -332,18 +424,33 @@ fn diff_compares_roles_and_categories() {
     let snap = |pid: u32, name: &str| {
         let path = dir.path().join(name);
         wait_for("the process to settle", Duration::from_secs(20), || {
-            let out = ramscope().args(["measure", "--json"]).arg(pid.to_string()).output().ok()?;
+            let out = ramscope()
+                .args(["measure", "--json"])
+                .arg(pid.to_string())
+                .output()
+                .ok()?;
             let v: Value = serde_json::from_slice(&out.stdout).ok()?;
             let heap = v["processes"][0]["categories"]["heap"]["pss_bytes"].as_u64()?;
-            (name == "a.json" || heap > 100 << 20).then(|| std::fs::write(&path, &out.stdout).unwrap())
+            (name == "a.json" || heap > 100 << 20)
+                .then(|| std::fs::write(&path, &out.stdout).unwrap())
         });
         path
     };
     std::thread::sleep(Duration::from_millis(500));
     let a = snap(small.pid(), "a.json");
     let b = snap(big.pid(), "b.json");
-    let out = ramscope().arg("diff").arg(&a).arg(&b).arg("--json").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = ramscope()
+        .arg("diff")
+        .arg(&a)
+        .arg(&b)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let d: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(d["schema"], "ramscope.diff/1");
     let heap = d["categories"]
@@ -366,10 +473,26 @@ fn bad_input_is_one_line_and_a_failure() {
     for args in [
         vec!["report".to_string(), junk.display().to_string()],
         vec!["report".to_string(), "/nonexistent/rec.jsonl".to_string()],
-        vec!["diff".to_string(), junk.display().to_string(), junk.display().to_string()],
-        vec!["run".into(), "--out".into(), dir.path().join("x").display().to_string(), "--".into(), "/nonexistent/cmd".into()],
+        vec![
+            "diff".to_string(),
+            junk.display().to_string(),
+            junk.display().to_string(),
+        ],
+        vec![
+            "run".into(),
+            "--out".into(),
+            dir.path().join("x").display().to_string(),
+            "--".into(),
+            "/nonexistent/cmd".into(),
+        ],
         vec!["watch".into(), "4194304000".into()],
-        vec!["run".into(), "--interval".into(), "soon".into(), "--".into(), "true".into()],
+        vec![
+            "run".into(),
+            "--interval".into(),
+            "soon".into(),
+            "--".into(),
+            "true".into(),
+        ],
     ] {
         let out = ramscope().args(&args).output().unwrap();
         assert!(!out.status.success(), "{args:?} succeeded");

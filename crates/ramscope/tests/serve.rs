@@ -31,8 +31,14 @@ fn prometheus_scrapes_category_series_of_a_live_process() {
     let pid = target.pid().to_string();
     let (_server, port) = serve(&["--min-interval", "1s", &pid]);
     let (_, text) = http_get(port, "/metrics").unwrap();
-    assert!(text.contains("ramscope_memory_bytes{role=\"other\",category=\"heap\",kind=\"pss\"}"), "{text}");
-    assert!(text.contains(&format!("ramscope_process_info{{pid=\"{pid}\"")), "{text}");
+    assert!(
+        text.contains("ramscope_memory_bytes{role=\"other\",category=\"heap\",kind=\"pss\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("ramscope_process_info{{pid=\"{pid}\"")),
+        "{text}"
+    );
 
     let Some(prometheus) = require_tool("prometheus", "RAMSCOPE_SKIP_PROMETHEUS") else {
         return;
@@ -50,7 +56,10 @@ fn prometheus_scrapes_category_series_of_a_live_process() {
     let _prom = Guard(
         std::process::Command::new(prometheus)
             .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -59,17 +68,24 @@ fn prometheus_scrapes_category_series_of_a_live_process() {
     );
     // ramscope_memory_bytes{kind="pss"}
     let query = "/api/v1/query?query=ramscope_memory_bytes%7Bkind%3D%22pss%22%7D";
-    let result = wait_for("Prometheus to have scraped ramscope", Duration::from_secs(90), || {
-        let (status, body) = http_get(prom_port, query)?;
-        let v: Value = serde_json::from_str(&body).ok()?;
-        let series = v["data"]["result"].as_array()?.clone();
-        (status == 200 && v["status"] == "success" && series.len() >= 3).then_some(series)
-    });
+    let result = wait_for(
+        "Prometheus to have scraped ramscope",
+        Duration::from_secs(90),
+        || {
+            let (status, body) = http_get(prom_port, query)?;
+            let v: Value = serde_json::from_str(&body).ok()?;
+            let series = v["data"]["result"].as_array()?.clone();
+            (status == 200 && v["status"] == "success" && series.len() >= 3).then_some(series)
+        },
+    );
     let categories: Vec<&str> = result
         .iter()
         .filter_map(|s| s["metric"]["category"].as_str())
         .collect();
-    assert!(categories.contains(&"heap") && categories.contains(&"code.python"), "{categories:?}");
+    assert!(
+        categories.contains(&"heap") && categories.contains(&"code.python"),
+        "{categories:?}"
+    );
     let heap = result
         .iter()
         .find(|s| s["metric"]["category"] == "heap")
@@ -95,7 +111,10 @@ fn a_scrape_storm_reads_proc_once_per_interval_and_stays_small() {
         if i == 99 {
             rss_after_100 = rss_of(server.pid());
         }
-        assert!(start.elapsed() < Duration::from_secs(120), "1000 scrapes took too long");
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "1000 scrapes took too long"
+        );
     }
     let elapsed = start.elapsed().as_secs_f64();
     let refreshes = metric_value(&last, "ramscope_snapshot_refreshes_total").unwrap();
@@ -103,7 +122,10 @@ fn a_scrape_storm_reads_proc_once_per_interval_and_stays_small() {
     assert!(scrapes >= 1000.0, "{scrapes}");
     // One refresh when the server came up (the readiness probe), then one per interval.
     let allowed = (elapsed / min_interval).floor() + 2.0;
-    assert!(refreshes <= allowed, "{refreshes} refreshes in {elapsed:.1} s (allowed {allowed})");
+    assert!(
+        refreshes <= allowed,
+        "{refreshes} refreshes in {elapsed:.1} s (allowed {allowed})"
+    );
     let rss_after_1000 = rss_of(server.pid());
     let growth = rss_after_1000 as f64 - rss_after_100 as f64;
     assert!(
@@ -115,12 +137,20 @@ fn a_scrape_storm_reads_proc_once_per_interval_and_stays_small() {
 #[test]
 fn non_loopback_addresses_are_refused_without_allow_remote() {
     let out = ramscope()
-        .args(["serve", "--listen", "0.0.0.0:0", &std::process::id().to_string()])
+        .args([
+            "serve",
+            "--listen",
+            "0.0.0.0:0",
+            &std::process::id().to_string(),
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--allow-remote") && err.lines().count() == 1, "{err}");
+    assert!(
+        err.contains("--allow-remote") && err.lines().count() == 1,
+        "{err}"
+    );
     let out = ramscope()
         .args(["serve", "--listen", "127.0.0.1:0", "4194304000"])
         .output()

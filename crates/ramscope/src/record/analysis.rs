@@ -250,7 +250,7 @@ fn category_peaks(series: &BTreeMap<Category, Vec<(f64, f64)>>) -> Vec<CategoryP
             })
         })
         .collect();
-    out.sort_by(|a, b| b.peak_pss_bytes.cmp(&a.peak_pss_bytes));
+    out.sort_by_key(|c| std::cmp::Reverse(c.peak_pss_bytes));
     out
 }
 

@@ -279,8 +279,8 @@ impl Recording {
 /// A file given to `diff`: a snapshot or a recording.
 #[derive(Debug, Clone)]
 pub enum Input {
-    Snapshot(TreeSnapshot),
-    Recording(Recording),
+    Snapshot(Box<TreeSnapshot>),
+    Recording(Box<Recording>),
 }
 
 impl Input {
@@ -291,11 +291,11 @@ impl Input {
         })?;
         if let Ok(snapshot) = serde_json::from_slice::<TreeSnapshot>(&text) {
             if snapshot.schema == SNAPSHOT_SCHEMA {
-                return Ok(Input::Snapshot(snapshot));
+                return Ok(Input::Snapshot(Box::new(snapshot)));
             }
         }
         match Recording::parse(path, &text) {
-            Ok(r) => Ok(Input::Recording(r)),
+            Ok(r) => Ok(Input::Recording(Box::new(r))),
             Err(RecordingError::NotRecording { .. }) => Err(RecordingError::Unknown {
                 path: path.to_path_buf(),
             }),

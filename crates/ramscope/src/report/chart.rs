@@ -169,7 +169,10 @@ mod tests {
             .skip(1)
             .filter_map(|t| Some(t[t.find('>')? + 1..t.find("</text>")?].trim()))
             .collect();
-        assert!(texts.contains(&"heap") && texts.contains(&"code.python"), "{texts:?}");
+        assert!(
+            texts.contains(&"heap") && texts.contains(&"code.python"),
+            "{texts:?}"
+        );
         assert!(svg.contains("peak 5.00 MiB"));
     }
 

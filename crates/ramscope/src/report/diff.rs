@@ -318,12 +318,12 @@ mod tests {
 
     #[test]
     fn matches_by_role() {
-        let a = Input::Snapshot(TreeSnapshot::new(
+        let a = Input::Snapshot(Box::new(TreeSnapshot::new(
             "t".into(),
             vec![proc(10, Role::ApiServer, 100), proc(11, Role::Worker, 500)],
             vec![],
-        ));
-        let b = Input::Snapshot(TreeSnapshot::new(
+        )));
+        let b = Input::Snapshot(Box::new(TreeSnapshot::new(
             "t".into(),
             vec![
                 proc(20, Role::ApiServer, 100),
@@ -331,7 +331,7 @@ mod tests {
                 proc(22, Role::Worker, 300),
             ],
             vec![],
-        ));
+        )));
         let d = diff(
             "a",
             &Side::of(&a, Moment::Last),

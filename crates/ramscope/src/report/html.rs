@@ -40,9 +40,9 @@ pub fn escape(s: &str) -> String {
 fn figure(out: &mut String, id: &str, tl: &Timeline, caption: &str) -> Result<(), ChartError> {
     let svg = stacked_svg(tl, 1000, 420)?;
     let series: Vec<&str> = tl.categories.iter().map(|(c, _)| c.name()).collect();
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<figure class=\"chart\" id=\"{}\" data-series=\"{}\">{svg}<figcaption>{}</figcaption></figure>\n",
+        "<figure class=\"chart\" id=\"{}\" data-series=\"{}\">{svg}<figcaption>{}</figcaption></figure>",
         escape(id),
         escape(&series.join(",")),
         escape(caption)
@@ -174,7 +174,7 @@ pub fn render(rec: &Recording, a: &Analysis) -> Result<String, ChartError> {
     o.push_str("</table>\n");
 
     let mut charted: Vec<_> = a.processes.iter().collect();
-    charted.sort_by(|x, y| y.peak_rss_bytes.cmp(&x.peak_rss_bytes));
+    charted.sort_by_key(|p| std::cmp::Reverse(p.peak_rss_bytes));
     for p in charted.iter().take(MAX_PROCESS_CHARTS) {
         let tl = process_timeline(rec, p.pid);
         figure(

@@ -196,6 +196,9 @@ pub struct RecordArgs {
     /// Read smaps early when a process's RSS moved by more than this fraction.
     #[arg(long, value_name = "FRACTION", default_value_t = 0.05)]
     pub smaps_on_move: f64,
+    /// Look for new processes in the tree at most this often (a scan of all of /proc).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = duration)]
+    pub scan_every: std::time::Duration,
     /// Print the summary as the ramscope.report/1 JSON document.
     #[arg(long)]
     pub json: bool,

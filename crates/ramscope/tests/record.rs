@@ -544,3 +544,55 @@ fn interrupting_the_recorder_passes_the_signal_to_the_command() {
     let all = lines(&rec);
     assert_eq!(all.last().unwrap()["reason"], "exited");
 }
+
+#[test]
+fn children_join_and_orphans_and_exited_processes_stay_in_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("rec.jsonl");
+    // A child that starts late, and an orphan (its parent subshell exits at once) that
+    // outlives nothing but is still part of the command's tree.
+    let script = "sleep 0.4; (exec sleep 0.6 &); sleep 0.5 & wait; sleep 0.8";
+    let out = ramscope()
+        .args([
+            "run",
+            "--interval",
+            "50ms",
+            "--scan-every",
+            "50ms",
+            "--json",
+            "--out",
+        ])
+        .arg(&rec)
+        .args(["--", "sh", "-c", script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let procs = report["processes"].as_array().unwrap();
+    let sleeps: Vec<&Value> = procs.iter().filter(|p| p["name"] == "sleep").collect();
+    assert!(sleeps.len() >= 3, "{procs:?}");
+    let duration = report["duration_s"].as_f64().unwrap();
+    let late = sleeps
+        .iter()
+        .filter(|p| p["first_t_s"].as_f64().unwrap() > 0.3)
+        .count();
+    assert!(late >= 2, "children started later joined: {sleeps:?}");
+    assert!(
+        sleeps
+            .iter()
+            .any(|p| p["last_t_s"].as_f64().unwrap() < duration - 0.3),
+        "exited children stay in the record: {sleeps:?}"
+    );
+    // The orphan was re-parented to ramscope (the subreaper), so it stayed in the tree.
+    let ramscope_pid = lines(&rec)[0]["roots"][0].as_u64().unwrap();
+    assert!(
+        sleeps
+            .iter()
+            .any(|p| p["ppid"].as_u64() == Some(ramscope_pid)),
+        "{sleeps:?}"
+    );
+}

@@ -51,6 +51,7 @@ pub fn sampler_options(args: &RecordArgs) -> anyhow::Result<SamplerOptions> {
         rollup_every: args.rollup_every,
         smaps_every: args.smaps_every,
         smaps_on_move: args.smaps_on_move,
+        scan_every: args.scan_every,
         ..SamplerOptions::default()
     })
 }
@@ -76,6 +77,7 @@ pub fn record(
         rollup_every_s: options.rollup_every.as_secs_f64(),
         smaps_every_s: options.smaps_every.as_secs_f64(),
         smaps_on_move: options.smaps_on_move,
+        scan_every_s: options.scan_every.as_secs_f64(),
         roots: follow.roots.clone(),
         ramscope_version: env!("CARGO_PKG_VERSION").into(),
     };

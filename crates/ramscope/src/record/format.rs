@@ -38,6 +38,10 @@ pub struct Header {
     pub smaps_every_s: f64,
     /// A full `smaps` read also happens when RSS moved by more than this fraction.
     pub smaps_on_move: f64,
+    /// Every this many seconds (at most) the whole process table is scanned for new
+    /// members of the tree.
+    #[serde(default)]
+    pub scan_every_s: f64,
     pub roots: Vec<Pid>,
     pub ramscope_version: String,
 }
@@ -55,7 +59,7 @@ pub struct SampleCost {
     /// mmap lock for reading meanwhile.
     pub rollup_s: f64,
     pub smaps_s: f64,
-    /// Wall time of the `/proc/*/stat` scan that finds new children.
+    /// Wall time of the `/proc/*/stat` scan that finds new children (0 when none was due).
     pub scan_s: f64,
 }
 
@@ -319,6 +323,7 @@ mod tests {
             rollup_every_s: 1.0,
             smaps_every_s: 10.0,
             smaps_on_move: 0.05,
+            scan_every_s: 1.0,
             roots: vec![42],
             ramscope_version: "0".into(),
         }

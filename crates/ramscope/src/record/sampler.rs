@@ -30,6 +30,10 @@ pub struct SamplerOptions {
     pub smaps_on_move_min_bytes: u64,
     /// A slow tier's period is stretched so its reads take at most this share of wall time.
     pub max_read_share: f64,
+    /// At most this often, every process's `stat` is scanned for new members of the tree
+    /// (stretched so scans take at most 0.5 % of a core); between scans the known members
+    /// are sampled.
+    pub scan_every: Duration,
 }
 
 impl Default for SamplerOptions {
@@ -40,6 +44,7 @@ impl Default for SamplerOptions {
             smaps_on_move: 0.05,
             smaps_on_move_min_bytes: 4 << 20,
             max_read_share: 0.01,
+            scan_every: Duration::from_secs(1),
         }
     }
 }
@@ -73,8 +78,14 @@ pub struct Sampler {
     known: BTreeMap<Pid, Known>,
     /// Every process ever followed: one that outlives its parent stays followed.
     followed: BTreeSet<Pid>,
+    /// The tree's members as of the last scan, less those seen gone since.
+    members: Vec<Pid>,
+    last_scan: Option<(Instant, Duration)>,
     buf: Vec<u8>,
 }
+
+/// Scans may take at most this share of one core.
+const MAX_SCAN_SHARE: f64 = 0.005;
 
 impl Sampler {
     pub fn new(fs: ProcFs, options: SamplerOptions) -> Sampler {
@@ -92,6 +103,8 @@ impl Sampler {
             options,
             known: BTreeMap::new(),
             followed: BTreeSet::new(),
+            members: Vec::new(),
+            last_scan: None,
             buf: Vec::with_capacity(4096),
         }
     }
@@ -100,8 +113,16 @@ impl Sampler {
         &self.options
     }
 
-    /// The processes of the followed tree right now, parents first.
+    /// The processes of the followed tree, parents first, from a fresh scan when one is due.
     fn members(&mut self, follow: &Follow) -> Result<Vec<Pid>, ProcError> {
+        if let Some((at, cost)) = self.last_scan {
+            let period = self.options.scan_every.max(cost.div_f64(MAX_SCAN_SHARE));
+            if at.elapsed() < period {
+                return Ok(self.members.clone());
+            }
+        }
+        let started = Instant::now();
+        let cpu = thread_cpu_seconds();
         let table = ProcessTable::scan(&self.fs).map_err(|e| ProcError::Io {
             pid: 0,
             path: self.fs.root().to_path_buf(),
@@ -130,6 +151,8 @@ impl Sampler {
         }
         self.followed.retain(|p| table.contains(*p));
         self.followed.extend(out.iter().copied());
+        self.members.clone_from(&out);
+        self.last_scan = Some((started, cpu_since(cpu)));
         Ok(out)
     }
 
@@ -157,6 +180,7 @@ impl Sampler {
         }
         let alive: BTreeSet<Pid> = processes.iter().map(|p| p.pid).collect();
         self.known.retain(|p, _| alive.contains(p));
+        self.members.retain(|p| alive.contains(p));
 
         let mut snapshot = TreeSnapshot::new(now_rfc3339(), processes, notes);
         // The tree's category totals only mean something when every process was split.

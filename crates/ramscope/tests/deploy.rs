@@ -1,14 +1,14 @@
 //! The shipped Grafana dashboard and DaemonSet stay in step with the exporter: every metric a
 //! panel queries is one `serve` exposes, every flag the DaemonSet passes is one `serve` takes.
 
-mod common;
+mod support;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::*;
+use support::*;
 use serde_json::Value;
 
 fn deploy(name: &str) -> String {

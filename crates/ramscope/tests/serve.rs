@@ -1,11 +1,11 @@
 //! `serve` scraped by a real Prometheus server, and by a storm of scrapes.
 
-mod common;
+mod support;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::*;
+use support::*;
 use serde_json::Value;
 
 fn serve(args: &[&str]) -> (Guard, u16) {

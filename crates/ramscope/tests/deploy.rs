@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use support::*;
 use serde_json::Value;
+use support::*;
 
 fn deploy(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -90,7 +90,7 @@ fn daemonset_flags_are_serve_flags() {
         .filter_map(|l| l.trim().strip_prefix("- --"))
         .map(|f| f.split('=').next().unwrap())
         .collect();
-    assert!(flags.contains(&"allow-remote") && flags.contains(&"cgroup-root"));
+    assert!(flags.contains(&"allow-remote") && flags.contains(&"auto"));
     for f in flags {
         assert!(help.contains(&format!("--{f}")), "serve has no --{f}");
     }

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use support::*;
 use serde_json::Value;
+use support::*;
 
 const MIB: f64 = 1024.0 * 1024.0;
 

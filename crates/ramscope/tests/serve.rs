@@ -5,8 +5,8 @@ mod support;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use support::*;
 use serde_json::Value;
+use support::*;
 
 fn serve(args: &[&str]) -> (Guard, u16) {
     let port = free_port();

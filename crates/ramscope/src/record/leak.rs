@@ -136,6 +136,19 @@ fn grows(seg: &[(f64, f64)], o: &LeakOptions) -> Option<(f64, f64)> {
     Some((slope, growth))
 }
 
+/// The first point of `seg` that lies on its growth line (within a quarter of the growth):
+/// a step before a steady climb (a load, then a leak) is not part of the leak.
+fn on_the_line(seg: &[(f64, f64)], slope: f64, growth: f64, o: &LeakOptions) -> usize {
+    let mut offsets: Vec<f64> = seg.iter().map(|p| p.1 - slope * p.0).collect();
+    let Some(intercept) = median(&mut offsets) else {
+        return 0;
+    };
+    let tolerance = (0.25 * growth).max(o.min_growth_bytes / 2.0);
+    seg.iter()
+        .position(|p| (p.1 - (intercept + slope * p.0)).abs() <= tolerance)
+        .unwrap_or(0)
+}
+
 /// The index where `y = c + s·max(0, t − t_b)` fits best (least squares): where a flat
 /// series started to climb.
 fn hinge(pts: &[(f64, f64)]) -> usize {
@@ -184,10 +197,12 @@ pub fn assess(points: &[(f64, f64)], o: &LeakOptions) -> Option<Trend> {
             continue;
         }
         if let Some((slope, growth)) = grows(&pts[start..], o) {
+            let since = on_the_line(&pts[start..], slope, growth, o) + start;
+            let t_end = pts[pts.len() - 1].0;
             return Some(Trend::Growing {
                 bytes_per_hour: slope * 3600.0,
-                since_t_s: pts[start].0,
-                grown_bytes: growth,
+                since_t_s: pts[since].0,
+                grown_bytes: growth.min(slope * (t_end - pts[since].0)).max(0.0),
             });
         }
     }
@@ -263,6 +278,34 @@ mod tests {
                     bytes_per_hour / MIB
                 );
                 assert!((400.0..=900.0).contains(&since_t_s), "{since_t_s}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_load_step_before_a_leak_is_not_part_of_it() {
+        // 5 MiB, a jump to 900 MiB at 10 s, then +60 MiB over the next 170 s.
+        let pts: Vec<(f64, f64)> = (0..180)
+            .map(|i| {
+                let t = i as f64;
+                let y = if t < 10.0 {
+                    5.0
+                } else {
+                    900.0 + (t - 10.0) * 60.0 / 170.0
+                };
+                (t, y * MIB + noisy(i) / 4.0)
+            })
+            .collect();
+        match assess(&pts, &LeakOptions::default()) {
+            Some(Trend::Growing {
+                since_t_s,
+                bytes_per_hour,
+                ..
+            }) => {
+                assert!((10.0..=20.0).contains(&since_t_s), "{since_t_s}");
+                let per_hour = bytes_per_hour / MIB;
+                assert!((1000.0..=1500.0).contains(&per_hour), "{per_hour}");
             }
             other => panic!("{other:?}"),
         }

@@ -84,6 +84,9 @@ pub struct Sampler {
     buf: Vec<u8>,
 }
 
+/// While a process's RSS moves, its `smaps` reads may take this many times the steady share.
+const MOVING_BUDGET_FACTOR: f64 = 5.0;
+
 /// Scans may take at most this share of one core.
 const MAX_SCAN_SHARE: f64 = 0.005;
 
@@ -222,9 +225,9 @@ impl Sampler {
                 let moved = status.vm_rss.abs_diff(k.smaps_rss);
                 let moved_enough = moved as f64 > self.options.smaps_on_move * k.smaps_rss as f64
                     && moved >= self.options.smaps_on_move_min_bytes;
-                // A process that keeps moving is still re-read at most 20x as often as the
+                // A process that keeps moving is still re-read at most 5x as often as the
                 // budget allows for steady ones.
-                let move_period = k.smaps_cost.div_f64(share * 20.0);
+                let move_period = k.smaps_cost.div_f64(share * MOVING_BUDGET_FACTOR);
                 let rollup_period = self.options.rollup_every.max(k.rollup_cost.div_f64(share));
                 if now - k.smaps_at >= smaps_period
                     || (moved_enough && now - k.smaps_at >= move_period)

@@ -126,10 +126,21 @@ fn draw(tl: &Timeline, svg: &mut String, width: u32, height: u32) -> Result<(), 
     if let Some((t, v)) = tl.peak().filter(|p| p.1 > 0) {
         let y = v as f64 / MIB;
         let label = format!("peak {} at {:.1} s", bytes(v), t);
+        // Labels near the right edge go to the marker's left, so they are not cut off.
+        let label_x = if t > t_min + 0.6 * (t_max - t_min) {
+            t - 0.3 * (t_max - t_min)
+        } else {
+            t
+        };
         chart
             .draw_series([
                 Circle::new((t, y), 5, RED.filled()).into_dyn(),
-                Text::new(label, (t, y), ("sans-serif", 13).into_font().color(&RED)).into_dyn(),
+                Text::new(
+                    label,
+                    (label_x, y * 1.04),
+                    ("sans-serif", 13).into_font().color(&RED),
+                )
+                .into_dyn(),
             ])
             .map_err(|x| e(&x))?;
     }

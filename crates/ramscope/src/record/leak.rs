@@ -14,7 +14,7 @@ pub struct LeakOptions {
     pub min_growth_bytes: f64,
     /// …and this fraction of the series' level.
     pub min_growth_fraction: f64,
-    /// Share of point pairs (later vs earlier) that must go up, among those that differ.
+    /// Share of point pairs (later vs earlier) that must go up (ties count half).
     pub min_rising_pairs: f64,
     /// Longer series are thinned to this many points (the slope is O(n²)).
     pub max_points: usize,
@@ -80,23 +80,24 @@ fn median(v: &mut [f64]) -> Option<f64> {
     }
 }
 
-/// Share of pairs (i < j) with y_j > y_i among the pairs whose values differ.
+/// Share of pairs (i < j) with y_j > y_i, a tie counting half: a long flat stretch (a
+/// plateau) pulls the share towards one half however the ends compare.
 fn rising_pairs(points: &[(f64, f64)]) -> f64 {
-    let (mut up, mut differ) = (0u64, 0u64);
+    let (mut up, mut pairs) = (0.0f64, 0u64);
     for (i, a) in points.iter().enumerate() {
         for b in &points[i + 1..] {
-            if b.1 != a.1 {
-                differ += 1;
-                if b.1 > a.1 {
-                    up += 1;
-                }
+            pairs += 1;
+            if b.1 > a.1 {
+                up += 1.0;
+            } else if b.1 == a.1 {
+                up += 0.5;
             }
         }
     }
-    if differ == 0 {
+    if pairs == 0 {
         0.0
     } else {
-        up as f64 / differ as f64
+        up / pairs as f64
     }
 }
 
@@ -128,9 +129,21 @@ fn grows(seg: &[(f64, f64)], o: &LeakOptions) -> Option<(f64, f64)> {
     {
         return None;
     }
+    // Steady: the later half climbs too, and so does the last quarter (else it levelled off).
+    let late_slope = theil_sen(&seg[seg.len() / 2..])?;
     let tail_start = seg.len() - (seg.len() / 4).max(4).min(seg.len());
     let tail_slope = theil_sen(&seg[tail_start..])?;
-    if tail_slope < 0.3 * slope {
+    if late_slope < 0.3 * slope || tail_slope < 0.3 * slope {
+        return None;
+    }
+    // Linear: a ramp that bent into a plateau is far from its own line for most points.
+    let mut offsets: Vec<f64> = seg.iter().map(|p| p.1 - slope * p.0).collect();
+    let intercept = median(&mut offsets)?;
+    let mut residuals: Vec<f64> = seg
+        .iter()
+        .map(|p| (p.1 - intercept - slope * p.0).abs())
+        .collect();
+    if median(&mut residuals)? > 0.2 * growth {
         return None;
     }
     Some((slope, growth))
@@ -309,6 +322,28 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_plateau_with_a_late_bump_is_not_a_leak() {
+        // Imports to 881 MiB in a minute, flat for 100 s, then +18 MiB when serving starts.
+        let pts: Vec<(f64, f64)> = (0..180)
+            .map(|i| {
+                let t = i as f64;
+                let y = if t < 60.0 {
+                    5.0 + t / 60.0 * 876.0
+                } else if t < 160.0 {
+                    881.0
+                } else {
+                    899.0
+                };
+                (t, y * MIB)
+            })
+            .collect();
+        assert!(!matches!(
+            assess(&pts, &LeakOptions::default()),
+            Some(Trend::Growing { .. })
+        ));
     }
 
     #[test]

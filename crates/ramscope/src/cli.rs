@@ -199,7 +199,8 @@ pub struct RecordArgs {
     /// Look for new processes in the tree at most this often (a scan of all of /proc).
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = duration)]
     pub scan_every: std::time::Duration,
-    /// Print the summary as the ramscope.report/1 JSON document.
+    /// Print the summary as the ramscope.report/1 JSON document on stdout (`run` otherwise
+    /// prints its summary on stderr, like time(1), and leaves stdout to the command).
     #[arg(long)]
     pub json: bool,
     #[arg(long, value_name = "DIR", default_value = "/proc", hide = true)]

@@ -596,3 +596,23 @@ fn children_join_and_orphans_and_exited_processes_stay_in_the_record() {
         "{sleeps:?}"
     );
 }
+
+#[test]
+fn watch_on_a_terminal_redraws_in_place() {
+    let target = python("import time; time.sleep(30)");
+    let dir = tempfile::tempdir().unwrap();
+    // `script` gives ramscope a pseudo-terminal, as an operator's shell would.
+    let inner = format!(
+        "{} watch {} --duration 1s --interval 200ms --out {}",
+        env!("CARGO_BIN_EXE_ramscope"),
+        target.pid(),
+        dir.path().join("w.jsonl").display()
+    );
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qc", &inner, "/dev/null"]);
+    let (ok, out, err) = run_bounded(cmd, Duration::from_secs(30));
+    assert!(ok, "{err}");
+    let redraws = out.matches("\x1b[H\x1b[2Jramscope watch: t=").count();
+    assert!(redraws >= 3, "{redraws} redraws in {out:?}");
+    assert!(out.contains("python3") && out.contains("Peaks"), "{out}");
+}

@@ -720,9 +720,13 @@ mod tests {
             peak_rss_bytes: 0,
             threads: 1,
             uses_gpu: true,
+            rss_anon_bytes: heap,
+            rss_file_bytes: code,
+            rss_shmem_bytes: 0,
             categories,
             mappings: Vec::new(),
             reconciliation: Default::default(),
+            read: None,
         }
     }
 

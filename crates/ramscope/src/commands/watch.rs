@@ -78,7 +78,7 @@ fn live_view(s: &Sample) -> String {
     ]);
     // A terminal that reports no sensible width (some multiplexers, `script`) would squeeze
     // the table into a column of letters.
-    if t.width().is_none_or(|w| w < 60) {
+    if t.width().map_or(true, |w| w < 60) {
         t.set_content_arrangement(comfy_table::ContentArrangement::Disabled);
     }
     for p in &s.snapshot.processes {

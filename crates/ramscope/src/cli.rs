@@ -251,6 +251,9 @@ pub struct ReportArgs {
     /// Write every sample as CSV rows (one per process and category).
     #[arg(long, value_name = "OUT.csv")]
     pub csv: Option<std::path::PathBuf>,
+    /// Judge growth over only the last DURATION of the recording (default: all of it).
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub leak_window: Option<std::time::Duration>,
     /// Print the ramscope.report/1 JSON document.
     #[arg(long)]
     pub json: bool,

@@ -12,7 +12,11 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
     if rec.samples.is_empty() {
         anyhow::bail!("{} holds no samples yet", args.file.display());
     }
-    let analysis = analyze(&rec, &LeakOptions::default());
+    let leak = LeakOptions {
+        window_s: args.leak_window.map(|w| w.as_secs_f64()),
+        ..LeakOptions::default()
+    };
+    let analysis = analyze(&rec, &leak);
     let write = |path: &std::path::Path, text: &str| {
         std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
     };

@@ -18,6 +18,8 @@ pub struct LeakOptions {
     pub min_rising_pairs: f64,
     /// Longer series are thinned to this many points (the slope is O(n²)).
     pub max_points: usize,
+    /// Judge only the last this many seconds of each series (`None`: all of it).
+    pub window_s: Option<f64>,
 }
 
 impl Default for LeakOptions {
@@ -28,6 +30,7 @@ impl Default for LeakOptions {
             min_growth_fraction: 0.02,
             min_rising_pairs: 0.75,
             max_points: 300,
+            window_s: None,
         }
     }
 }
@@ -196,7 +199,11 @@ fn hinge(pts: &[(f64, f64)]) -> usize {
 /// Judges one series of `(seconds, bytes)` points in time order. `None`: neither a leak
 /// nor a plateau worth a word (flat, noisy, or too short).
 pub fn assess(points: &[(f64, f64)], o: &LeakOptions) -> Option<Trend> {
-    let pts = thin(points, o.max_points);
+    let from = match (o.window_s, points.last()) {
+        (Some(w), Some(last)) => points.partition_point(|p| p.0 < last.0 - w),
+        _ => 0,
+    };
+    let pts = thin(&points[from..], o.max_points);
     if pts.len() < o.min_points {
         return None;
     }
@@ -294,6 +301,31 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_window_looks_only_at_the_recent_past() {
+        // A leak that stopped an hour ago: a leak over the whole recording, a plateau in the
+        // last 30 minutes.
+        let pts: Vec<(f64, f64)> = (0..720)
+            .map(|i| {
+                let t = i as f64 * 10.0;
+                let y = 1000.0 + t.min(3600.0) / 3600.0 * 200.0;
+                (t, y * MIB + noisy(i))
+            })
+            .collect();
+        let all = assess(&pts, &LeakOptions::default());
+        assert!(!matches!(all, Some(Trend::Growing { .. })), "{all:?}");
+        let recent = LeakOptions {
+            window_s: Some(1800.0),
+            ..Default::default()
+        };
+        assert_eq!(assess(&pts, &recent), None);
+        let early: Vec<(f64, f64)> = pts[..360].to_vec();
+        assert!(matches!(
+            assess(&early, &recent),
+            Some(Trend::Growing { .. })
+        ));
     }
 
     #[test]

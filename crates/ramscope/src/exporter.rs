@@ -15,7 +15,7 @@ use crate::measure::{MeasureOptions, Measurer};
 use crate::proc::cgroup::{CgroupMemory, CgroupReader, CgroupVersion};
 use crate::proc::roles::Role;
 use crate::proc::{Pid, ProcFs};
-use crate::snapshot::TreeSnapshot;
+use crate::snapshot::{ProcessSnapshot, TreeSnapshot};
 
 /// `memory.stat` keys exported (the ones that explain a container's host RAM).
 pub const CGROUP_STAT_KEYS: [&str; 12] = [
@@ -36,6 +36,18 @@ pub const CGROUP_STAT_KEYS: [&str; 12] = [
 
 /// At most this many distinct cgroups are exported.
 pub const MAX_CGROUPS: usize = 8;
+
+/// At most this many trees are exported (each brings roles × categories × kinds series).
+pub const MAX_TREES: usize = 16;
+
+/// One measured tree and the name its series carry in the `tree` label: the path of the
+/// cgroup holding its root (stable across restarts of the processes in one container), or
+/// `pid/<root>` where no cgroup can be read.
+#[derive(Debug, Clone)]
+pub struct Tree {
+    pub name: String,
+    pub snapshot: TreeSnapshot,
+}
 
 #[derive(Debug, Clone)]
 pub enum Targets {
@@ -125,41 +137,60 @@ impl Exporter {
             },
             Targets::Pids(p) => p.iter().copied().filter(|&p| self.fs.exists(p)).collect(),
         };
-        let snapshot = if roots.is_empty() {
-            None
-        } else {
-            match self.measurer.tree(&roots) {
-                Ok(s) => Some(s),
+        // Each tree on its own, named by the cgroup holding it: two servers on one node (two
+        // pods under one DaemonSet) stay apart, and the name joins with cAdvisor's `id`.
+        let mut trees: Vec<Tree> = Vec::new();
+        let mut cgroups: Vec<CgroupMemory> = Vec::new();
+        for &root in &roots {
+            if trees
+                .iter()
+                .any(|t| t.snapshot.processes.iter().any(|p| p.pid == root))
+            {
+                continue; // inside a tree already measured
+            }
+            let snapshot = match self.measurer.tree(&[root]) {
+                Ok(s) => s,
+                Err(e) if e.is_gone() => continue,
+                Err(e) => {
+                    errors.push(e.to_string());
+                    continue;
+                }
+            };
+            let cgroup = match self.cgroups.memory_of(root) {
+                Ok(c) => c,
+                // A process that exited since the tree was read is not an error.
+                Err(_) if !self.fs.exists(root) => None,
                 Err(e) => {
                     errors.push(e.to_string());
                     None
                 }
-            }
-        };
-        let mut cgroups: Vec<CgroupMemory> = Vec::new();
-        for &root in &roots {
-            match self.cgroups.memory_of(root) {
-                Ok(Some(c))
-                    if !cgroups
-                        .iter()
-                        .any(|k| k.path == c.path && k.version == c.version) =>
+            };
+            let name = cgroup
+                .as_ref()
+                .map_or_else(|| format!("pid/{root}"), |c| c.path.clone());
+            if let Some(c) = cgroup {
+                if !cgroups
+                    .iter()
+                    .any(|k| k.path == c.path && k.version == c.version)
                 {
-                    cgroups.push(c)
+                    cgroups.push(c);
                 }
-                Ok(_) => {}
-                // A process that exited since the tree was read is not an error.
-                Err(_) if !self.fs.exists(root) => {}
-                Err(e) => errors.push(e.to_string()),
+            }
+            match trees.iter_mut().find(|t| t.name == name) {
+                Some(t) => {
+                    let mut processes = std::mem::take(&mut t.snapshot.processes);
+                    processes.extend(snapshot.processes);
+                    t.snapshot = TreeSnapshot::new(snapshot.taken_at, processes, Vec::new());
+                }
+                None => trees.push(Tree { name, snapshot }),
             }
         }
+        trees.truncate(MAX_TREES);
         cgroups.truncate(MAX_CGROUPS);
-        if !errors.is_empty() || snapshot.is_none() {
-            self.stats.refresh_errors += u64::from(!errors.is_empty());
-        }
+        self.stats.refresh_errors += u64::from(!errors.is_empty());
         self.stats.last_refresh_s = started.elapsed().as_secs_f64();
         render(
-            snapshot.as_ref(),
-            roots.len(),
+            &trees,
             &cgroups,
             self.options.max_processes,
             self.stats.last_refresh_s,
@@ -187,8 +218,7 @@ fn help(out: &mut String, name: &str, kind: &str, text: &str) {
 
 /// The measurement part of the exposition.
 pub fn render(
-    snapshot: Option<&TreeSnapshot>,
-    roots: usize,
+    trees: &[Tree],
     cgroups: &[CgroupMemory],
     max_processes: usize,
     refresh_s: f64,
@@ -200,37 +230,45 @@ pub fn render(
         "gauge",
         "Process trees measured (roots found or given and alive).",
     );
-    let _ = writeln!(out, "ramscope_targets {roots}");
+    let _ = writeln!(out, "ramscope_targets {}", trees.len());
 
-    if let Some(s) = snapshot {
-        // role → category → (pss, rss, uss)
-        let mut by_role: BTreeMap<Role, BTreeMap<Category, (u64, u64, u64)>> = BTreeMap::new();
-        let mut counts: BTreeMap<Role, usize> = BTreeMap::new();
-        for p in &s.processes {
-            *counts.entry(p.role).or_default() += 1;
-            let cats = by_role.entry(p.role).or_default();
-            for (c, u) in &p.categories {
-                let e = cats.entry(*c).or_default();
-                e.0 += u.pss_bytes;
-                e.1 += u.rss_bytes;
-                e.2 += u.uss_bytes;
+    if !trees.is_empty() {
+        // tree → role → category → (pss, rss, uss)
+        type ByRole = BTreeMap<Role, BTreeMap<Category, (u64, u64, u64)>>;
+        let mut by_tree: Vec<(&str, ByRole, BTreeMap<Role, usize>)> = Vec::new();
+        for t in trees {
+            let mut by_role = ByRole::new();
+            let mut counts: BTreeMap<Role, usize> = BTreeMap::new();
+            for p in &t.snapshot.processes {
+                *counts.entry(p.role).or_default() += 1;
+                let cats = by_role.entry(p.role).or_default();
+                for (c, u) in &p.categories {
+                    let e = cats.entry(*c).or_default();
+                    e.0 += u.pss_bytes;
+                    e.1 += u.rss_bytes;
+                    e.2 += u.uss_bytes;
+                }
             }
+            by_tree.push((&t.name, by_role, counts));
         }
         help(
             &mut out,
             "ramscope_memory_bytes",
             "gauge",
-            "Host RAM of the measured tree by process role and category; kind is pss, rss (summed over processes, double counts shared pages) or uss.",
+            "Host RAM of each measured tree by process role and category; kind is pss, rss (summed over processes, double counts shared pages) or uss.",
         );
-        for (role, cats) in &by_role {
-            for (c, (pss, rss, uss)) in cats {
-                for (kind, v) in [("pss", pss), ("rss", rss), ("uss", uss)] {
-                    let _ = writeln!(
-                        out,
-                        "ramscope_memory_bytes{{role=\"{}\",category=\"{}\",kind=\"{kind}\"}} {v}",
-                        role.name(),
-                        c.name()
-                    );
+        for (tree, by_role, _) in &by_tree {
+            let tree = label(tree);
+            for (role, cats) in by_role {
+                for (c, (pss, rss, uss)) in cats {
+                    for (kind, v) in [("pss", pss), ("rss", rss), ("uss", uss)] {
+                        let _ = writeln!(
+                            out,
+                            "ramscope_memory_bytes{{tree=\"{tree}\",role=\"{}\",category=\"{}\",kind=\"{kind}\"}} {v}",
+                            role.name(),
+                            c.name()
+                        );
+                    }
                 }
             }
         }
@@ -240,8 +278,15 @@ pub fn render(
             "gauge",
             "Processes in the measured tree by role.",
         );
-        for (role, n) in &counts {
-            let _ = writeln!(out, "ramscope_processes{{role=\"{}\"}} {n}", role.name());
+        for (tree, _, counts) in &by_tree {
+            let tree = label(tree);
+            for (role, n) in counts {
+                let _ = writeln!(
+                    out,
+                    "ramscope_processes{{tree=\"{tree}\",role=\"{}\"}} {n}",
+                    role.name()
+                );
+            }
         }
         help(
             &mut out,
@@ -249,17 +294,33 @@ pub fn render(
             "gauge",
             "The tree's totals: pss and uss add up without double counting; rss_sum does not.",
         );
-        for (kind, v) in [
-            ("pss", s.total.pss_bytes),
-            ("uss", s.total.uss_bytes),
-            ("rss_sum", s.total.rss_sum_bytes),
-            ("swap", s.total.swap_bytes),
-        ] {
-            let _ = writeln!(out, "ramscope_tree_memory_bytes{{kind=\"{kind}\"}} {v}");
+        for t in trees {
+            let tree = label(&t.name);
+            let total = &t.snapshot.total;
+            for (kind, v) in [
+                ("pss", total.pss_bytes),
+                ("uss", total.uss_bytes),
+                ("rss_sum", total.rss_sum_bytes),
+                ("swap", total.swap_bytes),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "ramscope_tree_memory_bytes{{tree=\"{tree}\",kind=\"{kind}\"}} {v}"
+                );
+            }
         }
 
-        let mut largest: Vec<_> = s.processes.iter().collect();
-        largest.sort_by(|a, b| b.pss_bytes.cmp(&a.pss_bytes).then(a.pid.cmp(&b.pid)));
+        let all: Vec<(&str, &ProcessSnapshot)> = trees
+            .iter()
+            .flat_map(|t| {
+                t.snapshot
+                    .processes
+                    .iter()
+                    .map(move |p| (t.name.as_str(), p))
+            })
+            .collect();
+        let mut largest = all.clone();
+        largest.sort_by(|(_, a), (_, b)| b.pss_bytes.cmp(&a.pss_bytes).then(a.pid.cmp(&b.pid)));
         largest.truncate(max_processes);
         help(
             &mut out,
@@ -267,10 +328,11 @@ pub fn render(
             "gauge",
             "One series per exported process (the largest by PSS), value 1.",
         );
-        for p in &largest {
+        for (tree, p) in &largest {
             let _ = writeln!(
                 out,
-                "ramscope_process_info{{pid=\"{}\",ppid=\"{}\",role=\"{}\",engine=\"{}\",name=\"{}\"}} 1",
+                "ramscope_process_info{{tree=\"{}\",pid=\"{}\",ppid=\"{}\",role=\"{}\",engine=\"{}\",name=\"{}\"}} 1",
+                label(tree),
                 p.pid,
                 p.ppid,
                 p.role.name(),
@@ -284,7 +346,7 @@ pub fn render(
             "gauge",
             "Per-process totals for the exported processes.",
         );
-        for p in &largest {
+        for (_, p) in &largest {
             for (kind, v) in [
                 ("pss", p.pss_bytes),
                 ("rss", p.rss_bytes),
@@ -309,7 +371,7 @@ pub fn render(
         let _ = writeln!(
             out,
             "ramscope_processes_not_exported {}",
-            s.processes.len().saturating_sub(largest.len())
+            all.len().saturating_sub(largest.len())
         );
     }
 
@@ -414,10 +476,8 @@ mod tests {
         }
         assert_eq!(e.stats().refreshes, 1);
         assert_eq!(e.stats().scrapes, 51);
-        assert!(
-            first.contains("ramscope_memory_bytes{role=\"other\",category=\"heap\",kind=\"pss\"}")
-        );
-        assert!(first.contains(&format!("ramscope_process_info{{pid=\"{me}\"")));
+        assert!(first.contains("role=\"other\",category=\"heap\",kind=\"pss\"}"));
+        assert!(first.contains(&format!(",pid=\"{me}\",")));
         e.scrape(t0 + Duration::from_secs(3601));
         assert_eq!(e.stats().refreshes, 2);
     }
@@ -430,7 +490,7 @@ mod tests {
 
     #[test]
     fn gone_targets_yield_no_series() {
-        let text = render(None, 0, &[], 4, 0.0);
+        let text = render(&[], &[], 4, 0.0);
         assert!(text.contains("ramscope_targets 0"));
         assert!(!text.contains("ramscope_memory_bytes{"));
     }

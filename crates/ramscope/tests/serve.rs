@@ -31,12 +31,19 @@ fn prometheus_scrapes_category_series_of_a_live_process() {
     let pid = target.pid().to_string();
     let (_server, port) = serve(&["--min-interval", "1s", &pid]);
     let (_, text) = http_get(port, "/metrics").unwrap();
+    let heap = text
+        .lines()
+        .find(|l| {
+            l.starts_with("ramscope_memory_bytes{")
+                && l.contains("role=\"other\",category=\"heap\",kind=\"pss\"}")
+        })
+        .unwrap_or_else(|| panic!("no heap series in {text}"));
+    // Series carry the tree they belong to: the cgroup holding it, or its root PID.
+    assert!(heap.contains("tree=\""), "{heap}");
     assert!(
-        text.contains("ramscope_memory_bytes{role=\"other\",category=\"heap\",kind=\"pss\"}"),
-        "{text}"
-    );
-    assert!(
-        text.contains(&format!("ramscope_process_info{{pid=\"{pid}\"")),
+        text.lines()
+            .any(|l| l.starts_with("ramscope_process_info{")
+                && l.contains(&format!(",pid=\"{pid}\","))),
         "{text}"
     );
 

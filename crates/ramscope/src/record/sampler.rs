@@ -304,6 +304,7 @@ impl Sampler {
                     totals_from: "smaps_rollup".into(),
                     pss_rounding_bytes: 0,
                     mismatch: None,
+                    ..Default::default()
                 };
                 p
             }
@@ -318,6 +319,7 @@ impl Sampler {
                     totals_from: "status".into(),
                     pss_rounding_bytes: 0,
                     mismatch: None,
+                    ..Default::default()
                 };
                 p
             }

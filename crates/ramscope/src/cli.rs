@@ -110,8 +110,8 @@ pub struct ExplainArgs {
     /// Print the ramscope.explain/1 JSON document.
     #[arg(long)]
     pub json: bool,
-    /// Explain a saved `ramscope measure --json` snapshot instead of a live server; give the
-    /// server's command line after `--`.
+    /// Explain a saved `ramscope measure --json` snapshot (or a `ramscope run` recording, as
+    /// last seen) instead of a live server; give the server's command line after `--`.
     #[arg(long, value_name = "FILE")]
     pub from_snapshot: Option<std::path::PathBuf>,
     #[command(flatten)]

@@ -183,3 +183,41 @@ fn a_gpu_snapshot_is_explained_as_a_cuda_server() {
         .iter()
         .any(|a| a["action"] == "--enforce-eager"));
 }
+
+#[test]
+fn explains_a_recording_as_last_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("rec.jsonl");
+    let out = ramscope(&[
+        "run",
+        "--interval",
+        "100ms",
+        "--out",
+        rec.to_str().unwrap(),
+        "--",
+        "python3",
+        "-c",
+        "import time; x = bytearray(64 << 20); time.sleep(1.5)",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let x = json_of(&[
+        "explain",
+        "--json",
+        "--from-snapshot",
+        rec.to_str().unwrap(),
+        "--",
+        "vllm",
+        "serve",
+        "qwen3-0.6b",
+    ]);
+    let procs = x["snapshot"]["processes"].as_array().unwrap();
+    assert_eq!(procs.len(), 1, "{procs:#?}");
+    // The bytearray is zero-filled by calloc: untouched pages, so only the Python baseline is
+    // resident, but the categories were read (a full smaps read happened).
+    assert!(!procs[0]["categories"].as_object().unwrap().is_empty());
+    assert_eq!(x["estimate"]["device"], "cpu");
+}

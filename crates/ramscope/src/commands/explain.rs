@@ -12,9 +12,9 @@ use ramscope::proc::cgroup::CgroupReader;
 use ramscope::proc::host::{dev_shm_of, HostMemory};
 use ramscope::proc::roles::{identify, Engine};
 use ramscope::proc::{Pid, ProcFs};
+use ramscope::record::format::Input;
 use ramscope::report::explain::render;
 use ramscope::server::ServerLaunch;
-use ramscope::snapshot::TreeSnapshot;
 
 use crate::cli::{EstimateArgs, ExplainArgs};
 
@@ -43,11 +43,12 @@ pub fn run(a: ExplainArgs, fallback: bool) -> anyhow::Result<()> {
     let fs = ProcFs::default();
     let (snapshot, launch, argv, server_env, running) = match &a.from_snapshot {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            let snapshot: TreeSnapshot = serde_json::from_str(&text).with_context(|| {
-                format!("{} is not a ramscope.snapshot/1 document", path.display())
-            })?;
+            let snapshot = match Input::read(path)? {
+                Input::Snapshot(s) => *s,
+                Input::Recording(r) => r
+                    .last_snapshot()
+                    .ok_or_else(|| anyhow!("{} is a recording without samples", path.display()))?,
+            };
             if a.command.is_empty() {
                 bail!("--from-snapshot needs the server's command line after `--` (e.g. -- vllm serve MODEL …)");
             }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::proc::Pid;
-use crate::snapshot::{TreeSnapshot, SNAPSHOT_SCHEMA};
+use crate::snapshot::{ProcessSnapshot, TreeSnapshot, SNAPSHOT_SCHEMA};
 
 pub const RECORDING_SCHEMA: &str = "ramscope.recording/1";
 pub const END_SCHEMA: &str = "ramscope.recording-end/1";
@@ -262,6 +262,38 @@ impl Recording {
     }
 
     /// Seconds from the first sample to the last (or to the end line).
+    /// The tree as last seen with categories: for each process alive in the last sample that
+    /// saw any, its latest fully read entry (samples between full reads carry only totals).
+    pub fn last_snapshot(&self) -> Option<TreeSnapshot> {
+        let last = self
+            .samples
+            .iter()
+            .rev()
+            .find(|s| !s.snapshot.processes.is_empty())?;
+        let processes: Vec<ProcessSnapshot> = last
+            .snapshot
+            .processes
+            .iter()
+            .filter_map(|alive| {
+                self.samples.iter().rev().find_map(|s| {
+                    s.snapshot
+                        .processes
+                        .iter()
+                        .find(|p| p.pid == alive.pid && !p.categories.is_empty())
+                        .cloned()
+                })
+            })
+            .collect();
+        Some(TreeSnapshot::new(
+            last.snapshot.taken_at.clone(),
+            processes,
+            vec![format!(
+                "from the recording's last full read of each process (t = {:.1} s)",
+                last.t_s
+            )],
+        ))
+    }
+
     pub fn duration_s(&self) -> f64 {
         let last = self.samples.last().map_or(0.0, |s| s.t_s);
         self.end.as_ref().map_or(last, |e| e.t_s.max(last))

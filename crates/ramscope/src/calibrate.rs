@@ -154,6 +154,27 @@ if torch.cuda.is_available():
     torch.cuda.synchronize()
     info("cuda", "1")
     stage("cuda_context")
+    # One transformer block's worth of kernels in bf16: GEMMs (cuBLAS/cuBLASLt and their
+    # workspaces), attention, norms, activations, embedding lookup, sampling-style softmax.
+    # The first launch of each loads its CUDA module into host memory, as a model's first
+    # forward pass does.
+    try:
+        F = torch.nn.functional
+        d, heads = 1024, 8
+        x = torch.randn(4, 256, d, device="cuda", dtype=torch.bfloat16)
+        up = torch.nn.Linear(d, 4 * d, device="cuda", dtype=torch.bfloat16)
+        down = torch.nn.Linear(4 * d, d, device="cuda", dtype=torch.bfloat16)
+        h = down(F.silu(up(F.layer_norm(x, (d,)))))
+        q = h.view(4, 256, heads, d // heads).transpose(1, 2)
+        a = F.scaled_dot_product_attention(q, q, q, is_causal=True)
+        emb = torch.nn.Embedding(32000, d, device="cuda", dtype=torch.bfloat16)
+        ids = torch.randint(0, 32000, (4, 256), device="cuda")
+        logits = (emb(ids) + a.transpose(1, 2).reshape(4, 256, d)) @ emb.weight.t()
+        torch.softmax(logits.float(), dim=-1).argmax(-1)
+        torch.cuda.synchronize()
+        stage("first_forward")
+    except Exception as e:
+        print("SKIP first_forward %s" % e, flush=True)
 else:
     print("SKIP cuda_context no GPU", flush=True)
 print("DONE", flush=True)
@@ -223,6 +244,8 @@ fn drive(
             ..MeasureOptions::default()
         },
     );
+    // Baselines are small differences between stages: read the exact rollup at every size.
+    measurer.set_rollup_rss_limit(None);
     let mut last = "start".to_string();
     let mut done = false;
     for line in BufReader::new(stdout).lines() {
@@ -401,6 +424,9 @@ impl Baselines {
         if let (Some(before), Some(cuda)) = (before_cuda, profile.stage("cuda_context")) {
             b.cuda_context_bytes = cuda.pss_bytes.saturating_sub(before.pss_bytes);
             b.provenance_cuda = provenance.clone();
+            if let Some(forward) = profile.stage("first_forward") {
+                b.first_forward_bytes = forward.pss_bytes.saturating_sub(cuda.pss_bytes);
+            }
         }
         b.provenance_imports = provenance;
         b.source = BaselineSource::Profile {

@@ -300,6 +300,20 @@ impl Attributor {
                 self.shared_mappings[i] += 1;
             }
             self.sum.add(&m.counters);
+            // smaps does not split PSS by kind per mapping (only the rollup does): shared
+            // memory is shmem; elsewhere the anonymous pages (all of an anonymous mapping, the
+            // copy-on-write pages of a file mapping) are anon and the rest is file.
+            let c = &m.counters;
+            if matches!(
+                category,
+                Category::Pinned | Category::Shm | Category::SharedAnon
+            ) {
+                self.sum.pss_shmem += c.pss;
+            } else {
+                let anon = c.anonymous.min(c.pss);
+                self.sum.pss_anon += anon;
+                self.sum.pss_file += c.pss - anon;
+            }
             if let Some(per_mapping) = self.mappings.as_mut() {
                 let name = mapping_name(m, category);
                 let e = per_mapping
@@ -536,6 +550,29 @@ mod tests {
                 .get(&Category::Other)
                 .map_or(0, |u| u.pss_bytes);
             assert_eq!(other, 0, "{name}: unmatched mappings");
+        }
+    }
+
+    #[test]
+    fn pss_split_from_smaps_alone_is_close_to_the_rollups() {
+        for name in &STAGES[9..] {
+            let smaps = fixture(name, "smaps");
+            let rollup = parse_rollup(&fixture(name, "smaps_rollup")).unwrap();
+            let maps: Vec<_> = SmapsParser::new(&smaps).collect::<Result<_, _>>().unwrap();
+            let mut a = Attributor::new(false).attribute(&maps);
+            let r = a.reconcile(None);
+            assert_eq!(r.totals_from, "smaps");
+            for (got, want, what) in [
+                (a.sum.pss_anon, rollup.pss_anon, "anon"),
+                (a.sum.pss_file, rollup.pss_file, "file"),
+                (a.sum.pss_shmem, rollup.pss_shmem, "shmem"),
+            ] {
+                let off = got.abs_diff(want);
+                assert!(
+                    off * 200 < want.max(1) || off < 1024,
+                    "{name} {what}: {got} vs {want} kB"
+                );
+            }
         }
     }
 

@@ -149,28 +149,50 @@ try:
         print("SKIP vllm_worker %s" % e, flush=True)
 except Exception as e:
     print("SKIP vllm_server %s" % e, flush=True)
+# vLLM's imports pull in transformers; without vLLM, transformers stands in for them and lets
+# the first forward below run a real (tiny, random) model.
+try:
+    # transformers imports lazily: name what vLLM's processes end up importing.
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
+    stage("transformers")
+except Exception as e:
+    print("SKIP transformers %s" % e, flush=True)
 if torch.cuda.is_available():
     torch.ones(1, device="cuda")
     torch.cuda.synchronize()
     info("cuda", "1")
     stage("cuda_context")
-    # One transformer block's worth of kernels in bf16: GEMMs (cuBLAS/cuBLASLt and their
-    # workspaces), attention, norms, activations, embedding lookup, sampling-style softmax.
-    # The first launch of each loads its CUDA module into host memory, as a model's first
-    # forward pass does.
+    # The first forward pass loads each kernel's CUDA module into host memory and sets up
+    # cuBLAS/cuDNN handles and workspaces: run a tiny random Qwen3 (as vLLM's first forward
+    # does with the real one), or one transformer block's worth of kernels without
+    # transformers.
     try:
         F = torch.nn.functional
-        d, heads = 1024, 8
-        x = torch.randn(4, 256, d, device="cuda", dtype=torch.bfloat16)
-        up = torch.nn.Linear(d, 4 * d, device="cuda", dtype=torch.bfloat16)
-        down = torch.nn.Linear(4 * d, d, device="cuda", dtype=torch.bfloat16)
-        h = down(F.silu(up(F.layer_norm(x, (d,)))))
-        q = h.view(4, 256, heads, d // heads).transpose(1, 2)
-        a = F.scaled_dot_product_attention(q, q, q, is_causal=True)
-        emb = torch.nn.Embedding(32000, d, device="cuda", dtype=torch.bfloat16)
-        ids = torch.randint(0, 32000, (4, 256), device="cuda")
-        logits = (emb(ids) + a.transpose(1, 2).reshape(4, 256, d)) @ emb.weight.t()
-        torch.softmax(logits.float(), dim=-1).argmax(-1)
+        try:
+            from transformers import Qwen3Config, Qwen3ForCausalLM
+            cfg = Qwen3Config(vocab_size=32000, hidden_size=1024, intermediate_size=3072,
+                              num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=4,
+                              head_dim=128, max_position_embeddings=4096)
+            # Built on the GPU, so no CPU copy of the weights is measured.
+            with torch.device("cuda"):
+                model = Qwen3ForCausalLM(cfg).to(torch.bfloat16).eval()
+            ids = torch.randint(0, 32000, (4, 128), device="cuda")
+            with torch.no_grad():
+                model.generate(ids, max_new_tokens=8, do_sample=True, top_k=50)
+            info("first_forward_probe", "tiny-qwen3")
+        except ImportError:
+            d, heads = 1024, 8
+            x = torch.randn(4, 256, d, device="cuda", dtype=torch.bfloat16)
+            up = torch.nn.Linear(d, 4 * d, device="cuda", dtype=torch.bfloat16)
+            down = torch.nn.Linear(4 * d, d, device="cuda", dtype=torch.bfloat16)
+            h = down(F.silu(up(F.layer_norm(x, (d,)))))
+            q = h.view(4, 256, heads, d // heads).transpose(1, 2)
+            a = F.scaled_dot_product_attention(q, q, q, is_causal=True)
+            emb = torch.nn.Embedding(32000, d, device="cuda", dtype=torch.bfloat16)
+            ids = torch.randint(0, 32000, (4, 256), device="cuda")
+            logits = (emb(ids) + a.transpose(1, 2).reshape(4, 256, d)) @ emb.weight.t()
+            torch.softmax(logits.float(), dim=-1).topk(50)
+            info("first_forward_probe", "one-block")
         torch.cuda.synchronize()
         stage("first_forward")
     except Exception as e:
@@ -338,6 +360,7 @@ pub struct Baselines {
     /// Provenance of each number.
     pub provenance_imports: String,
     pub provenance_cuda: String,
+    pub provenance_first_forward: String,
 }
 
 /// What vLLM's imports add over `import torch`, for profiles taken where vLLM is not
@@ -345,6 +368,10 @@ pub struct Baselines {
 /// pages) less `import torch` alone (277 MiB and 213 MiB, categories.md).
 const VLLM_OVER_TORCH_ANON: u64 = (527 - 277) * MIB;
 const VLLM_OVER_TORCH_FILE: u64 = (342 - 213) * MIB;
+
+/// Where the built-in first-forward cost was measured.
+pub const BUILT_IN_FIRST_FORWARD: &str =
+    "first forward of a tiny Qwen3 on an H100, PyTorch 2.11 + CUDA 13 (categories.md)";
 
 /// The stack the built-in numbers were measured on.
 pub const BUILT_IN_CPU_STACK: &str =
@@ -369,6 +396,7 @@ impl Baselines {
             first_forward_bytes: 533 * MIB,
             provenance_imports: BUILT_IN_CPU_STACK.into(),
             provenance_cuda: BUILT_IN_GPU_STACK.into(),
+            provenance_first_forward: BUILT_IN_FIRST_FORWARD.into(),
         }
     }
 
@@ -389,17 +417,19 @@ impl Baselines {
         );
         // Start-up beyond the imports (FastAPI app, scheduler, threads) is not in the probe:
         // keep the measured server's extra over its imports (25 / 8 / 13 MiB).
-        // Without vLLM installed the probe stops at `import torch`: vLLM's own imports
-        // (FastAPI, transformers, tokenizers…) are then added from the built-in measurements
-        // rather than left out.
-        let (imports, vllm_extra_anon, vllm_extra_file) = match profile.stage("vllm_server") {
-            Some(s) => (Some(s), 0, 0),
-            None => (
-                profile.stage("torch"),
-                VLLM_OVER_TORCH_ANON,
-                VLLM_OVER_TORCH_FILE,
-            ),
-        };
+        // Without vLLM installed the probe stops before vLLM's own imports: transformers (which
+        // vLLM imports, with a similar module set) stands in for them, else they are added
+        // from the built-in measurements.
+        let (imports, vllm_extra_anon, vllm_extra_file) =
+            match (profile.stage("vllm_server"), profile.stage("transformers")) {
+                (Some(s), _) => (Some(s), 0, 0),
+                (None, Some(t)) => (Some(t), 0, 0),
+                (None, None) => (
+                    profile.stage("torch"),
+                    VLLM_OVER_TORCH_ANON,
+                    VLLM_OVER_TORCH_FILE,
+                ),
+            };
         if let Some(s) = imports {
             let anon = s.pss_anon_bytes + vllm_extra_anon;
             b.api_anon_bytes = anon + 25 * MIB;
@@ -417,15 +447,19 @@ impl Baselines {
             // The tracker is a bare Python plus the multiprocessing imports (≈1 MiB).
             b.tracker_bytes = py.pss_bytes + MIB;
         }
+        // The CUDA context costs what it adds to the stage measured just before it.
         let before_cuda = profile
-            .stage("vllm_worker")
-            .or_else(|| profile.stage("vllm_server"))
-            .or_else(|| profile.stage("torch"));
+            .stages
+            .iter()
+            .position(|s| s.name == "cuda_context")
+            .and_then(|i| i.checked_sub(1))
+            .map(|i| &profile.stages[i]);
         if let (Some(before), Some(cuda)) = (before_cuda, profile.stage("cuda_context")) {
             b.cuda_context_bytes = cuda.pss_bytes.saturating_sub(before.pss_bytes);
             b.provenance_cuda = provenance.clone();
             if let Some(forward) = profile.stage("first_forward") {
                 b.first_forward_bytes = forward.pss_bytes.saturating_sub(cuda.pss_bytes);
+                b.provenance_first_forward = provenance.clone();
             }
         }
         b.provenance_imports = provenance;
@@ -463,6 +497,39 @@ mod tests {
             pss_shmem_bytes: 0,
             rss_bytes: (anon + file) * MIB,
         }
+    }
+
+    #[test]
+    fn transformers_stands_in_for_vllms_imports_and_the_forward_is_measured() {
+        // Measured on an H100 (PyTorch 2.11 + CUDA 13, transformers, no vLLM), MiB of PSS
+        // anon / file / shmem per stage.
+        let shm = |mut s: Stage, mib: u64| {
+            s.pss_bytes += mib * MIB;
+            s.pss_shmem_bytes = mib * MIB;
+            s
+        };
+        let profile = Profile {
+            schema: PROFILE_SCHEMA.into(),
+            measured_at: "2026-11-26T19:05:00Z".into(),
+            python: "/opt/torch/.venv/bin/python3".into(),
+            python_version: "3.12.3".into(),
+            torch_version: Some("2.11.0+cu130".into()),
+            vllm_version: None,
+            cuda: true,
+            stages: vec![
+                stage("python", 8, 5),
+                stage("torch", 277, 212),
+                stage("transformers", 466, 327),
+                shm(stage("cuda_context", 499, 410), 10),
+                shm(stage("first_forward", 1234, 536), 20),
+            ],
+        };
+        let b = Baselines::from_profile(&profile, Path::new("/tmp/cal.json"));
+        assert_eq!(b.api_anon_bytes, (466 + 25) * MIB);
+        assert_eq!(b.libraries_bytes, 327 * MIB);
+        // Against the stage just before it (transformers), not against torch.
+        assert_eq!(b.cuda_context_bytes, (919 - 793) * MIB);
+        assert_eq!(b.first_forward_bytes, (1790 - 919) * MIB);
     }
 
     #[test]

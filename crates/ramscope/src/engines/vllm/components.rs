@@ -618,7 +618,7 @@ fn gpu_runtime(cx: &Ctx) -> Vec<Component> {
             "torch (first kernels)",
         )
         .calibrated(
-            BUILT_IN_FIRST_FORWARD,
+            &b.provenance_first_forward,
             b.first_forward_bytes / 2,
             b.first_forward_bytes * 3 / 2,
         ),
@@ -666,9 +666,6 @@ fn gpu_runtime(cx: &Ctx) -> Vec<Component> {
     }
     out
 }
-
-const BUILT_IN_FIRST_FORWARD: &str =
-    "first forward of a tiny Qwen3 on an H100, PyTorch 2.11 + CUDA 13 (categories.md)";
 
 fn cpu_runtime(cx: &Ctx) -> Vec<Component> {
     let r = cx.r;

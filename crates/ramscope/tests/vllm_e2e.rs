@@ -226,3 +226,41 @@ fn explain_auto_names_the_servers_memory_and_prices_advice() {
     assert!(text.contains("explain"), "{text}");
     assert!(text.contains("--max-num-seqs 128"), "{text}");
 }
+
+/// Option names of an argparse help text (`  -x, --name VALUE, --no-name  help…`).
+fn help_flags(text: &str) -> std::collections::BTreeSet<String> {
+    let mut flags = std::collections::BTreeSet::new();
+    for line in text.lines().filter(|l| l.starts_with("  -")) {
+        let head = line.trim().split("  ").next().unwrap_or("");
+        for part in head.split(", ") {
+            let name = part.split([' ', '=']).next().unwrap_or("");
+            if name.starts_with('-') && name != "-h" && name != "--help" {
+                flags.insert(name.to_string());
+            }
+        }
+    }
+    flags
+}
+
+#[test]
+fn the_help_fixture_is_what_the_installed_vllm_prints() {
+    // The parser is checked flag by flag against tests/fixtures/vllm-0.32-help.txt
+    // (tests/vllm_help.rs); this proves the fixture is the real vLLM's own list.
+    let Some(server) = server() else { return };
+    let python = server.venv.join("bin/python");
+    let out = std::process::Command::new(&python)
+        .args(["-m", "vllm.entrypoints.openai.api_server", "--help=all"])
+        .env("VLLM_NO_USAGE_STATS", "1")
+        .output()
+        .expect("run vLLM's --help");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let live = help_flags(&String::from_utf8_lossy(&out.stdout));
+    let fixture = help_flags(include_str!("fixtures/vllm-0.32-help.txt"));
+    assert!(live.len() > 200, "{} flags", live.len());
+    let missing: Vec<_> = live.difference(&fixture).collect();
+    assert!(missing.is_empty(), "flags the fixture lacks: {missing:?}");
+}

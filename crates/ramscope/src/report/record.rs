@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use comfy_table::Cell;
 
-use crate::record::analysis::{Analysis, Finding};
+use crate::record::analysis::{Analysis, CategoryPeak, Finding};
 use crate::record::leak::Trend;
 use crate::units::{bytes, seconds, signed_bytes};
 
@@ -83,23 +83,7 @@ pub fn peaks(a: &Analysis) -> String {
             )),
             num(seconds(p.peak_rss_t_s)),
         ]);
-        for c in p
-            .categories
-            .iter()
-            .filter(|c| c.peak_pss_bytes >= MIN_CATEGORY_ROW)
-        {
-            t.add_row(vec![
-                Cell::new(""),
-                Cell::new(""),
-                Cell::new(format!("  {} PSS", c.category)),
-                num(bytes(c.start_pss_bytes)),
-                num(bytes(c.peak_pss_bytes)),
-                num(signed_bytes(
-                    c.peak_pss_bytes as i64 - c.start_pss_bytes as i64,
-                )),
-                num(seconds(c.peak_t_s)),
-            ]);
-        }
+        category_rows(&mut t, &p.categories);
     }
     let tr = &a.tree;
     t.add_row(vec![
@@ -122,8 +106,14 @@ pub fn peaks(a: &Analysis) -> String {
         )),
         num(seconds(tr.peak_rss_sum_t_s)),
     ]);
-    for c in tr
-        .categories
+    category_rows(&mut t, &tr.categories);
+    format!("Peaks (times are seconds since the start)\n{t}\n")
+}
+
+/// "growing N MiB/h since T" lines, and plateaus.
+/// One indented row per category large enough to matter.
+fn category_rows(t: &mut comfy_table::Table, categories: &[CategoryPeak]) {
+    for c in categories
         .iter()
         .filter(|c| c.peak_pss_bytes >= MIN_CATEGORY_ROW)
     {
@@ -139,10 +129,8 @@ pub fn peaks(a: &Analysis) -> String {
             num(seconds(c.peak_t_s)),
         ]);
     }
-    format!("Peaks (times are seconds since the start)\n{t}\n")
 }
 
-/// "growing N MiB/h since T" lines, and plateaus.
 pub fn findings(findings: &[Finding]) -> String {
     if findings.is_empty() {
         return "No series grew steadily: no leak found.\n".into();

@@ -390,7 +390,7 @@ fn checks(snapshot: &TreeSnapshot, estimate: &Estimate, env: &Environment) -> Ve
                     level,
                     what: format!("cgroup {} ({:?})", cg.path, cg.version).to_lowercase(),
                     detail: format!(
-                        "limit {}, in use {} (anon {}, page cache {}, shmem {}); the estimated load peak is {}{}",
+                        "limit {}, in use {} (anon {}, page cache {}, shmem {}); the estimated load peak is {}{}; the weight files' page cache (up to {}) is charged here too, reclaimable but counted in memory.current",
                         bytes(limit),
                         bytes(cg.usage_bytes),
                         bytes(cg.anon_bytes),
@@ -401,7 +401,8 @@ fn checks(snapshot: &TreeSnapshot, estimate: &Estimate, env: &Environment) -> Ve
                             ": the server can be OOM-killed while loading"
                         } else {
                             ""
-                        }
+                        },
+                        bytes(estimate.total.page_cache_bytes),
                     ),
                 });
             }

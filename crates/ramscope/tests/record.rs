@@ -3,7 +3,7 @@
 mod support;
 
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -37,6 +37,17 @@ fn svg_texts(svg: &str) -> Vec<String> {
         .collect()
 }
 
+/// Runs a command that must succeed, showing its stderr when it does not.
+fn succeeded(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().expect("run ramscope");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 fn lines(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .expect("reading the recording")
@@ -50,17 +61,12 @@ fn run_records_a_known_timeline() {
     let dir = tempfile::tempdir().unwrap();
     let rec = dir.path().join("rec.jsonl");
     let marks = dir.path().join("marks");
-    let out = ramscope()
-        .args(["run", "--interval", "100ms", "--json", "--out"])
-        .arg(&rec)
-        .args(["--", "python3", "-c", TIMELINE])
-        .arg(&marks)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeded(
+        ramscope()
+            .args(["run", "--interval", "100ms", "--json", "--out"])
+            .arg(&rec)
+            .args(["--", "python3", "-c", TIMELINE])
+            .arg(&marks),
     );
     let report: Value = serde_json::from_slice(&out.stdout).expect("report JSON on stdout");
     assert_eq!(report["schema"], "ramscope.report/1");
@@ -181,16 +187,7 @@ fn a_killed_recorder_leaves_a_readable_recording() {
         .filter_map(|p| p["pid"].as_u64())
         .collect();
 
-    let out = ramscope()
-        .args(["report", "--json"])
-        .arg(&rec)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeded(ramscope().args(["report", "--json"]).arg(&rec));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(report["samples"].as_u64().unwrap() >= 7);
     assert!(report["ended"].is_null());
@@ -216,24 +213,19 @@ fn steady_growth_is_reported_as_a_leak() {
     let rec = dir.path().join("rec.jsonl");
     // 2 MiB every 100 ms for 5 s, kept.
     let grow = "import time\nkeep = []\nfor i in range(50):\n    keep.append(b'1' * (2 << 20))\n    time.sleep(0.1)\n";
-    let out = ramscope()
-        .args([
-            "run",
-            "--interval",
-            "100ms",
-            "--smaps-every",
-            "300ms",
-            "--json",
-            "--out",
-        ])
-        .arg(&rec)
-        .args(["--", "python3", "-c", grow])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeded(
+        ramscope()
+            .args([
+                "run",
+                "--interval",
+                "100ms",
+                "--smaps-every",
+                "300ms",
+                "--json",
+                "--out",
+            ])
+            .arg(&rec)
+            .args(["--", "python3", "-c", grow]),
     );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let findings = report["findings"].as_array().unwrap();
@@ -270,37 +262,27 @@ fn html_report_renders_in_a_headless_browser() {
     let dir = tempfile::tempdir().unwrap();
     let rec = dir.path().join("rec.jsonl");
     let code = "import time; time.sleep(0.5); b = b'1' * (64 << 20); time.sleep(1)";
-    let out = ramscope()
-        .args(["run", "--interval", "100ms", "--out"])
-        .arg(&rec)
-        .args(["--", "python3", "-c", code])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeded(
+        ramscope()
+            .args(["run", "--interval", "100ms", "--out"])
+            .arg(&rec)
+            .args(["--", "python3", "-c", code]),
     );
     let (html, svg, csv) = (
         dir.path().join("r.html"),
         dir.path().join("r.svg"),
         dir.path().join("r.csv"),
     );
-    let out = ramscope()
-        .arg("report")
-        .arg(&rec)
-        .arg("--html")
-        .arg(&html)
-        .arg("--svg")
-        .arg(&svg)
-        .arg("--csv")
-        .arg(&csv)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeded(
+        ramscope()
+            .arg("report")
+            .arg(&rec)
+            .arg("--html")
+            .arg(&html)
+            .arg("--svg")
+            .arg(&svg)
+            .arg("--csv")
+            .arg(&csv),
     );
 
     let page = std::fs::read_to_string(&html).unwrap();
@@ -387,24 +369,19 @@ fn watch_records_a_running_tree_for_a_duration() {
     let target = python("import time; b = b'1' * (16 << 20); time.sleep(30)");
     let dir = tempfile::tempdir().unwrap();
     let rec = dir.path().join("w.jsonl");
-    let out = ramscope()
-        .args([
-            "watch",
-            "--duration",
-            "1500ms",
-            "--interval",
-            "100ms",
-            "--no-live",
-            "--out",
-        ])
-        .arg(&rec)
-        .arg(target.pid().to_string())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeded(
+        ramscope()
+            .args([
+                "watch",
+                "--duration",
+                "1500ms",
+                "--interval",
+                "100ms",
+                "--no-live",
+                "--out",
+            ])
+            .arg(&rec)
+            .arg(target.pid().to_string()),
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("processes=1"), "{text}");
@@ -439,18 +416,7 @@ fn diff_compares_roles_and_categories() {
     std::thread::sleep(Duration::from_millis(500));
     let a = snap(small.pid(), "a.json");
     let b = snap(big.pid(), "b.json");
-    let out = ramscope()
-        .arg("diff")
-        .arg(&a)
-        .arg(&b)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeded(ramscope().arg("diff").arg(&a).arg(&b).arg("--json"));
     let d: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(d["schema"], "ramscope.diff/1");
     let heap = d["categories"]
@@ -552,24 +518,19 @@ fn children_join_and_orphans_and_exited_processes_stay_in_the_record() {
     // A child that starts late, and an orphan (its parent subshell exits at once) that
     // outlives nothing but is still part of the command's tree.
     let script = "sleep 0.4; (exec sleep 0.6 &); sleep 0.5 & wait; sleep 0.8";
-    let out = ramscope()
-        .args([
-            "run",
-            "--interval",
-            "50ms",
-            "--scan-every",
-            "50ms",
-            "--json",
-            "--out",
-        ])
-        .arg(&rec)
-        .args(["--", "sh", "-c", script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeded(
+        ramscope()
+            .args([
+                "run",
+                "--interval",
+                "50ms",
+                "--scan-every",
+                "50ms",
+                "--json",
+                "--out",
+            ])
+            .arg(&rec)
+            .args(["--", "sh", "-c", script]),
     );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let procs = report["processes"].as_array().unwrap();

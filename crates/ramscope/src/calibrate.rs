@@ -499,6 +499,20 @@ mod tests {
         }
     }
 
+    /// A profile as `ramscope calibrate` wrote it on an H100 with torch 2.11 and no vLLM.
+    fn h100_profile(stages: Vec<Stage>) -> Profile {
+        Profile {
+            schema: PROFILE_SCHEMA.into(),
+            measured_at: "2026-11-26T19:05:00Z".into(),
+            python: "/opt/torch/.venv/bin/python3".into(),
+            python_version: "3.12.3".into(),
+            torch_version: Some("2.11.0+cu130".into()),
+            vllm_version: None,
+            cuda: true,
+            stages,
+        }
+    }
+
     #[test]
     fn transformers_stands_in_for_vllms_imports_and_the_forward_is_measured() {
         // Measured on an H100 (PyTorch 2.11 + CUDA 13, transformers, no vLLM), MiB of PSS
@@ -508,22 +522,13 @@ mod tests {
             s.pss_shmem_bytes = mib * MIB;
             s
         };
-        let profile = Profile {
-            schema: PROFILE_SCHEMA.into(),
-            measured_at: "2026-11-26T19:05:00Z".into(),
-            python: "/opt/torch/.venv/bin/python3".into(),
-            python_version: "3.12.3".into(),
-            torch_version: Some("2.11.0+cu130".into()),
-            vllm_version: None,
-            cuda: true,
-            stages: vec![
-                stage("python", 8, 5),
-                stage("torch", 277, 212),
-                stage("transformers", 466, 327),
-                shm(stage("cuda_context", 499, 410), 10),
-                shm(stage("first_forward", 1234, 536), 20),
-            ],
-        };
+        let profile = h100_profile(vec![
+            stage("python", 8, 5),
+            stage("torch", 277, 212),
+            stage("transformers", 466, 327),
+            shm(stage("cuda_context", 499, 410), 10),
+            shm(stage("first_forward", 1234, 536), 20),
+        ]);
         let b = Baselines::from_profile(&profile, Path::new("/tmp/cal.json"));
         assert_eq!(b.api_anon_bytes, (466 + 25) * MIB);
         assert_eq!(b.libraries_bytes, 327 * MIB);
@@ -535,20 +540,11 @@ mod tests {
     #[test]
     fn a_machine_without_vllm_keeps_vllms_imports() {
         // Measured on an H100 with torch 2.11 and no vLLM (scripts/gpu-check.sh).
-        let profile = Profile {
-            schema: PROFILE_SCHEMA.into(),
-            measured_at: "2026-11-26T18:21:33Z".into(),
-            python: "/opt/torch/.venv/bin/python3".into(),
-            python_version: "3.12.3".into(),
-            torch_version: Some("2.11.0+cu130".into()),
-            vllm_version: None,
-            cuda: true,
-            stages: vec![
-                stage("python", 8, 3),
-                stage("torch", 277, 108),
-                stage("cuda_context", 307, 186),
-            ],
-        };
+        let profile = h100_profile(vec![
+            stage("python", 8, 3),
+            stage("torch", 277, 108),
+            stage("cuda_context", 307, 186),
+        ]);
         let b = Baselines::from_profile(&profile, Path::new("/tmp/cal.json"));
         assert_eq!(b.api_anon_bytes, (277 + 250 + 25) * MIB);
         assert_eq!(b.libraries_bytes, (108 + 129) * MIB);

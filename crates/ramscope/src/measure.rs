@@ -287,16 +287,15 @@ fn order_as_tree(processes: &mut [ProcessSnapshot], roots: &[Pid]) {
     for p in processes.iter() {
         table.insert(p.pid, p.ppid);
     }
-    let mut order = Vec::new();
-    let mut seen = BTreeSet::new();
+    // Rank of each PID in walk order (first walk wins when trees overlap).
+    let mut rank: std::collections::BTreeMap<Pid, usize> = std::collections::BTreeMap::new();
     for &root in roots {
         for pid in table.descendants(root) {
-            if seen.insert(pid) {
-                order.push(pid);
-            }
+            let next = rank.len();
+            rank.entry(pid).or_insert(next);
         }
     }
-    processes.sort_by_key(|p| order.iter().position(|&o| o == p.pid).unwrap_or(usize::MAX));
+    processes.sort_by_key(|p| rank.get(&p.pid).copied().unwrap_or(usize::MAX));
 }
 
 pub fn now_rfc3339() -> String {

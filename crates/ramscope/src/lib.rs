@@ -19,4 +19,5 @@ pub mod record;
 pub mod report;
 pub mod server;
 pub mod snapshot;
+pub mod text;
 pub mod units;

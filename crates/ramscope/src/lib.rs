@@ -11,6 +11,8 @@ pub mod error;
 pub mod estimate;
 pub mod explain;
 pub mod exporter;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod hf;
 pub mod measure;
 pub mod model;

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attribute::{classify, Category, Neighbour, ProcessTraits};
 use crate::proc::roles::{Engine, Role};
-use crate::proc::smaps::{Counters, Mapping};
+use crate::proc::smaps::{add_kb, Counters, Mapping};
 use crate::proc::Pid;
 
 pub const SNAPSHOT_SCHEMA: &str = "ramscope.snapshot/1";
@@ -40,26 +40,28 @@ pub struct CategoryUsage {
 }
 
 impl CategoryUsage {
+    // Counts from smaps are at most `MAX_KB` (so `* 1024` fits); sums saturate rather than
+    // wrap, which only a hostile text can reach.
     fn add_kb(&mut self, c: &Counters) {
-        self.rss_bytes += c.rss * 1024;
-        self.pss_bytes += c.pss * 1024;
-        self.uss_bytes += c.uss() * 1024;
-        self.swap_bytes += c.swap * 1024;
-        self.swap_pss_bytes += c.swap_pss * 1024;
-        self.size_bytes += c.size * 1024;
-        self.anon_bytes += c.anonymous * 1024;
+        self.rss_bytes = self.rss_bytes.saturating_add(c.rss * 1024);
+        self.pss_bytes = self.pss_bytes.saturating_add(c.pss * 1024);
+        self.uss_bytes = self.uss_bytes.saturating_add(c.uss() * 1024);
+        self.swap_bytes = self.swap_bytes.saturating_add(c.swap * 1024);
+        self.swap_pss_bytes = self.swap_pss_bytes.saturating_add(c.swap_pss * 1024);
+        self.size_bytes = self.size_bytes.saturating_add(c.size * 1024);
+        self.anon_bytes = self.anon_bytes.saturating_add(c.anonymous * 1024);
         self.mappings += 1;
     }
 
     pub fn add(&mut self, other: &CategoryUsage) {
-        self.rss_bytes += other.rss_bytes;
-        self.pss_bytes += other.pss_bytes;
-        self.uss_bytes += other.uss_bytes;
-        self.swap_bytes += other.swap_bytes;
-        self.swap_pss_bytes += other.swap_pss_bytes;
-        self.size_bytes += other.size_bytes;
-        self.anon_bytes += other.anon_bytes;
-        self.mappings += other.mappings;
+        self.rss_bytes = self.rss_bytes.saturating_add(other.rss_bytes);
+        self.pss_bytes = self.pss_bytes.saturating_add(other.pss_bytes);
+        self.uss_bytes = self.uss_bytes.saturating_add(other.uss_bytes);
+        self.swap_bytes = self.swap_bytes.saturating_add(other.swap_bytes);
+        self.swap_pss_bytes = self.swap_pss_bytes.saturating_add(other.swap_pss_bytes);
+        self.size_bytes = self.size_bytes.saturating_add(other.size_bytes);
+        self.anon_bytes = self.anon_bytes.saturating_add(other.anon_bytes);
+        self.mappings = self.mappings.saturating_add(other.mappings);
     }
 }
 
@@ -226,18 +228,20 @@ impl TreeTotal {
     pub fn of(processes: &[ProcessSnapshot]) -> TreeTotal {
         let mut t = TreeTotal::default();
         for p in processes {
-            t.pss_bytes += p.pss_bytes;
-            t.uss_bytes += p.uss_bytes;
-            t.rss_sum_bytes += p.rss_bytes;
-            t.swap_bytes += p.swap_bytes;
-            t.swap_pss_bytes += p.swap_pss_bytes;
+            // Snapshots read back from files may hold any numbers: saturate, never wrap.
+            let add = |sum: &mut u64, v: u64| *sum = sum.saturating_add(v);
+            add(&mut t.pss_bytes, p.pss_bytes);
+            add(&mut t.uss_bytes, p.uss_bytes);
+            add(&mut t.rss_sum_bytes, p.rss_bytes);
+            add(&mut t.swap_bytes, p.swap_bytes);
+            add(&mut t.swap_pss_bytes, p.swap_pss_bytes);
             for (&c, u) in &p.categories {
                 let e = t.categories.entry(c).or_default();
-                e.pss_bytes += u.pss_bytes;
-                e.uss_bytes += u.uss_bytes;
-                e.rss_sum_bytes += u.rss_bytes;
-                e.swap_pss_bytes += u.swap_pss_bytes;
-                e.size_sum_bytes += u.size_bytes;
+                add(&mut e.pss_bytes, u.pss_bytes);
+                add(&mut e.uss_bytes, u.uss_bytes);
+                add(&mut e.rss_sum_bytes, u.rss_bytes);
+                add(&mut e.swap_pss_bytes, u.swap_pss_bytes);
+                add(&mut e.size_sum_bytes, u.size_bytes);
             }
         }
         t
@@ -308,11 +312,11 @@ impl Attributor {
                 category,
                 Category::Pinned | Category::Shm | Category::SharedAnon
             ) {
-                self.sum.pss_shmem += c.pss;
+                self.sum.pss_shmem = add_kb(self.sum.pss_shmem, c.pss);
             } else {
                 let anon = c.anonymous.min(c.pss);
-                self.sum.pss_anon += anon;
-                self.sum.pss_file += c.pss - anon;
+                self.sum.pss_anon = add_kb(self.sum.pss_anon, anon);
+                self.sum.pss_file = add_kb(self.sum.pss_file, c.pss - anon);
             }
             if let Some(per_mapping) = self.mappings.as_mut() {
                 let name = mapping_name(m, category);
@@ -326,9 +330,9 @@ impl Attributor {
                         size_bytes: 0,
                         mappings: 0,
                     });
-                e.rss_bytes += m.counters.rss * 1024;
-                e.pss_bytes += m.counters.pss * 1024;
-                e.size_bytes += m.counters.size * 1024;
+                e.rss_bytes = e.rss_bytes.saturating_add(m.counters.rss * 1024);
+                e.pss_bytes = e.pss_bytes.saturating_add(m.counters.pss * 1024);
+                e.size_bytes = e.size_bytes.saturating_add(m.counters.size * 1024);
                 e.mappings += 1;
             }
         }
@@ -429,7 +433,7 @@ fn distribute(
     let total_weight: u64 = weights.iter().sum();
     if total_weight == 0 {
         if let Some((_, u)) = categories.iter_mut().max_by_key(|(_, u)| u.pss_bytes) {
-            *field(u) += amount_kb * 1024;
+            *field(u) = field(u).saturating_add(amount_kb * 1024);
         }
         return;
     }
@@ -442,7 +446,7 @@ fn distribute(
         }
         let exact = amount_kb as u128 * w as u128;
         let share = (exact / total_weight as u128) as u64;
-        *field(u) += share * 1024;
+        *field(u) = field(u).saturating_add(share * 1024);
         given += share;
         remainders.push(((exact % total_weight as u128) as u64, c));
     }
@@ -450,7 +454,7 @@ fn distribute(
     // Fewer kB are left than categories with a weight, so one pass hands them all out.
     for (_, c) in remainders.iter().take((amount_kb - given) as usize) {
         if let Some(u) = categories.get_mut(c) {
-            *field(u) += 1024;
+            *field(u) = field(u).saturating_add(1024);
         }
     }
 }

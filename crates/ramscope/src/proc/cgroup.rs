@@ -193,7 +193,11 @@ fn read_u64(path: &Path) -> Result<Option<u64>, CgroupError> {
 }
 
 fn read_stat(path: &Path) -> Result<BTreeMap<String, u64>, CgroupError> {
-    let text = read(path)?;
+    parse_stat(&read(path)?, path)
+}
+
+/// `memory.stat`: one `key value` per line.
+fn parse_stat(text: &str, path: &Path) -> Result<BTreeMap<String, u64>, CgroupError> {
     let mut stat = BTreeMap::new();
     for (i, line) in text.lines().enumerate() {
         if line.is_empty() {
@@ -234,7 +238,7 @@ fn read_v2(dir: &Path, path: &str) -> Result<CgroupMemory, CgroupError> {
         parts
             .iter()
             .any(|k| stat.contains_key(*k))
-            .then(|| parts.iter().map(|k| get(k)).sum())
+            .then(|| parts.iter().fold(0u64, |sum, k| sum.saturating_add(get(k))))
     });
     Ok(CgroupMemory {
         version: CgroupVersion::V2,
@@ -281,6 +285,16 @@ fn read_v1(dir: &Path, path: &str) -> Result<CgroupMemory, CgroupError> {
         kernel_bytes: read_u64(&dir.join("memory.kmem.usage_in_bytes"))?,
         stat,
     })
+}
+
+/// The text parsers, for the fuzz targets (no file is read).
+pub(crate) fn fuzz_parsers(memberships: &str, mountinfo: &str, stat: &str) {
+    let memberships = parse_memberships(memberships);
+    let mounts = parse_mountinfo(mountinfo);
+    for (member, mount) in memberships.iter().zip(&mounts) {
+        let _ = member.path.strip_prefix(mount.root.as_str());
+    }
+    let _ = parse_stat(stat, Path::new("memory.stat"));
 }
 
 /// `hierarchy-ID:controller-list:cgroup-path`; v2 has ID 0 and an empty list.

@@ -57,7 +57,7 @@ impl HostMemory {
                 .trim()
                 .parse::<u64>()
                 .unwrap_or(0);
-            let bytes = kb * 1024;
+            let bytes = kb.saturating_mul(1024);
             match key {
                 "MemTotal" => h.total_bytes = bytes,
                 "MemAvailable" => h.available_bytes = bytes,

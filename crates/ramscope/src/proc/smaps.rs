@@ -113,30 +113,33 @@ pub struct Seen {
 impl Counters {
     /// Unique set size: pages only this process maps.
     pub fn uss(&self) -> u64 {
-        self.private_clean + self.private_dirty
+        add_kb(self.private_clean, self.private_dirty)
     }
 
+    /// Adds another mapping's counters. Sums stop at [`MAX_KB`], so that every count converts
+    /// to bytes without overflow: no real address space comes near it, a hostile text can.
     pub fn add(&mut self, other: &Counters) {
-        self.size += other.size;
-        self.rss += other.rss;
-        self.pss += other.pss;
-        self.pss_dirty += other.pss_dirty;
-        self.pss_anon += other.pss_anon;
-        self.pss_file += other.pss_file;
-        self.pss_shmem += other.pss_shmem;
-        self.shared_clean += other.shared_clean;
-        self.shared_dirty += other.shared_dirty;
-        self.private_clean += other.private_clean;
-        self.private_dirty += other.private_dirty;
-        self.anonymous += other.anonymous;
-        self.lazy_free += other.lazy_free;
-        self.anon_huge_pages += other.anon_huge_pages;
-        self.shared_hugetlb += other.shared_hugetlb;
-        self.private_hugetlb += other.private_hugetlb;
-        self.swap += other.swap;
-        self.swap_pss += other.swap_pss;
-        self.locked += other.locked;
+        self.size = add_kb(self.size, other.size);
+        self.rss = add_kb(self.rss, other.rss);
+        self.pss = add_kb(self.pss, other.pss);
+        self.pss_dirty = add_kb(self.pss_dirty, other.pss_dirty);
+        self.pss_anon = add_kb(self.pss_anon, other.pss_anon);
+        self.pss_file = add_kb(self.pss_file, other.pss_file);
+        self.pss_shmem = add_kb(self.pss_shmem, other.pss_shmem);
+        self.shared_clean = add_kb(self.shared_clean, other.shared_clean);
+        self.shared_dirty = add_kb(self.shared_dirty, other.shared_dirty);
+        self.private_clean = add_kb(self.private_clean, other.private_clean);
+        self.private_dirty = add_kb(self.private_dirty, other.private_dirty);
+        self.anonymous = add_kb(self.anonymous, other.anonymous);
+        self.lazy_free = add_kb(self.lazy_free, other.lazy_free);
+        self.anon_huge_pages = add_kb(self.anon_huge_pages, other.anon_huge_pages);
+        self.shared_hugetlb = add_kb(self.shared_hugetlb, other.shared_hugetlb);
+        self.private_hugetlb = add_kb(self.private_hugetlb, other.private_hugetlb);
+        self.swap = add_kb(self.swap, other.swap);
+        self.swap_pss = add_kb(self.swap_pss, other.swap_pss);
+        self.locked = add_kb(self.locked, other.locked);
     }
+
 
     /// Folds one `Name:   123 kB` line into the counters. Unknown names are ignored so that
     /// new kernel fields never break the parser.
@@ -170,6 +173,14 @@ impl Counters {
             _ => {}
         }
     }
+}
+
+/// The largest kB count that still converts to bytes in a u64 (16 EiB).
+pub const MAX_KB: u64 = u64::MAX / 1024;
+
+/// `a + b` kB, held at [`MAX_KB`].
+pub fn add_kb(a: u64, b: u64) -> u64 {
+    a.saturating_add(b).min(MAX_KB)
 }
 
 /// One virtual memory area, borrowing its path from the parsed buffer.
@@ -310,7 +321,7 @@ impl<'a> Iterator for SmapsParser<'a> {
             // The common case, ` kB\n`, without searching for the line's end.
             if text.get(i..i + 4) == Some(b" kB\n") || text.get(i..) == Some(b" kB") {
                 self.rest = text.get(i + 4..).unwrap_or(&[]);
-                if digits_start == i || overflow {
+                if digits_start == i || overflow || value > MAX_KB {
                     return Some(Err(self.error(self.line_no, "bad number", &text[..i + 3])));
                 }
                 mapping.counters.set(name, value);
@@ -565,5 +576,34 @@ VmFlags: rd wr mr mw me gd ac
         let text = b"7f0000000000-7f0000001000 r--p 00000000 08:01 77   /models/my model/model.safetensors\nRss: 4 kB\n";
         let m = SmapsParser::new(text).next().unwrap().unwrap();
         assert_eq!(m.path, b"/models/my model/model.safetensors");
+    }
+}
+
+#[cfg(test)]
+mod hostile_numbers {
+    use super::*;
+
+    #[test]
+    fn a_size_no_address_space_can_hold_is_refused() {
+        let text = format!("00400000-00401000 r-xp 00000000 fd:01 1 /x\nRss: {} kB\n", MAX_KB + 1);
+        let err = SmapsParser::new(text.as_bytes()).next().unwrap().unwrap_err();
+        assert_eq!(err.what, "bad number");
+    }
+
+    #[test]
+    fn sums_stop_at_the_largest_convertible_count() {
+        let mut c = Counters {
+            rss: MAX_KB,
+            ..Default::default()
+        };
+        c.add(&Counters {
+            rss: MAX_KB,
+            private_clean: MAX_KB,
+            private_dirty: MAX_KB,
+            ..Default::default()
+        });
+        assert_eq!(c.rss, MAX_KB);
+        assert_eq!(c.uss(), MAX_KB);
+        assert_eq!(c.rss * 1024, u64::MAX - 1023);
     }
 }

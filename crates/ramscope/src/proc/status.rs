@@ -32,7 +32,8 @@ impl Status {
                 value
                     .strip_suffix(" kB")
                     .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map_or(0, |v| v * 1024)
+                    .and_then(|v| v.checked_mul(1024))
+                    .unwrap_or(0)
             };
             match key {
                 "Name" => s.name = value.to_string(),

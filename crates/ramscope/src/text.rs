@@ -30,6 +30,14 @@ pub fn clean(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A whole report: every line [`clean`]ed, the line breaks kept.
+pub fn clean_lines(s: String) -> String {
+    if !s.chars().any(|c| c != '\n' && needs_escape(c)) {
+        return s;
+    }
+    s.split('\n').map(clean).collect::<Vec<_>>().join("\n")
+}
+
 /// What a terminal would act on instead of print.
 fn needs_escape(c: char) -> bool {
     c.is_control()
@@ -57,6 +65,12 @@ mod tests {
         );
         assert_eq!(clean("a\0b\tc\nd\x7f"), "a\\x00b\\x09c\\x0ad\\x7f");
         assert_eq!(clean("\u{9b}2J"), "\\x9b2J");
+    }
+
+    #[test]
+    fn reports_keep_their_line_breaks() {
+        assert_eq!(clean_lines("a\x1bb\nc\n".into()), "a\\x1bb\nc\n");
+        assert_eq!(clean_lines("plain\n".into()), "plain\n");
     }
 
     #[test]

@@ -118,7 +118,10 @@ pub fn run(a: ExplainArgs, fallback: bool) -> anyhow::Result<()> {
         args: &args,
         options: &options,
     };
-    let explanation = explain(snapshot, est, launch, environment, &rerun);
+    // Told by the installation the server maps, or by the user; otherwise assumed.
+    let version_known =
+        a.engine.vllm_version.is_some() || launch.as_ref().is_some_and(|l| l.version.is_some());
+    let explanation = explain(snapshot, est, launch, environment, &rerun, version_known);
     if a.json {
         println!(
             "{}",

@@ -3,13 +3,12 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use anyhow::bail;
-use comfy_table::Cell;
 
 use ramscope::measure::{MeasureOptions, Measurer};
 use ramscope::proc::ProcFs;
 use ramscope::record::sampler::Follow;
 use ramscope::record::Sample;
-use ramscope::report::{ellipsize, num, table};
+use ramscope::report::{ellipsize, num, table, Cell};
 use ramscope::units::{bytes, seconds};
 
 use super::recording::{record, summarize, Control, Stop};
@@ -49,7 +48,8 @@ impl Control for Watch {
         let mut out = std::io::stdout().lock();
         if self.live {
             // Redraw in place: cursor home, clear, then the view.
-            let _ = write!(out, "\x1b[H\x1b[2J{}", live_view(s));
+            let view = ramscope::text::clean_lines(live_view(s));
+            let _ = write!(out, "\x1b[H\x1b[2J{view}");
         } else if s.t_s - self.last_line_t >= 1.0 || self.last_line_t < 0.0 {
             self.last_line_t = s.t_s;
             let t = &s.snapshot.total;
@@ -76,11 +76,7 @@ fn live_view(s: &Sample) -> String {
         "kernel peak",
         "read",
     ]);
-    // A terminal that reports no sensible width (some multiplexers, `script`) would squeeze
-    // the table into a column of letters.
-    if t.width().map_or(true, |w| w < 60) {
-        t.set_content_arrangement(comfy_table::ContentArrangement::Disabled);
-    }
+    t.text_column(2);
     for p in &s.snapshot.processes {
         t.add_row(vec![
             num(p.pid),

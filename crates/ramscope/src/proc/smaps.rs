@@ -140,7 +140,6 @@ impl Counters {
         self.locked = add_kb(self.locked, other.locked);
     }
 
-
     /// Folds one `Name:   123 kB` line into the counters. Unknown names are ignored so that
     /// new kernel fields never break the parser.
     fn set(&mut self, name: &[u8], value_kb: u64) {
@@ -441,6 +440,10 @@ fn parse_header(line: &[u8]) -> Option<Mapping<'_>> {
     let dash = memchr::memchr(b'-', range)?;
     let start = parse_hex(&range[..dash])?;
     let end = parse_hex(&range[dash + 1..])?;
+    // The kernel never prints an area that ends before it starts; later code relies on it.
+    if end < start {
+        return None;
+    }
     let perms = Perms::parse(fields.next()?);
     let offset = parse_hex(fields.next()?)?;
     let dev = fields.next()?;
@@ -585,9 +588,25 @@ mod hostile_numbers {
 
     #[test]
     fn a_size_no_address_space_can_hold_is_refused() {
-        let text = format!("00400000-00401000 r-xp 00000000 fd:01 1 /x\nRss: {} kB\n", MAX_KB + 1);
-        let err = SmapsParser::new(text.as_bytes()).next().unwrap().unwrap_err();
+        let text = format!(
+            "00400000-00401000 r-xp 00000000 fd:01 1 /x\nRss: {} kB\n",
+            MAX_KB + 1
+        );
+        let err = SmapsParser::new(text.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap_err();
         assert_eq!(err.what, "bad number");
+    }
+
+    #[test]
+    fn an_area_ending_before_it_starts_is_refused() {
+        let text = "00420000-00400000 r--p 00000000 fe:00 1 /x\nRss: 4 kB\n";
+        let err = SmapsParser::new(text.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(err.what, "bad mapping header");
     }
 
     #[test]

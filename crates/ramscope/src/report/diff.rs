@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use comfy_table::Cell;
 use serde::{Deserialize, Serialize};
 
 use crate::attribute::Category;
@@ -15,7 +14,7 @@ use crate::record::format::Input;
 use crate::snapshot::ProcessSnapshot;
 use crate::units::{bytes, signed_bytes};
 
-use super::{num, percent, table};
+use super::{num, percent, table, Cell};
 
 pub const DIFF_SCHEMA: &str = "ramscope.diff/1";
 
@@ -220,7 +219,12 @@ pub fn diff(a_name: &str, a: &Side, b_name: &str, b: &Side, at: Moment) -> Diff 
 /// Rows smaller than this on both sides and in their change are left out of the table.
 const MIN_ROW: u64 = 1 << 20;
 
+/// The report, with every untrusted string (titles, command lines, config values) escaped.
 pub fn render(d: &Diff) -> String {
+    crate::text::clean_lines(render_raw(d))
+}
+
+fn render_raw(d: &Diff) -> String {
     let mut t = table(&["role", "category", "A PSS", "B PSS", "change", "", "B RSS"]);
     let mut push = |role: String, what: String, x: &Delta| {
         t.add_row(vec![

@@ -6,10 +6,14 @@ use std::fmt::Write;
 use crate::estimate::{Estimate, Exactness, Phase};
 use crate::units::bytes;
 
-use super::{ellipsize, num, table};
+use super::{ellipsize, num, table, Cell};
 
-/// The human report.
+/// The report, with every untrusted string (titles, command lines, config values) escaped.
 pub fn render(e: &Estimate) -> String {
+    crate::text::clean_lines(render_raw(e))
+}
+
+fn render_raw(e: &Estimate) -> String {
     let mut out = String::new();
     let gpu = e
         .gpu
@@ -54,10 +58,11 @@ pub fn render(e: &Estimate) -> String {
         "load peak each",
         "steady total",
     ]);
+    t.text_column(0);
     for p in &e.processes {
         t.add_row(vec![
-            comfy_table::Cell::new(ellipsize(&p.title, 48)),
-            comfy_table::Cell::new(p.role.name()),
+            Cell::new(ellipsize(&p.title, 48)),
+            Cell::new(p.role.name()),
             num(p.count),
             num(bytes(p.steady_bytes)),
             num(format!("{} – {}", bytes(p.low_bytes), bytes(p.high_bytes))),
@@ -66,10 +71,10 @@ pub fn render(e: &Estimate) -> String {
         ]);
     }
     t.add_row(vec![
-        comfy_table::Cell::new("total"),
-        comfy_table::Cell::new(""),
+        Cell::new("total"),
+        Cell::new(""),
         num(e.processes.iter().map(|p| p.count).sum::<u64>()),
-        comfy_table::Cell::new(""),
+        Cell::new(""),
         num(format!(
             "{} – {}",
             bytes(e.total.low_bytes),
@@ -82,14 +87,9 @@ pub fn render(e: &Estimate) -> String {
 
     for p in &e.processes {
         let _ = writeln!(out, "\n{} ({} × {})", p.title, p.count, p.role.name());
-        let mut t = table(&[
-            "component",
-            "bytes",
-            "category",
-            "exactness",
-            "formula",
-            "source",
-        ]);
+        // Formula and source go below each row: they are long, and split across a narrow
+        // column they could not be read.
+        let mut t = table(&["component", "bytes", "category", "exactness"]);
         let mut comps: Vec<_> = p.components.iter().collect();
         comps.sort_by(|a, b| {
             b.bytes
@@ -113,19 +113,23 @@ pub fn render(e: &Estimate) -> String {
                 Exactness::Calibrated => "calibrated",
                 Exactness::Estimated => "estimated",
             };
-            let category = if c.pinned {
-                format!("{} (pinned)", c.category.name())
+            let category = if c.pinned && c.category.name() != "pinned" {
+                format!("{}, pinned", c.category.name())
             } else {
                 c.category.name().to_string()
             };
-            t.add_row(vec![
-                comfy_table::Cell::new(id),
-                num(size),
-                comfy_table::Cell::new(category),
-                comfy_table::Cell::new(exactness),
-                comfy_table::Cell::new(ellipsize(&c.formula, 90)),
-                comfy_table::Cell::new(format!("{} ({})", c.source, c.version)),
-            ]);
+            t.add_row_with_detail(
+                vec![
+                    Cell::new(id),
+                    num(size),
+                    Cell::new(category),
+                    Cell::new(exactness),
+                ],
+                vec![
+                    format!("= {}", c.formula),
+                    format!("source: {} ({})", c.source, c.version),
+                ],
+            );
         }
         let _ = writeln!(out, "{t}");
     }

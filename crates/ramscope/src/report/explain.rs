@@ -6,18 +6,24 @@ use std::fmt::Write;
 use crate::explain::{Explanation, Level};
 use crate::units::{bytes, signed_bytes};
 
-use super::{ellipsize, num, percent, table};
+use super::{ellipsize, num, percent, table, Cell};
 
+/// The report, with every untrusted string (titles, command lines, config values) escaped.
 pub fn render(x: &Explanation) -> String {
+    crate::text::clean_lines(render_raw(x))
+}
+
+fn render_raw(x: &Explanation) -> String {
     let mut out = String::new();
     let e = &x.estimate;
+    let version = x.launch.as_ref().and_then(|l| l.version.clone());
     let _ = writeln!(
         out,
         "vLLM {}{} on {} · model {} ({}, {} of weights)",
-        x.launch
-            .as_ref()
-            .and_then(|l| l.version.clone())
-            .unwrap_or_else(|| e.engine_version.name().to_string()),
+        version.unwrap_or_else(|| format!(
+            "(version unknown; estimated as {})",
+            e.engine_version.name()
+        )),
         x.launch
             .as_ref()
             .and_then(|l| l.distribution.as_deref())
@@ -40,6 +46,15 @@ pub fn render(x: &Explanation) -> String {
             let _ = writeln!(out, "environment: {}", vars.join(" "));
         }
     }
+    if !x.doubts.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nThis explanation is doubtful: the model may not describe this tree."
+        );
+        for d in &x.doubts {
+            let _ = writeln!(out, "  - {d}");
+        }
+    }
     out.push('\n');
 
     let mut t = table(&[
@@ -50,16 +65,17 @@ pub fn render(x: &Explanation) -> String {
         "difference",
         "components / what differs",
     ]);
+    t.text_column(5);
     for p in &x.processes {
         t.add_row(vec![
-            comfy_table::Cell::new(format!("{} {}", p.role.name(), p.pid)),
-            comfy_table::Cell::new("total"),
+            Cell::new(format!("{} {}", p.role.name(), p.pid)),
+            Cell::new("total"),
             num(bytes(p.estimated_bytes)),
             num(bytes(p.measured_pss_bytes)),
             num(signed_bytes(
                 p.measured_pss_bytes as i64 - p.estimated_bytes as i64,
             )),
-            comfy_table::Cell::new(format!(
+            Cell::new(format!(
                 "{} explained",
                 percent((p.explained_fraction * 1e4) as u64, 10_000)
             )),
@@ -73,21 +89,21 @@ pub fn render(x: &Explanation) -> String {
                 None => ellipsize(&r.components.join(", "), 90),
             };
             t.add_row(vec![
-                comfy_table::Cell::new(""),
-                comfy_table::Cell::new(r.category.name()),
+                Cell::new(""),
+                Cell::new(r.category.name()),
                 num(bytes(r.estimated_bytes)),
                 num(bytes(r.measured_bytes)),
                 num(signed_bytes(
                     r.measured_bytes as i64 - r.estimated_bytes as i64,
                 )),
-                comfy_table::Cell::new(what),
+                Cell::new(what),
             ]);
         }
     }
     let _ = writeln!(out, "{t}");
     let _ = writeln!(
         out,
-        "Tree: measured {} PSS ({} RSS summed); estimated {} steady, {} at the load peak. Named components explain {} of the measured PSS.",
+        "Tree: measured {} PSS ({} RSS summed); estimated {} steady, {} at the load peak. Explained: {} (bytes where estimate and measurement agree, over the larger of the two, per category).",
         bytes(x.measured_pss_bytes),
         bytes(x.snapshot.total.rss_sum_bytes),
         bytes(x.estimated_bytes),
@@ -114,7 +130,14 @@ pub fn render(x: &Explanation) -> String {
             let _ = writeln!(out, "  {mark} {}: {}", c.what, c.detail);
         }
     }
-    if x.advice.is_empty() {
+    if x.advice_withheld > 0 {
+        let _ = writeln!(
+            out,
+            "\nAdvice withheld ({} suggestion{}): it would be priced on an estimate that does not match this tree (see above).",
+            x.advice_withheld,
+            if x.advice_withheld == 1 { "" } else { "s" }
+        );
+    } else if x.advice.is_empty() {
         let _ = writeln!(
             out,
             "\nNo change to the command line would save host RAM here."
@@ -125,11 +148,12 @@ pub fn render(x: &Explanation) -> String {
             "\nAdvice (each priced by estimating again with the change):"
         );
         let mut t = table(&["change", "saves", "why"]);
+        t.text_column(0).text_column(2);
         for a in &x.advice {
             t.add_row(vec![
-                comfy_table::Cell::new(&a.action),
+                Cell::new(&a.action),
                 num(format!("{} {}", bytes(a.saves_bytes), a.applies_to)),
-                comfy_table::Cell::new(&a.why),
+                Cell::new(&a.why),
             ]);
         }
         let _ = writeln!(out, "{t}");

@@ -7,7 +7,7 @@ use crate::attribute::Category;
 use crate::snapshot::TreeSnapshot;
 use crate::units::bytes;
 
-use super::{ellipsize, num, percent, table};
+use super::{ellipsize, num, percent, table, Cell};
 
 /// The breakdown asked for with `--by`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,8 +17,12 @@ pub enum Breakdown {
     Mapping,
 }
 
-/// The human report: the chosen breakdown, then the tree's totals.
+/// The report, with every untrusted string (titles, command lines, config values) escaped.
 pub fn render(snapshot: &TreeSnapshot, by: Breakdown, top: Option<usize>) -> String {
+    crate::text::clean_lines(render_raw(snapshot, by, top))
+}
+
+fn render_raw(snapshot: &TreeSnapshot, by: Breakdown, top: Option<usize>) -> String {
     let mut out = String::new();
     match by {
         Breakdown::Process => {
@@ -38,6 +42,7 @@ fn processes(s: &TreeSnapshot, top: Option<usize>) -> String {
     let mut t = table(&[
         "PID", "PPID", "role", "process", "PSS", "USS", "RSS", "swap", "threads",
     ]);
+    t.text_column(3);
     let mut procs: Vec<_> = s.processes.iter().collect();
     procs.sort_by(|a, b| b.pss_bytes.cmp(&a.pss_bytes).then(a.pid.cmp(&b.pid)));
     for p in procs.iter().take(top.unwrap_or(usize::MAX)) {
@@ -49,8 +54,8 @@ fn processes(s: &TreeSnapshot, top: Option<usize>) -> String {
         t.add_row(vec![
             num(p.pid),
             num(p.ppid),
-            comfy_table::Cell::new(p.role.name()),
-            comfy_table::Cell::new(ellipsize(label.as_str(), 60)),
+            Cell::new(p.role.name()),
+            Cell::new(ellipsize(label.as_str(), 60)),
             num(bytes(p.pss_bytes)),
             num(bytes(p.uss_bytes)),
             num(bytes(p.rss_bytes)),
@@ -93,7 +98,7 @@ fn categories(s: &TreeSnapshot, top: Option<usize>) -> String {
         .collect();
     cats.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     for (c, pss, rss, mapped) in cats.iter().take(top.unwrap_or(usize::MAX)) {
-        let mut row = vec![comfy_table::Cell::new(c.name())];
+        let mut row = vec![Cell::new(c.name())];
         row.extend(procs.iter().map(|p| num(bytes(p.category(*c).pss_bytes))));
         row.push(num(bytes(*pss)));
         row.push(num(percent(*pss, s.total.pss_bytes)));
@@ -134,10 +139,11 @@ fn mappings(s: &TreeSnapshot, top: usize) -> String {
         "mapped",
         "processes",
     ]);
+    t.text_column(0);
     for ((name, cat), r) in rows.iter().take(top) {
         t.add_row(vec![
-            comfy_table::Cell::new(ellipsize(name, 80)),
-            comfy_table::Cell::new(cat.name()),
+            Cell::new(ellipsize(name, 80)),
+            Cell::new(cat.name()),
             num(bytes(r.pss)),
             num(bytes(r.rss)),
             num(bytes(r.size)),

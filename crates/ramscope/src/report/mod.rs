@@ -6,27 +6,20 @@ pub mod diff;
 pub mod estimate;
 pub mod explain;
 pub mod html;
+pub mod layout;
 pub mod measure;
 pub mod record;
 
-use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, ContentArrangement, Table};
+pub use layout::{Cell, Table};
 
-/// A table in the house style: light borders, wrapped to the terminal.
+/// A table in the house style, fitted to the terminal (80 columns when there is none).
 pub fn table(header: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(UTF8_BORDERS_ONLY)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header.iter().copied().map(Cell::new));
-    // Piped output has no terminal width to wrap to; keep rows readable anyway.
-    if t.width().is_none() {
-        t.set_width(150);
-    }
-    t
+    Table::new(header)
 }
 
 /// A right-aligned cell, for numbers.
-pub fn num(text: impl ToString) -> Cell {
-    Cell::new(text.to_string()).set_alignment(CellAlignment::Right)
+pub fn num(text: impl std::fmt::Display) -> Cell {
+    Cell::new(text).right()
 }
 
 /// `part` as a percentage of `whole`, one decimal.

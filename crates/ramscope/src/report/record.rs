@@ -3,18 +3,21 @@
 
 use std::fmt::Write;
 
-use comfy_table::Cell;
-
 use crate::record::analysis::{Analysis, CategoryPeak, Finding};
 use crate::record::leak::Trend;
 use crate::units::{bytes, seconds, signed_bytes};
 
-use super::{ellipsize, num, table};
+use super::{ellipsize, num, table, Cell, Table};
 
 /// Categories smaller than this at their peak are left out of the peak table.
 const MIN_CATEGORY_ROW: u64 = 1 << 20;
 
+/// The report, with every untrusted string (titles, command lines, config values) escaped.
 pub fn render(a: &Analysis) -> String {
+    crate::text::clean_lines(render_raw(a))
+}
+
+fn render_raw(a: &Analysis) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -67,6 +70,7 @@ pub fn peaks(a: &Analysis) -> String {
         "above start",
         "at",
     ]);
+    t.text_column(2);
     for p in &a.processes {
         t.add_row(vec![
             num(p.pid),
@@ -112,7 +116,7 @@ pub fn peaks(a: &Analysis) -> String {
 
 /// "growing N MiB/h since T" lines, and plateaus.
 /// One indented row per category large enough to matter.
-fn category_rows(t: &mut comfy_table::Table, categories: &[CategoryPeak]) {
+fn category_rows(t: &mut Table, categories: &[CategoryPeak]) {
     for c in categories
         .iter()
         .filter(|c| c.peak_pss_bytes >= MIN_CATEGORY_ROW)

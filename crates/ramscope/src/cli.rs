@@ -288,9 +288,9 @@ pub struct ServeArgs {
     /// Export every inference-server tree on the machine (found again at each refresh).
     #[arg(long)]
     pub auto: bool,
-    /// Address to listen on.
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9464")]
-    pub listen: std::net::SocketAddr,
+    /// Address to listen on: an IP address or a host name (resolved; a name listens on its first address, IPv4 first), and a port.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:9464", value_parser = ramscope::exporter::http::listen_spec)]
+    pub listen: String,
     /// Allow listening on an address other than loopback.
     #[arg(long)]
     pub allow_remote: bool,
@@ -300,6 +300,9 @@ pub struct ServeArgs {
     /// Per-process series for at most this many processes (largest PSS first).
     #[arg(long, value_name = "N", default_value_t = 32)]
     pub max_processes: usize,
+    /// A client must send its whole request head within this time of being accepted, or is answered 408 and dropped (requests are answered one at a time).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration)]
+    pub request_timeout: std::time::Duration,
     #[arg(long, value_name = "DIR", default_value = "/proc", hide = true)]
     pub proc_root: std::path::PathBuf,
 }

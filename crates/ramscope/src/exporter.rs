@@ -4,6 +4,10 @@
 //! Label cardinality is bounded by construction: the main gauge is summed per role
 //! (a handful) × category (14) × kind (3); per-process series exist only for the
 //! `max_processes` largest processes; cgroup stat keys come from a fixed list.
+//!
+//! [`http`] is the bounded HTTP/1.1 front that serves it.
+
+pub mod http;
 
 use std::collections::BTreeMap;
 use std::fmt::Write;

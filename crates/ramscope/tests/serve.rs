@@ -1,7 +1,9 @@
-//! `serve` scraped by a real Prometheus server, and by a storm of scrapes.
+//! `serve` scraped by a real Prometheus server, by a storm of scrapes, and by hostile clients.
 
 mod support;
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -171,4 +173,236 @@ fn unknown_paths_are_404() {
     let (_server, port) = serve(&[&target.pid().to_string()]);
     assert_eq!(http_get(port, "/nope").unwrap().0, 404);
     assert_eq!(http_get(port, "/").unwrap().0, 200);
+}
+
+/// Sends `request` on a fresh connection (closing the sending side after it when
+/// `then_close`), and returns what the server answered: (status, head, body). `None` when the
+/// server closed without answering.
+fn raw(port: u16, request: &[u8], then_close: bool) -> Option<(u16, String, Vec<u8>)> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let mut reader = s.try_clone().unwrap();
+    // Read while writing: an answer that comes before the request is all sent is not lost.
+    let read = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = reader.read_to_end(&mut out);
+        out
+    });
+    // The server may answer and close before it has everything: a failed write is expected.
+    let _ = s.write_all(request);
+    if then_close {
+        let _ = s.shutdown(Shutdown::Write);
+    }
+    let out = read.join().unwrap();
+    if out.is_empty() {
+        return None;
+    }
+    let end = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(&out)))
+        + 4;
+    let head = String::from_utf8_lossy(&out[..end]).into_owned();
+    assert!(head.starts_with("HTTP/1.1 "), "{head}");
+    let status = head[9..12].parse().unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no Content-Length in {head}"));
+    let body = out[end..].to_vec();
+    if !request.starts_with(b"HEAD ") {
+        assert_eq!(body.len(), length, "{head}");
+    }
+    Some((status, head, body))
+}
+
+/// xorshift64*: seeded, so a failure replays.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn pick<'a, T: ?Sized>(&mut self, from: &[&'a T]) -> &'a T {
+        from[(self.next() % from.len() as u64) as usize]
+    }
+}
+
+/// A request built from valid and broken pieces, then perhaps corrupted or cut short.
+fn random_request(rng: &mut Rng) -> Vec<u8> {
+    if rng.next() % 5 == 0 {
+        return (0..rng.next() % 700).map(|_| rng.next() as u8).collect();
+    }
+    let method = rng.pick(&[
+        "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "get", "G\0T", "",
+    ]);
+    let target = rng.pick(&[
+        "/metrics",
+        "/metrics?x=1",
+        "/",
+        "/nope",
+        "*",
+        "http://h:1/metrics",
+        "metrics",
+        "/%00",
+        "/\x7f",
+    ]);
+    let version = rng.pick(&[
+        "HTTP/1.1",
+        "HTTP/1.0",
+        "HTTP/2.0",
+        "HTTP/1.1x",
+        "",
+        "http/1.1",
+    ]);
+    let mut r = format!("{method} {target} {version}\r\n").into_bytes();
+    for _ in 0..rng.next() % 6 {
+        let header = rng.pick(&[
+            "Host: 127.0.0.1",
+            "Content-Length: 99999999999999",
+            "Content-Length: 18446744073709551616",
+            "Content-Length: -5",
+            "Content-Length: 3",
+            "Content-Length: 0",
+            "Transfer-Encoding: chunked",
+            " folded",
+            "NoColon",
+            "X: \x01",
+            "Expect: 100-continue",
+        ]);
+        r.extend_from_slice(header.as_bytes());
+        r.extend_from_slice(b"\r\n");
+    }
+    r.extend_from_slice(rng.pick::<[u8]>(&[b"\r\n", b"\n", b"", b"\r\nabc"]));
+    for _ in 0..rng.next() % 3 {
+        if r.is_empty() {
+            break;
+        }
+        let at = (rng.next() % r.len() as u64) as usize;
+        if rng.next() % 2 == 0 {
+            r[at] = rng.next() as u8;
+        } else {
+            r.truncate(at);
+        }
+    }
+    r
+}
+
+#[test]
+fn hostile_requests_are_refused_and_the_server_keeps_serving() {
+    let target = python("import time; time.sleep(300)");
+    let (mut server, port) = serve(&["--request-timeout", "1s", &target.pid().to_string()]);
+    let huge = "Content-Length: 99999999999999\r\n\r\nabc";
+    for request in [
+        format!("GET /metrics HTTP/1.1\r\nHost: x\r\n{huge}"),
+        format!("POST /metrics HTTP/1.1\r\nHost: x\r\n{huge}"),
+        format!("PUT /elsewhere HTTP/1.1\r\nHost: x\r\n{huge}"),
+        format!("DELETE / HTTP/1.0\r\n{huge}"),
+    ] {
+        let (status, head, _) = raw(port, request.as_bytes(), false).expect("an answer");
+        assert!(status == 413 || status == 400, "{request:?}: {head}");
+    }
+
+    // A head over the cap (8 KiB), by its headers and by its request line.
+    let padded = format!(
+        "GET /metrics HTTP/1.1\r\n{}\r\n",
+        "X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n".repeat(200)
+    );
+    assert_eq!(raw(port, padded.as_bytes(), false).unwrap().0, 431);
+    let long = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(20_000));
+    assert_eq!(raw(port, long.as_bytes(), false).unwrap().0, 414);
+
+    let mut rng = Rng(0x5eed_0000_0000_0008);
+    let mut answered = 0;
+    for i in 0..240 {
+        let request = random_request(&mut rng);
+        if let Some((status, head, _)) = raw(port, &request, true) {
+            answered += 1;
+            let ok = [200, 400, 404, 405, 408, 413, 414, 431, 505];
+            assert!(ok.contains(&status), "{request:?}: {head}");
+        }
+        if i % 60 == 0 {
+            assert_eq!(http_get(port, "/metrics").map(|r| r.0), Some(200));
+        }
+    }
+    assert!(answered > 200, "only {answered} of 240 answered");
+
+    // Prometheus and load balancers: a query string, and HEAD.
+    let (status, _, body) =
+        raw(port, b"GET /metrics?x=1 HTTP/1.1\r\nHost: x\r\n\r\n", false).unwrap();
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("ramscope_memory_bytes{"));
+    let (status, head, body) =
+        raw(port, b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n", false).unwrap();
+    assert_eq!(status, 200, "{head}");
+    assert!(body.is_empty(), "HEAD answered with a body");
+    assert!(!head.contains("Content-Length: 0\r\n"), "{head}");
+
+    // A client that connects and sends nothing, and one that trickles its head: each holds
+    // the others up only until its deadline (1 s).
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let silent = TcpStream::connect(addr).unwrap();
+    let mut trickle = TcpStream::connect(addr).unwrap();
+    let trickling = std::thread::spawn(move || {
+        for b in b"GET /metrics HTTP/1.1\r\nX: aaaaaaaaaaaaaaaaaaaaaaaaaaaa" {
+            if trickle.write_all(&[*b]).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    assert_eq!(http_get(port, "/metrics").map(|r| r.0), Some(200));
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(6),
+        "a scrape waited {waited:?}"
+    );
+    drop(silent);
+    trickling.join().unwrap();
+
+    assert_eq!(http_get(port, "/metrics").map(|r| r.0), Some(200));
+    assert!(
+        server.0.try_wait().unwrap().is_none(),
+        "ramscope serve exited"
+    );
+}
+
+#[test]
+fn listen_accepts_a_host_name() {
+    let target = python("import time; time.sleep(60)");
+    let port = free_port();
+    let mut child = ramscope()
+        .args(["serve", "--listen", &format!("localhost:{port}")])
+        .arg(target.pid().to_string())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let _server = Guard(child);
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    // localhost is 127.0.0.1 first: the address Prometheus targets usually name.
+    assert_eq!(
+        line.trim(),
+        format!("ramscope: serving metrics at http://127.0.0.1:{port}/metrics")
+    );
+    let (status, body) = http_get(port, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("ramscope_targets 1"), "{body}");
+
+    let out = ramscope()
+        .args(["serve", "--listen", "localhost", &target.pid().to_string()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("HOST:PORT"), "{err}");
 }

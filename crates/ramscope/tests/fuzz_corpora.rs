@@ -4,8 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-/// Every fuzz target and the library function it calls; a folder without an entry fails.
-const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A fuzz target's name and the library function it calls.
+type Target = (&'static str, fn(&[u8]));
+
+/// Every fuzz target; a corpus folder without an entry fails.
+const TARGETS: &[Target] = &[
     ("smaps", ramscope::fuzz::smaps),
     ("smaps_rollup", ramscope::fuzz::smaps_rollup),
     ("status", ramscope::fuzz::status),

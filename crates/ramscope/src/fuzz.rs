@@ -62,3 +62,8 @@ pub fn cgroup(data: &[u8]) {
     let stat = String::from_utf8_lossy(parts.next().unwrap_or_default());
     crate::proc::cgroup::fuzz_parsers(&memberships, &mountinfo, &stat);
 }
+
+/// An HTTP request as `serve` receives it, through the same head parser and router.
+pub fn http(data: &[u8]) {
+    crate::exporter::http::fuzz_http_request(data);
+}

@@ -14,6 +14,7 @@ const TARGETS: &[Target] = &[
     ("status", ramscope::fuzz::status),
     ("meminfo", ramscope::fuzz::meminfo),
     ("cgroup", ramscope::fuzz::cgroup),
+    ("http", ramscope::fuzz::http),
 ];
 
 fn fuzz_dir() -> PathBuf {

@@ -30,6 +30,13 @@ pub fn clean(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A report for the terminal: every untrusted string escaped, every line fitted to the
+/// terminal's width (80 columns when there is none).
+pub fn for_terminal(s: String) -> String {
+    let width = crate::report::layout::terminal_width();
+    crate::report::layout::fit_lines(&clean_lines(s), width)
+}
+
 /// A whole report: every line [`clean`]ed, the line breaks kept.
 pub fn clean_lines(s: String) -> String {
     if !s.chars().any(|c| c != '\n' && needs_escape(c)) {

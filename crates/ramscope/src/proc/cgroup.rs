@@ -348,13 +348,14 @@ fn unescape_mount(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4]
-                .iter()
+        // The kernel escapes one byte, so at most `\377`; anything else is taken literally.
+        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
+            d.iter()
                 .all(|b| (b'0'..=b'7').contains(b))
-        {
-            let v = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
+                .then(|| d.iter().fold(0u16, |v, b| v * 8 + u16::from(b - b'0')))
+                .and_then(|v| u8::try_from(v).ok())
+        });
+        if let (b'\\', Some(v)) = (bytes[i], octal) {
             out.push(v);
             i += 4;
         } else {
@@ -368,6 +369,13 @@ fn unescape_mount(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mount_escapes_beyond_a_byte_are_literal() {
+        assert_eq!(unescape_mount(r"/a\040b"), "/a b");
+        assert_eq!(unescape_mount(r"/d\777x"), r"/d\777x");
+        assert_eq!(unescape_mount(r"/e\04"), r"/e\04");
+    }
 
     fn fixture(name: &str) -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))

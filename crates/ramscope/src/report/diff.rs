@@ -221,7 +221,7 @@ const MIN_ROW: u64 = 1 << 20;
 
 /// The report, with every untrusted string (titles, command lines, config values) escaped.
 pub fn render(d: &Diff) -> String {
-    crate::text::clean_lines(render_raw(d))
+    crate::text::for_terminal(render_raw(d))
 }
 
 fn render_raw(d: &Diff) -> String {

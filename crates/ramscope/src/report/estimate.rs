@@ -6,11 +6,11 @@ use std::fmt::Write;
 use crate::estimate::{Estimate, Exactness, Phase};
 use crate::units::bytes;
 
-use super::{ellipsize, num, table, Cell};
+use super::{num, table, Cell};
 
 /// The report, with every untrusted string (titles, command lines, config values) escaped.
 pub fn render(e: &Estimate) -> String {
-    crate::text::clean_lines(render_raw(e))
+    crate::text::for_terminal(render_raw(e))
 }
 
 fn render_raw(e: &Estimate) -> String {
@@ -49,20 +49,11 @@ fn render_raw(e: &Estimate) -> String {
     );
     out.push('\n');
 
-    let mut t = table(&[
-        "process",
-        "role",
-        "count",
-        "steady each",
-        "range",
-        "load peak each",
-        "steady total",
-    ]);
+    let mut t = table(&["process", "count", "steady", "range", "load peak", "total"]);
     t.text_column(0);
     for p in &e.processes {
         t.add_row(vec![
-            Cell::new(ellipsize(&p.title, 48)),
-            Cell::new(p.role.name()),
+            Cell::new(&p.title),
             num(p.count),
             num(bytes(p.steady_bytes)),
             num(format!("{} – {}", bytes(p.low_bytes), bytes(p.high_bytes))),
@@ -72,7 +63,6 @@ fn render_raw(e: &Estimate) -> String {
     }
     t.add_row(vec![
         Cell::new("total"),
-        Cell::new(""),
         num(e.processes.iter().map(|p| p.count).sum::<u64>()),
         Cell::new(""),
         num(format!(
@@ -83,7 +73,10 @@ fn render_raw(e: &Estimate) -> String {
         num(bytes(e.total.peak_bytes)),
         num(bytes(e.total.steady_bytes)),
     ]);
-    let _ = writeln!(out, "{t}");
+    let _ = writeln!(
+        out,
+        "{t}(steady and load peak per process; total: steady state of all of them)"
+    );
 
     for p in &e.processes {
         let _ = writeln!(out, "\n{} ({} × {})", p.title, p.count, p.role.name());

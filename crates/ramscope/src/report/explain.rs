@@ -10,7 +10,7 @@ use super::{ellipsize, num, percent, table, Cell};
 
 /// The report, with every untrusted string (titles, command lines, config values) escaped.
 pub fn render(x: &Explanation) -> String {
-    crate::text::clean_lines(render_raw(x))
+    crate::text::for_terminal(render_raw(x))
 }
 
 fn render_raw(x: &Explanation) -> String {

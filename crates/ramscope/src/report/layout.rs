@@ -141,9 +141,13 @@ impl Table {
     fn layout(&self) -> (Vec<usize>, Vec<bool>) {
         let n = self.header.len();
         let mut natural: Vec<usize> = self.header.iter().map(|h| h.width()).collect();
+        // A text column narrower than its longest word would have to cut a name in two.
+        let mut least: Vec<usize> = vec![MIN_TEXT_WIDTH; n];
         for row in &self.rows {
             for (i, c) in row.cells.iter().enumerate() {
                 natural[i] = natural[i].max(c.text.width());
+                let longest = c.text.split(' ').map(|w| w.width()).max().unwrap_or(0);
+                least[i] = least[i].max(longest);
             }
         }
         let mut below = vec![false; n];
@@ -165,22 +169,20 @@ impl Table {
                 return (natural, below);
             }
             let room = self.width.saturating_sub(fixed + gaps);
-            if room >= MIN_TEXT_WIDTH * text.len() {
-                // Share the room in proportion to what each text column wants.
+            let needed: usize = text.iter().map(|&i| least[i].min(natural[i])).sum();
+            if room >= needed {
+                // Each text column gets its least width, then the rest of the room in
+                // proportion to what it still wants.
                 let mut widths = natural.clone();
-                let mut left = room;
-                for (k, &i) in text.iter().enumerate() {
-                    let share = if k + 1 == text.len() {
-                        left
-                    } else {
-                        (room * natural[i] / wanted.max(1)).max(MIN_TEXT_WIDTH)
-                    };
-                    let share = share
-                        .min(left)
-                        .min(natural[i])
-                        .max(MIN_TEXT_WIDTH.min(left));
-                    widths[i] = share;
-                    left -= share;
+                let spare = room - needed;
+                let extra_wanted: usize = text
+                    .iter()
+                    .map(|&i| natural[i] - least[i].min(natural[i]))
+                    .sum();
+                for &i in &text {
+                    let base = least[i].min(natural[i]);
+                    let extra = (natural[i] - base) * spare / extra_wanted.max(1);
+                    widths[i] = base + extra;
                 }
                 return (widths, below);
             }
@@ -190,6 +192,40 @@ impl Table {
             }
         }
     }
+}
+
+/// A whole report made to fit `width`: lines that are longer (prose: headers, notes) wrap at
+/// spaces, their continuation indented under the line's own indent plus two; table rows,
+/// whose columns are two spaces apart, were laid out to fit already and pass unchanged.
+pub fn fit_lines(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        // Table rows (columns two spaces apart) were laid out already; re-wrapping them
+        // would scramble their columns.
+        if line.width() <= width || line.trim_start().contains("  ") || line.starts_with('─') {
+            out.push_str(line);
+            continue;
+        }
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let first = wrap(line.trim_start_matches(' '), width.saturating_sub(indent));
+        let head = first.first().cloned().unwrap_or_default();
+        out.push_str(&" ".repeat(indent));
+        out.push_str(&head);
+        let rest = first[1..].join(" ");
+        let cont = indent + 2;
+        for l in wrap(&rest, width.saturating_sub(cont))
+            .iter()
+            .filter(|_| !rest.is_empty())
+        {
+            out.push('\n');
+            out.push_str(&" ".repeat(cont));
+            out.push_str(l);
+        }
+    }
+    out
 }
 
 /// Splits `text` into lines of at most `width` columns at spaces; a word wider than the
@@ -385,6 +421,17 @@ mod tests {
             !text.contains('\x1b') && text.contains("\\x1b[31mEVIL"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn long_prose_lines_wrap_under_their_indent() {
+        let text = "short\n  note: a b c d e f g h\n";
+        assert_eq!(
+            fit_lines(text, 12),
+            "short\n  note: a b\n    c d e f\n    g h\n"
+        );
+        let table = sample(30);
+        assert_eq!(fit_lines(&table, 30), table);
     }
 
     #[test]

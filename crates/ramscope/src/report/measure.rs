@@ -19,7 +19,7 @@ pub enum Breakdown {
 
 /// The report, with every untrusted string (titles, command lines, config values) escaped.
 pub fn render(snapshot: &TreeSnapshot, by: Breakdown, top: Option<usize>) -> String {
-    crate::text::clean_lines(render_raw(snapshot, by, top))
+    crate::text::for_terminal(render_raw(snapshot, by, top))
 }
 
 fn render_raw(snapshot: &TreeSnapshot, by: Breakdown, top: Option<usize>) -> String {
@@ -75,10 +75,12 @@ fn processes(s: &TreeSnapshot, top: Option<usize>) -> String {
 }
 
 fn categories(s: &TreeSnapshot, top: Option<usize>) -> String {
-    // One PSS column per process (up to six, largest first), then the tree.
+    // One PSS column per process (largest first, as many as fit, at most six), then the
+    // tree: the tree's own columns take about 55 terminal columns, a process about 13.
+    let fitting = super::layout::terminal_width().saturating_sub(55) / 13;
     let mut procs: Vec<_> = s.processes.iter().collect();
     procs.sort_by_key(|p| std::cmp::Reverse(p.pss_bytes));
-    procs.truncate(6);
+    procs.truncate(fitting.min(6));
     let mut header: Vec<String> = vec!["category".into()];
     header.extend(procs.iter().map(|p| format!("{} {}", p.role.name(), p.pid)));
     header.extend([

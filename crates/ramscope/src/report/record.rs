@@ -14,7 +14,7 @@ const MIN_CATEGORY_ROW: u64 = 1 << 20;
 
 /// The report, with every untrusted string (titles, command lines, config values) escaped.
 pub fn render(a: &Analysis) -> String {
-    crate::text::clean_lines(render_raw(a))
+    crate::text::for_terminal(render_raw(a))
 }
 
 fn render_raw(a: &Analysis) -> String {

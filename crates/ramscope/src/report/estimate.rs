@@ -8,6 +8,29 @@ use crate::units::bytes;
 
 use super::{num, table, Cell};
 
+/// What `ps` will show for `count` processes of one title: vLLM numbers its workers
+/// (`VLLM::Worker_TP{j}`, `VLLM::Worker_DP{i}_TP{j}`), so the first and the last.
+fn titles(e: &Estimate, title: &str, count: u64) -> String {
+    if !title.contains("{i}") && !title.contains("{j}") {
+        return title.to_string();
+    }
+    let size = |k: &str| e.args.get(k).and_then(|v| v.as_u64()).unwrap_or(1).max(1);
+    let numbered = |i: u64, j: u64| {
+        title
+            .replace("{i}", &i.to_string())
+            .replace("{j}", &j.to_string())
+    };
+    let first = numbered(0, 0);
+    if count <= 1 {
+        return first;
+    }
+    let last = numbered(
+        size("data_parallel_size") - 1,
+        size("tensor_parallel_size") * size("pipeline_parallel_size") - 1,
+    );
+    format!("{first} … {last}")
+}
+
 /// The report, with every untrusted string (titles, command lines, config values) escaped.
 pub fn render(e: &Estimate) -> String {
     crate::text::for_terminal(render_raw(e))
@@ -50,10 +73,9 @@ fn render_raw(e: &Estimate) -> String {
     out.push('\n');
 
     let mut t = table(&["process", "count", "steady", "range", "load peak", "total"]);
-    t.text_column(0);
     for p in &e.processes {
         t.add_row(vec![
-            Cell::new(&p.title),
+            Cell::new(p.role.name()),
             num(p.count),
             num(bytes(p.steady_bytes)),
             num(format!("{} – {}", bytes(p.low_bytes), bytes(p.high_bytes))),
@@ -79,7 +101,13 @@ fn render_raw(e: &Estimate) -> String {
     );
 
     for p in &e.processes {
-        let _ = writeln!(out, "\n{} ({} × {})", p.title, p.count, p.role.name());
+        let _ = writeln!(
+            out,
+            "\n{} ({} × {})",
+            titles(e, &p.title, p.count),
+            p.count,
+            p.role.name()
+        );
         // Formula and source go below each row: they are long, and split across a narrow
         // column they could not be read.
         let mut t = table(&["component", "bytes", "category", "exactness"]);

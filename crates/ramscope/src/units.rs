@@ -91,6 +91,175 @@ pub fn seconds(s: f64) -> String {
     }
 }
 
+/// A count of bytes (or elements) computed without wrapping.
+///
+/// Release builds wrap `u64` arithmetic silently, so a formula fed an absurd flag could print a
+/// small, plausible number. Here every step is checked: once a step would pass `u64::MAX` the
+/// value is *too large* and stays so (it behaves like +∞: `min` with a finite value gives the
+/// finite value, a finite value divided by it gives 0, times 0 gives 0). Division by zero is
+/// also too large, so no input can panic. `u64::MAX` is the too-large value's plain form:
+/// [`Checked::raw`] returns it and [`Checked::new`] reads it back as too large, so a `u64`
+/// field can carry the condition to the check that reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checked(Option<u64>);
+
+impl Checked {
+    /// The too-large value.
+    pub const TOO_LARGE: Checked = Checked(None);
+
+    pub const fn new(v: u64) -> Checked {
+        if v == u64::MAX {
+            Checked(None)
+        } else {
+            Checked(Some(v))
+        }
+    }
+
+    /// A float (bytes from GiB × 2^30, say): too large when not finite or ≥ 2^64; negative is 0.
+    pub fn from_f64(v: f64) -> Checked {
+        // 2^64 is exactly representable; anything at or above it does not fit.
+        if !v.is_finite() || v >= 18_446_744_073_709_551_616.0 {
+            Checked::TOO_LARGE
+        } else {
+            Checked::new(v.max(0.0) as u64)
+        }
+    }
+
+    /// The value, `None` when too large.
+    pub fn get(self) -> Option<u64> {
+        self.0
+    }
+
+    /// The value, `u64::MAX` when too large.
+    pub fn raw(self) -> u64 {
+        self.0.unwrap_or(u64::MAX)
+    }
+
+    pub fn is_too_large(self) -> bool {
+        self.0.is_none()
+    }
+
+    fn map2(self, other: Checked, f: impl Fn(u64, u64) -> Option<u64>) -> Checked {
+        match (self.0, other.0) {
+            (Some(a), Some(b)) => f(a, b).map_or(Checked::TOO_LARGE, Checked::new),
+            _ => Checked::TOO_LARGE,
+        }
+    }
+
+    pub fn min(self, other: impl Into<Checked>) -> Checked {
+        match (self.0, other.into().0) {
+            (Some(a), Some(b)) => Checked(Some(a.min(b))),
+            (Some(a), None) | (None, Some(a)) => Checked(Some(a)),
+            (None, None) => Checked::TOO_LARGE,
+        }
+    }
+
+    pub fn max(self, other: impl Into<Checked>) -> Checked {
+        self.map2(other.into(), |a, b| Some(a.max(b)))
+    }
+
+    /// `self − other`, 0 when `other` is larger (too large stays too large).
+    pub fn saturating_sub(self, other: impl Into<Checked>) -> Checked {
+        match (self.0, other.into().0) {
+            (Some(a), Some(b)) => Checked(Some(a.saturating_sub(b))),
+            (Some(_), None) => Checked(Some(0)),
+            (None, _) => Checked::TOO_LARGE,
+        }
+    }
+
+    pub fn div_ceil(self, d: impl Into<Checked>) -> Checked {
+        match (self.0, d.into().0) {
+            (_, Some(0)) => Checked::TOO_LARGE,
+            (Some(a), Some(d)) => Checked::new(a.div_ceil(d)),
+            (Some(0), None) => Checked(Some(0)),
+            (Some(_), None) => Checked(Some(1)),
+            (None, _) => Checked::TOO_LARGE,
+        }
+    }
+
+    /// The next power of two at or above `max(self, 1)` (PyTorch's pinned block sizes).
+    pub fn pow2(self) -> Checked {
+        match self.0 {
+            Some(v) => v
+                .max(1)
+                .checked_next_power_of_two()
+                .map_or(Checked::TOO_LARGE, Checked::new),
+            None => Checked::TOO_LARGE,
+        }
+    }
+}
+
+impl From<u64> for Checked {
+    fn from(v: u64) -> Checked {
+        Checked::new(v)
+    }
+}
+
+/// `None` (a computation that did not fit) is too large.
+impl From<Option<u64>> for Checked {
+    fn from(v: Option<u64>) -> Checked {
+        v.map_or(Checked::TOO_LARGE, Checked::new)
+    }
+}
+
+impl<T: Into<Checked>> std::ops::Add<T> for Checked {
+    type Output = Checked;
+    fn add(self, rhs: T) -> Checked {
+        self.map2(rhs.into(), u64::checked_add)
+    }
+}
+
+impl<T: Into<Checked>> std::ops::Mul<T> for Checked {
+    type Output = Checked;
+    fn mul(self, rhs: T) -> Checked {
+        match (self.0, rhs.into()) {
+            // Zero times anything, however large, is nothing.
+            (Some(0), _) | (_, Checked(Some(0))) => Checked(Some(0)),
+            (a, b) => Checked(a).map2(b, u64::checked_mul),
+        }
+    }
+}
+
+impl<T: Into<Checked>> std::ops::Div<T> for Checked {
+    type Output = Checked;
+    fn div(self, rhs: T) -> Checked {
+        match (self.0, rhs.into().0) {
+            (_, Some(0)) | (None, _) => Checked::TOO_LARGE,
+            (Some(a), Some(d)) => Checked(Some(a / d)),
+            (Some(_), None) => Checked(Some(0)),
+        }
+    }
+}
+
+impl std::ops::Add<Checked> for u64 {
+    type Output = Checked;
+    fn add(self, rhs: Checked) -> Checked {
+        Checked::new(self) + rhs
+    }
+}
+
+impl std::ops::Mul<Checked> for u64 {
+    type Output = Checked;
+    fn mul(self, rhs: Checked) -> Checked {
+        Checked::new(self) * rhs
+    }
+}
+
+impl std::iter::Sum for Checked {
+    fn sum<I: Iterator<Item = Checked>>(iter: I) -> Checked {
+        iter.fold(Checked::new(0), |a, b| a + b)
+    }
+}
+
+impl std::fmt::Display for Checked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(v) => write!(f, "{v}"),
+            None => f.write_str("≥ 16 EiB"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,5 +291,34 @@ mod tests {
         assert_eq!(parse_duration("soon"), None);
         assert_eq!(parse_duration("-1s"), None);
         assert_eq!(seconds(245.0), "4m05s");
+    }
+    #[test]
+    fn checked_arithmetic_never_wraps() {
+        let big = Checked::new(1 << 62);
+        assert!((big * 4u64).is_too_large());
+        assert!((big + big + big + big).is_too_large());
+        assert_eq!((big * 2u64).get(), Some(1 << 63));
+        // Too large behaves like +∞ where the answer is still finite.
+        let inf = big * 8u64;
+        assert_eq!(inf.min(5u64).get(), Some(5));
+        assert!(inf.max(5u64).is_too_large());
+        assert_eq!((Checked::new(7) / inf).get(), Some(0));
+        assert_eq!((inf * Checked::new(0)).get(), Some(0));
+        assert!((inf / 2u64).is_too_large());
+        assert_eq!(Checked::new(3).saturating_sub(inf).get(), Some(0));
+        // No input panics: division by zero is too large, not a crash.
+        assert!((Checked::new(3) / 0u64).is_too_large());
+        assert!(Checked::new(3).div_ceil(0u64).is_too_large());
+        assert!(Checked::new((1 << 63) + 1).pow2().is_too_large());
+        assert_eq!(Checked::new(0).pow2().get(), Some(1));
+        // u64::MAX round-trips as too large.
+        assert!(Checked::new(u64::MAX).is_too_large());
+        assert_eq!(Checked::TOO_LARGE.raw(), u64::MAX);
+        assert!(Checked::from_f64(1e20 * (1u64 << 30) as f64).is_too_large());
+        assert!(Checked::from_f64(f64::NAN).is_too_large());
+        assert_eq!(Checked::from_f64(1.5 * 1024.0).get(), Some(1536));
+        let s: Checked = [1u64, 2, 3].into_iter().map(Checked::new).sum();
+        assert_eq!(s.get(), Some(6));
+        assert_eq!(inf.to_string(), "≥ 16 EiB");
     }
 }

@@ -12,6 +12,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::command_line::strip_launcher;
+pub use super::command_line::{fuzz_command_line, split_command_line};
+use super::flags::m;
+pub use super::flags::{Effect, Field, Flag, Kind, FLAGS};
 use super::Version;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,1652 +39,8 @@ pub enum ArgsError {
     Quotes,
 }
 
-/// How a flag takes its value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// `--flag` / `--no-flag` (argparse `BooleanOptionalAction`).
-    Bool,
-    /// `--flag` only (`store_true`).
-    Switch,
-    /// `--flag VALUE`.
-    Value,
-    /// `--flag [VALUE]`.
-    OptValue,
-    /// `--flag V1 V2 …` (`nargs="+"`).
-    Multi,
-}
-
-/// The settings that change host RAM.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Field {
-    Model,
-    MaxModelLen,
-    MaxNumSeqs,
-    MaxNumBatchedTokens,
-    BlockSize,
-    Dtype,
-    KvCacheDtype,
-    GpuMemoryUtilization,
-    KvCacheMemoryBytes,
-    NumGpuBlocksOverride,
-    SwapSpace,
-    CpuOffloadGb,
-    KvOffloadingSize,
-    KvOffloadingBackend,
-    KvTransferConfig,
-    EnforceEager,
-    EnableSleepMode,
-    SafetensorsLoadStrategy,
-    SafetensorsPrefetchThreads,
-    LoadFormat,
-    ModelLoaderExtraConfig,
-    MaxParallelLoadingWorkers,
-    MmProcessorCacheGb,
-    MmProcessorCacheType,
-    MmShmCacheMaxObjectSizeMb,
-    LimitMmPerPrompt,
-    LanguageModelOnly,
-    MmEncoderOnly,
-    ApiServerCount,
-    TensorParallelSize,
-    PipelineParallelSize,
-    DataParallelSize,
-    DataParallelSizeLocal,
-    DecodeContextParallelSize,
-    Headless,
-    EnableLora,
-    MaxLoras,
-    MaxCpuLoras,
-    MaxLoraRank,
-    SpeculativeConfig,
-    SpecMethod,
-    SpecModel,
-    SpecTokens,
-    EnablePrefixCaching,
-    PrefixCachingHashAlgo,
-    MaxLogprobs,
-    SkipTokenizerInit,
-    EnablePromptEmbeds,
-    CompilationConfig,
-    CudagraphCaptureSizes,
-    MaxCudagraphCaptureSize,
-    OptimizationLevel,
-    AttentionBackend,
-    DistributedExecutorBackend,
-    AsyncScheduling,
-    EnableChunkedPrefill,
-    EnableShmTensorArena,
-    Quantization,
-    ConfigFile,
-}
-
-/// What a flag does to host RAM.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Effect {
-    /// Drives a formula.
-    Models(Field),
-    /// Parsed and ignored, with the reason.
-    NoHostRam(&'static str),
-}
-
-/// One vLLM flag.
-#[derive(Debug, Clone, Copy)]
-pub struct Flag {
-    pub name: &'static str,
-    pub aliases: &'static [&'static str],
-    pub kind: Kind,
-    pub effect: Effect,
-    /// The first release without it.
-    pub removed_in: Option<Version>,
-}
-
-const fn m(name: &'static str, aliases: &'static [&'static str], kind: Kind, field: Field) -> Flag {
-    Flag {
-        name,
-        aliases,
-        kind,
-        effect: Effect::Models(field),
-        removed_in: None,
-    }
-}
-
-const fn nh(
-    name: &'static str,
-    aliases: &'static [&'static str],
-    kind: Kind,
-    why: &'static str,
-) -> Flag {
-    Flag {
-        name,
-        aliases,
-        kind,
-        effect: Effect::NoHostRam(why),
-        removed_in: None,
-    }
-}
-
-const fn gone(name: &'static str, kind: Kind, removed_in: Version, effect: Effect) -> Flag {
-    Flag {
-        name,
-        aliases: &[],
-        kind,
-        effect,
-        removed_in: Some(removed_in),
-    }
-}
-
 use Field as F;
 use Kind::*;
-
-/// Every flag ramscope knows, modelled ones first.
-pub const FLAGS: &[Flag] = &[
-    m("--model", &[], Value, F::Model),
-    m("--max-model-len", &[], Value, F::MaxModelLen),
-    m("--max-num-seqs", &[], Value, F::MaxNumSeqs),
-    m(
-        "--max-num-batched-tokens",
-        &[],
-        Value,
-        F::MaxNumBatchedTokens,
-    ),
-    m("--block-size", &[], Value, F::BlockSize),
-    m("--dtype", &[], Value, F::Dtype),
-    m("--kv-cache-dtype", &[], Value, F::KvCacheDtype),
-    m(
-        "--gpu-memory-utilization",
-        &["--device-memory-utilization"],
-        Value,
-        F::GpuMemoryUtilization,
-    ),
-    m("--kv-cache-memory-bytes", &[], Value, F::KvCacheMemoryBytes),
-    m(
-        "--num-gpu-blocks-override",
-        &[],
-        Value,
-        F::NumGpuBlocksOverride,
-    ),
-    m("--cpu-offload-gb", &[], Value, F::CpuOffloadGb),
-    m("--kv-offloading-size", &[], Value, F::KvOffloadingSize),
-    m(
-        "--kv-offloading-backend",
-        &[],
-        Value,
-        F::KvOffloadingBackend,
-    ),
-    m("--kv-transfer-config", &[], Value, F::KvTransferConfig),
-    m("--enforce-eager", &[], Bool, F::EnforceEager),
-    m("--enable-sleep-mode", &[], Bool, F::EnableSleepMode),
-    m(
-        "--safetensors-load-strategy",
-        &[],
-        Value,
-        F::SafetensorsLoadStrategy,
-    ),
-    m(
-        "--safetensors-prefetch-num-threads",
-        &[],
-        Value,
-        F::SafetensorsPrefetchThreads,
-    ),
-    m("--load-format", &[], Value, F::LoadFormat),
-    m(
-        "--model-loader-extra-config",
-        &[],
-        Value,
-        F::ModelLoaderExtraConfig,
-    ),
-    m(
-        "--max-parallel-loading-workers",
-        &[],
-        Value,
-        F::MaxParallelLoadingWorkers,
-    ),
-    m("--mm-processor-cache-gb", &[], Value, F::MmProcessorCacheGb),
-    m(
-        "--mm-processor-cache-type",
-        &[],
-        Value,
-        F::MmProcessorCacheType,
-    ),
-    m(
-        "--mm-shm-cache-max-object-size-mb",
-        &[],
-        Value,
-        F::MmShmCacheMaxObjectSizeMb,
-    ),
-    m("--limit-mm-per-prompt", &[], Value, F::LimitMmPerPrompt),
-    m("--language-model-only", &[], Bool, F::LanguageModelOnly),
-    m("--mm-encoder-only", &[], Bool, F::MmEncoderOnly),
-    m("--api-server-count", &["-asc"], Value, F::ApiServerCount),
-    m(
-        "--tensor-parallel-size",
-        &["-tp"],
-        Value,
-        F::TensorParallelSize,
-    ),
-    m(
-        "--pipeline-parallel-size",
-        &["-pp"],
-        Value,
-        F::PipelineParallelSize,
-    ),
-    m("--data-parallel-size", &["-dp"], Value, F::DataParallelSize),
-    m(
-        "--data-parallel-size-local",
-        &["-dpl"],
-        Value,
-        F::DataParallelSizeLocal,
-    ),
-    m(
-        "--decode-context-parallel-size",
-        &["-dcp"],
-        Value,
-        F::DecodeContextParallelSize,
-    ),
-    m("--headless", &[], Switch, F::Headless),
-    m("--enable-lora", &[], Bool, F::EnableLora),
-    m("--max-loras", &[], Value, F::MaxLoras),
-    m("--max-cpu-loras", &[], Value, F::MaxCpuLoras),
-    m("--max-lora-rank", &[], Value, F::MaxLoraRank),
-    m(
-        "--speculative-config",
-        &["-sc"],
-        Value,
-        F::SpeculativeConfig,
-    ),
-    m("--spec-method", &[], Value, F::SpecMethod),
-    m("--spec-model", &[], Value, F::SpecModel),
-    m("--spec-tokens", &[], Value, F::SpecTokens),
-    m("--enable-prefix-caching", &[], Bool, F::EnablePrefixCaching),
-    m(
-        "--prefix-caching-hash-algo",
-        &[],
-        Value,
-        F::PrefixCachingHashAlgo,
-    ),
-    m("--max-logprobs", &[], Value, F::MaxLogprobs),
-    m("--skip-tokenizer-init", &[], Bool, F::SkipTokenizerInit),
-    m("--enable-prompt-embeds", &[], Bool, F::EnablePromptEmbeds),
-    m(
-        "--compilation-config",
-        &["-cc"],
-        Value,
-        F::CompilationConfig,
-    ),
-    m(
-        "--cudagraph-capture-sizes",
-        &[],
-        Multi,
-        F::CudagraphCaptureSizes,
-    ),
-    m(
-        "--max-cudagraph-capture-size",
-        &[],
-        Value,
-        F::MaxCudagraphCaptureSize,
-    ),
-    m("--optimization-level", &["-O"], Value, F::OptimizationLevel),
-    m("--attention-backend", &[], Value, F::AttentionBackend),
-    m(
-        "--distributed-executor-backend",
-        &[],
-        Value,
-        F::DistributedExecutorBackend,
-    ),
-    m("--async-scheduling", &[], Bool, F::AsyncScheduling),
-    m(
-        "--enable-chunked-prefill",
-        &[],
-        Bool,
-        F::EnableChunkedPrefill,
-    ),
-    m(
-        "--enable-shm-tensor-arena",
-        &[],
-        Bool,
-        F::EnableShmTensorArena,
-    ),
-    m("--quantization", &["-q"], Value, F::Quantization),
-    m("--config", &[], Value, F::ConfigFile),
-    // Removed flags of 0.10–0.12, so old command lines parse and say what happened.
-    gone(
-        "--swap-space",
-        Value,
-        Version::V0_32,
-        Effect::Models(F::SwapSpace),
-    ),
-    gone(
-        "--disable-log-requests",
-        Switch,
-        Version::V0_32,
-        Effect::NoHostRam("HTTP frontend or logging"),
-    ),
-    gone(
-        "--max-seq-len-to-capture",
-        Value,
-        Version::V0_12,
-        Effect::NoHostRam("CUDA graph sizes (replaced by --max-cudagraph-capture-size)"),
-    ),
-    gone(
-        "--guided-decoding-backend",
-        Value,
-        Version::V0_11,
-        Effect::NoHostRam("structured-output backend choice"),
-    ),
-    gone(
-        "--disable-mm-preprocessor-cache",
-        Switch,
-        Version::V0_11,
-        Effect::Models(F::MmProcessorCacheGb),
-    ),
-    gone(
-        "--num-scheduler-steps",
-        Value,
-        Version::V0_10,
-        Effect::NoHostRam("scheduling policy"),
-    ),
-    gone(
-        "--preemption-mode",
-        Value,
-        Version::V0_11,
-        Effect::NoHostRam("V0 scheduling"),
-    ),
-    gone(
-        "--disable-async-output-proc",
-        Switch,
-        Version::V0_11,
-        Effect::NoHostRam("V0 scheduling"),
-    ),
-    gone(
-        "--tokenizer-pool-size",
-        Value,
-        Version::V0_11,
-        Effect::NoHostRam("V0 tokenizer pool"),
-    ),
-    gone(
-        "--device",
-        Value,
-        Version::V0_11,
-        Effect::NoHostRam("device selection (use ramscope's own --device)"),
-    ),
-    gone(
-        "--override-neuron-config",
-        Value,
-        Version::V0_11,
-        Effect::NoHostRam("Neuron devices"),
-    ),
-    gone(
-        "--long-lora-scaling-factors",
-        Value,
-        Version::V0_11,
-        Effect::NoHostRam("LoRA options without a host buffer"),
-    ),
-    gone(
-        "--enable-reasoning",
-        Switch,
-        Version::V0_10,
-        Effect::NoHostRam("request and response formatting"),
-    ),
-    nh(
-        "--mamba-cache-mode",
-        &[],
-        Value,
-        "KV cache layout on the device",
-    ),
-    // Everything else vLLM 0.32 lists, and why it does not size host RAM.
-    nh(
-        "--aggregate-engine-logging",
-        &[],
-        Switch,
-        "HTTP frontend or logging",
-    ),
-    nh(
-        "--disable-log-stats",
-        &[],
-        Switch,
-        "HTTP frontend or logging",
-    ),
-    nh(
-        "--enable-log-requests",
-        &[],
-        Bool,
-        "HTTP frontend or logging",
-    ),
-    nh(
-        "--fail-on-environ-validation",
-        &[],
-        Bool,
-        "HTTP frontend or logging",
-    ),
-    nh(
-        "--gdn-prefill-backend",
-        &[],
-        Value,
-        "GPU kernel selection (device memory)",
-    ),
-    nh("--grpc", &[], Switch, "HTTP frontend or logging"),
-    nh(
-        "--kda-decode-backend",
-        &[],
-        Value,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--kda-prefill-backend",
-        &[],
-        Value,
-        "GPU kernel selection (device memory)",
-    ),
-    nh("--shutdown-timeout", &[], Value, "HTTP frontend or logging"),
-    nh("--allow-credentials", &[], Bool, "HTTP frontend or logging"),
-    nh("--allowed-headers", &[], Value, "HTTP frontend or logging"),
-    nh("--allowed-methods", &[], Value, "HTTP frontend or logging"),
-    nh("--allowed-origins", &[], Value, "HTTP frontend or logging"),
-    nh(
-        "--anthropic-disabled-thinking-effort",
-        &[],
-        Value,
-        "request and response formatting",
-    ),
-    nh("--api-key", &[], Multi, "HTTP frontend or logging"),
-    nh(
-        "--chat-template",
-        &[],
-        Value,
-        "request and response formatting",
-    ),
-    nh(
-        "--chat-template-content-format",
-        &[],
-        Value,
-        "request and response formatting",
-    ),
-    nh(
-        "--cohere-format",
-        &[],
-        Value,
-        "request and response formatting",
-    ),
-    nh(
-        "--cohere-is-reasoning-model",
-        &[],
-        Bool,
-        "request and response formatting",
-    ),
-    nh(
-        "--data-parallel-supervisor-port",
-        &[],
-        Value,
-        "multi-node and process placement",
-    ),
-    nh(
-        "--default-chat-template-kwargs",
-        &[],
-        Value,
-        "request and response formatting",
-    ),
-    nh(
-        "--disable-access-log-for-endpoints",
-        &[],
-        Value,
-        "HTTP frontend or logging",
-    ),
-    nh(
-        "--disable-fastapi-docs",
-        &[],
-        Bool,
-        "HTTP frontend or logging",
-    ),
-    nh(
-        "--disable-uvicorn-access-log",
-        &[],
-        Bool,
-        "HTTP frontend or logging",
-    ),
-    nh(
-        "--dp-supervisor-probe-failure-threshold",
-        &[],
-        Value,
-        "multi-node and process placement",
-    ),
-    nh(
-        "--dp-supervisor-probe-interval-s",
-        &[],
-        Value,
-        "multi-node and process placement",
-    ),
-    nh(
-        "--dp-supervisor-probe-timeout-s",
-        &[],
-        Value,
-        "multi-node and process placement",
-    ),
-    nh(
-        "--enable-auto-tool-choice",
-        &[],
-        Bool,
-        "request and response formatting",
-    ),
-    nh(
-        "--enable-flash-late-interaction",
-        &[],
-        Bool,
-        "request and response formatting",
-    ),
-    nh(
-        "--enable-force-include-usage",
-        &[],
-        Bool,
-        "request and response formatting",
-    ),
-    nh(
-        "--enable-log-deltas",
-        &[],
-        Bool,
-        "request and response formatting",
-    ),
-    nh(
-        "--enable-log-outputs",
-        &[],
-        Bool,
-        "request and response formatting",
-    ),
-    nh(
-        "--enable-offline-docs",
-        &[],
-        Bool,
-        "HTTP frontend or logging",
-    ),
-    nh(
-        "--enable-per-request-metrics",
-        &[],
-        Bool,
-        "request and response formatting",
-    ),
-    nh(
-        "--enable-prompt-tokens-details",
-        &[],
-        Bool,
-        "request and response formatting",
-    ),
-    nh(
-        "--enable-request-id-headers",
-        &[],
-        Bool,
-        "HTTP frontend or logging",
-    ),
-    nh("--enable-scale-out", &[], Bool, "HTTP frontend or logging"),
-    nh(
-        "--enable-server-load-tracking",
-        &[],
-        Bool,
-        "HTTP frontend or logging",
-    ),
-    nh(
-        "--enable-ssl-refresh",
-        &[],
-        Bool,
-        "HTTP frontend or logging",
-    ),
-    nh(
-        "--enable-tokenizer-info-endpoint",
-        &[],
-        Bool,
-        "request and response formatting",
-    ),
-    nh(
-        "--exclude-tools-when-tool-choice-none",
-        &[],
-        Bool,
-        "request and response formatting",
-    ),
-    nh("--fingerprint-mode", &[], Value, "HTTP frontend or logging"),
-    nh(
-        "--fingerprint-value",
-        &[],
-        Value,
-        "HTTP frontend or logging",
-    ),
-    nh("--grpc-port", &[], Value, "HTTP frontend or logging"),
-    nh(
-        "--h11-max-header-count",
-        &[],
-        Value,
-        "HTTP frontend or logging",
-    ),
-    nh(
-        "--h11-max-incomplete-event-size",
-        &[],
-        Value,
-        "HTTP frontend or logging",
-    ),
-    nh("--host", &[], Value, "HTTP frontend or logging"),
-    nh(
-        "--log-error-stack",
-        &[],
-        Bool,
-        "request and response formatting",
-    ),
-    nh(
-        "--lora-modules",
-        &[],
-        Multi,
-        "request and response formatting",
-    ),
-    nh("--max-log-len", &[], Value, "HTTP frontend or logging"),
-    nh("--middleware", &[], Value, "HTTP frontend or logging"),
-    nh("--port", &[], Value, "HTTP frontend or logging"),
-    nh(
-        "--response-role",
-        &[],
-        Value,
-        "request and response formatting",
-    ),
-    nh(
-        "--return-tokens-as-token-ids",
-        &[],
-        Bool,
-        "request and response formatting",
-    ),
-    nh("--root-path", &[], Value, "HTTP frontend or logging"),
-    nh(
-        "--sse-keep-alive-interval",
-        &[],
-        Value,
-        "HTTP frontend or logging",
-    ),
-    nh("--ssl-ca-certs", &[], Value, "HTTP frontend or logging"),
-    nh("--ssl-cert-reqs", &[], Value, "HTTP frontend or logging"),
-    nh("--ssl-certfile", &[], Value, "HTTP frontend or logging"),
-    nh("--ssl-ciphers", &[], Value, "HTTP frontend or logging"),
-    nh("--ssl-keyfile", &[], Value, "HTTP frontend or logging"),
-    nh(
-        "--tokens-only",
-        &[],
-        Bool,
-        "request and response formatting",
-    ),
-    nh(
-        "--tool-call-parser",
-        &[],
-        Value,
-        "request and response formatting",
-    ),
-    nh(
-        "--tool-parser-plugin",
-        &[],
-        Value,
-        "request and response formatting",
-    ),
-    nh(
-        "--tool-server",
-        &[],
-        Value,
-        "request and response formatting",
-    ),
-    nh(
-        "--tool-strict-level",
-        &[],
-        Value,
-        "request and response formatting",
-    ),
-    nh(
-        "--trust-request-chat-template",
-        &[],
-        Bool,
-        "request and response formatting",
-    ),
-    nh(
-        "--trust-request-mm-kwargs",
-        &[],
-        Bool,
-        "multimodal options without a host buffer",
-    ),
-    nh("--uds", &[], Value, "HTTP frontend or logging"),
-    nh(
-        "--uvicorn-log-level",
-        &[],
-        Value,
-        "HTTP frontend or logging",
-    ),
-    nh(
-        "--allow-deprecated-quantization",
-        &[],
-        Bool,
-        "model identity and numerics",
-    ),
-    nh(
-        "--allowed-local-media-path",
-        &[],
-        Value,
-        "HTTP frontend or logging",
-    ),
-    nh(
-        "--allowed-media-domains",
-        &[],
-        Multi,
-        "HTTP frontend or logging",
-    ),
-    nh("--code-revision", &[], Value, "model identity and numerics"),
-    nh("--config-format", &[], Value, "model identity and numerics"),
-    nh("--convert", &[], Value, "model identity and numerics"),
-    nh(
-        "--disable-cascade-attn",
-        &[],
-        Bool,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--disable-sliding-window",
-        &[],
-        Bool,
-        "KV cache layout on the device",
-    ),
-    nh(
-        "--enable-cumem-allocator",
-        &[],
-        Bool,
-        "model identity and numerics",
-    ),
-    nh(
-        "--enable-nccl-comm-suspend",
-        &[],
-        Bool,
-        "multi-node and process placement",
-    ),
-    nh(
-        "--enable-return-routed-experts",
-        &[],
-        Bool,
-        "GPU kernel selection (device memory)",
-    ),
-    nh("--enable-trace-replay", &[], Bool, "observability"),
-    nh(
-        "--generation-config",
-        &[],
-        Value,
-        "model identity and numerics",
-    ),
-    nh(
-        "--hf-config-path",
-        &[],
-        Value,
-        "model identity and numerics",
-    ),
-    nh("--hf-overrides", &[], Value, "model identity and numerics"),
-    nh("--hf-token", &[], OptValue, "model identity and numerics"),
-    nh(
-        "--io-processor-plugin",
-        &[],
-        Value,
-        "model identity and numerics",
-    ),
-    nh(
-        "--logits-processors",
-        &[],
-        Multi,
-        "model identity and numerics",
-    ),
-    nh("--logprobs-mode", &[], Value, "model identity and numerics"),
-    nh(
-        "--model-class-overrides",
-        &[],
-        Value,
-        "model identity and numerics",
-    ),
-    nh("--model-impl", &[], Value, "model identity and numerics"),
-    nh(
-        "--override-generation-config",
-        &[],
-        Value,
-        "model identity and numerics",
-    ),
-    nh("--pooler-config", &[], Value, "model identity and numerics"),
-    nh(
-        "--quantization-config",
-        &[],
-        Value,
-        "model identity and numerics",
-    ),
-    nh(
-        "--renderer-num-workers",
-        &[],
-        Value,
-        "model identity and numerics",
-    ),
-    nh(
-        "--return-sampling-mask",
-        &[],
-        Bool,
-        "model identity and numerics",
-    ),
-    nh("--revision", &[], Value, "model identity and numerics"),
-    nh("--runner", &[], Value, "model identity and numerics"),
-    nh("--seed", &[], Value, "model identity and numerics"),
-    nh(
-        "--served-model-name",
-        &[],
-        Multi,
-        "model identity and numerics",
-    ),
-    nh(
-        "--sleep-mode-offload-cudagraph",
-        &[],
-        Bool,
-        "model identity and numerics",
-    ),
-    nh(
-        "--sleep-preserve-parameter-names",
-        &[],
-        Multi,
-        "model identity and numerics",
-    ),
-    nh("--tokenizer", &[], Value, "model identity and numerics"),
-    nh(
-        "--tokenizer-mode",
-        &[],
-        Value,
-        "model identity and numerics",
-    ),
-    nh(
-        "--tokenizer-revision",
-        &[],
-        Value,
-        "model identity and numerics",
-    ),
-    nh(
-        "--trust-remote-code",
-        &[],
-        Bool,
-        "model identity and numerics",
-    ),
-    nh(
-        "--use-fp64-gumbel",
-        &[],
-        Bool,
-        "model identity and numerics",
-    ),
-    nh("--download-dir", &[], Value, "model identity and numerics"),
-    nh(
-        "--ignore-patterns",
-        &[],
-        Multi,
-        "model identity and numerics",
-    ),
-    nh(
-        "--pt-load-map-location",
-        &[],
-        Value,
-        "model identity and numerics",
-    ),
-    nh(
-        "--safetensors-prefetch-block-size",
-        &[],
-        Value,
-        "model identity and numerics",
-    ),
-    nh(
-        "--use-tqdm-on-load",
-        &[],
-        Bool,
-        "model identity and numerics",
-    ),
-    nh(
-        "--enable-mamba-cache-stochastic-rounding",
-        &[],
-        Bool,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--mamba-backend",
-        &[],
-        Value,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--mamba-cache-philox-rounds",
-        &[],
-        Value,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--mamba-ssu-algorithm",
-        &[],
-        Value,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--reasoning-parser",
-        &[],
-        Value,
-        "request and response formatting",
-    ),
-    nh(
-        "--reasoning-parser-plugin",
-        &[],
-        Value,
-        "request and response formatting",
-    ),
-    nh(
-        "--all2all-backend",
-        &[],
-        Value,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--cp-kv-cache-interleave-size",
-        &[],
-        Value,
-        "KV cache layout on the device",
-    ),
-    nh(
-        "--cpu-distributed-timeout-seconds",
-        &[],
-        Value,
-        "multi-node and process placement",
-    ),
-    nh(
-        "--data-parallel-address",
-        &["-dpa"],
-        Value,
-        "multi-node and process placement",
-    ),
-    nh(
-        "--data-parallel-backend",
-        &["-dpb"],
-        Value,
-        "multi-node and process placement",
-    ),
-    nh(
-        "--data-parallel-external-lb",
-        &["-dpe"],
-        Bool,
-        "multi-node and process placement",
-    ),
-    nh(
-        "--data-parallel-hybrid-lb",
-        &["-dph"],
-        Bool,
-        "multi-node and process placement",
-    ),
-    nh(
-        "--data-parallel-multi-port-external-lb",
-        &["-dpm"],
-        Switch,
-        "multi-node and process placement",
-    ),
-    nh(
-        "--data-parallel-rank",
-        &["-dpn"],
-        Value,
-        "multi-node and process placement",
-    ),
-    nh(
-        "--data-parallel-rpc-port",
-        &["-dpp"],
-        Value,
-        "multi-node and process placement",
-    ),
-    nh(
-        "--data-parallel-start-rank",
-        &["-dpr"],
-        Value,
-        "multi-node and process placement",
-    ),
-    nh(
-        "--dbo-decode-token-threshold",
-        &[],
-        Value,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--dbo-prefill-token-threshold",
-        &[],
-        Value,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--dcp-comm-backend",
-        &[],
-        Value,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--dcp-kv-cache-interleave-size",
-        &[],
-        Value,
-        "KV cache layout on the device",
-    ),
-    nh(
-        "--dcp-q-replicate",
-        &[],
-        Bool,
-        "KV cache layout on the device",
-    ),
-    nh(
-        "--device-ids",
-        &[],
-        Value,
-        "multi-node and process placement",
-    ),
-    nh(
-        "--disable-custom-all-reduce",
-        &[],
-        Bool,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--disable-nccl-for-dp-synchronization",
-        &[],
-        Bool,
-        "multi-node and process placement",
-    ),
-    nh(
-        "--distributed-timeout-seconds",
-        &[],
-        Value,
-        "multi-node and process placement",
-    ),
-    nh(
-        "--dp-sync-interval",
-        &[],
-        Value,
-        "multi-node and process placement",
-    ),
-    nh(
-        "--elastic-ep-max-dp-size",
-        &[],
-        Value,
-        "multi-node and process placement",
-    ),
-    nh(
-        "--enable-batch-sharded-sampling",
-        &[],
-        Bool,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--enable-dbo",
-        &[],
-        Bool,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--enable-elastic-ep",
-        &[],
-        Bool,
-        "multi-node and process placement",
-    ),
-    nh(
-        "--enable-ep-weight-filter",
-        &[],
-        Bool,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--enable-eplb",
-        &[],
-        Bool,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--enable-expert-parallel",
-        &["-ep"],
-        Bool,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--enable-fault-tolerance",
-        &[],
-        Bool,
-        "multi-node and process placement",
-    ),
-    nh(
-        "--enable-hc-sp",
-        &[],
-        Bool,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--eplb-config",
-        &[],
-        Value,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--expert-placement-strategy",
-        &[],
-        Value,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--fault-tolerance-config",
-        &[],
-        Value,
-        "multi-node and process placement",
-    ),
-    nh(
-        "--master-addr",
-        &[],
-        Value,
-        "multi-node and process placement",
-    ),
-    nh(
-        "--master-port",
-        &[],
-        Value,
-        "multi-node and process placement",
-    ),
-    nh(
-        "--nnodes",
-        &["-n"],
-        Value,
-        "multi-node and process placement",
-    ),
-    nh(
-        "--node-rank",
-        &["-r"],
-        Value,
-        "multi-node and process placement",
-    ),
-    nh("--numa-bind", &[], Bool, "multi-node and process placement"),
-    nh(
-        "--numa-bind-cpus",
-        &[],
-        Multi,
-        "multi-node and process placement",
-    ),
-    nh(
-        "--numa-bind-nodes",
-        &[],
-        Multi,
-        "multi-node and process placement",
-    ),
-    nh(
-        "--prefill-context-parallel-size",
-        &["-pcp"],
-        Value,
-        "KV cache layout on the device",
-    ),
-    nh(
-        "--ray-workers-use-nsight",
-        &[],
-        Bool,
-        "multi-node and process placement",
-    ),
-    nh(
-        "--ubatch-size",
-        &[],
-        Value,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--worker-cls",
-        &[],
-        Value,
-        "custom worker classes are not modelled",
-    ),
-    nh(
-        "--worker-extension-cls",
-        &[],
-        Value,
-        "custom worker classes are not modelled",
-    ),
-    nh(
-        "--enable-mamba-shared-prefix-checkpoint",
-        &[],
-        Bool,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--kv-cache-dtype-skip-layers",
-        &[],
-        Multi,
-        "KV cache layout on the device",
-    ),
-    nh(
-        "--kv-sharing-fast-prefill",
-        &[],
-        Bool,
-        "KV cache layout on the device",
-    ),
-    nh(
-        "--mamba-block-size",
-        &[],
-        Value,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--mamba-cache-dtype",
-        &[],
-        Value,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--mamba-ssm-cache-dtype",
-        &[],
-        Value,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--prefix-cache-retention-interval",
-        &[],
-        Value,
-        "KV cache layout on the device",
-    ),
-    nh(
-        "--prefix-match-unit",
-        &[],
-        Value,
-        "KV cache layout on the device",
-    ),
-    nh(
-        "--replayssm-buffer-len",
-        &[],
-        Value,
-        "KV cache layout on the device",
-    ),
-    nh(
-        "--swa-bounded-replay",
-        &[],
-        Bool,
-        "KV cache layout on the device",
-    ),
-    nh(
-        "--use-replayssm",
-        &[],
-        Bool,
-        "KV cache layout on the device",
-    ),
-    nh(
-        "--cpu-offload-params",
-        &[],
-        Multi,
-        "weight offload (GPU: not in this estimate yet)",
-    ),
-    nh(
-        "--offload-backend",
-        &[],
-        Value,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--offload-group-size",
-        &[],
-        Value,
-        "weight offload (GPU: not in this estimate yet)",
-    ),
-    nh(
-        "--offload-num-in-group",
-        &[],
-        Value,
-        "weight offload (GPU: not in this estimate yet)",
-    ),
-    nh(
-        "--offload-params",
-        &[],
-        Multi,
-        "weight offload (GPU: not in this estimate yet)",
-    ),
-    nh(
-        "--offload-prefetch-step",
-        &[],
-        Value,
-        "weight offload (GPU: not in this estimate yet)",
-    ),
-    nh(
-        "--enable-mm-embeds",
-        &[],
-        Bool,
-        "multimodal options without a host buffer",
-    ),
-    nh(
-        "--interleave-mm-strings",
-        &[],
-        Bool,
-        "multimodal options without a host buffer",
-    ),
-    nh(
-        "--media-io-kwargs",
-        &[],
-        Value,
-        "multimodal options without a host buffer",
-    ),
-    nh(
-        "--mm-device-do-normalize",
-        &[],
-        Bool,
-        "multimodal options without a host buffer",
-    ),
-    nh(
-        "--mm-encoder-attn-backend",
-        &[],
-        Value,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--mm-encoder-attn-dtype",
-        &[],
-        Value,
-        "multimodal options without a host buffer",
-    ),
-    nh(
-        "--mm-encoder-fp8-scale-path",
-        &[],
-        Value,
-        "multimodal options without a host buffer",
-    ),
-    nh(
-        "--mm-encoder-fp8-scale-save-margin",
-        &[],
-        Value,
-        "multimodal options without a host buffer",
-    ),
-    nh(
-        "--mm-encoder-fp8-scale-save-path",
-        &[],
-        Value,
-        "multimodal options without a host buffer",
-    ),
-    nh(
-        "--mm-encoder-tp-mode",
-        &[],
-        Value,
-        "multimodal options without a host buffer",
-    ),
-    nh(
-        "--mm-hasher-algorithm",
-        &[],
-        Value,
-        "multimodal options without a host buffer",
-    ),
-    nh(
-        "--mm-ipc-gpu-memory-gb",
-        &[],
-        Value,
-        "multimodal options without a host buffer",
-    ),
-    nh(
-        "--mm-processor-device",
-        &[],
-        Value,
-        "multimodal options without a host buffer",
-    ),
-    nh(
-        "--mm-processor-kwargs",
-        &[],
-        Value,
-        "multimodal options without a host buffer",
-    ),
-    nh(
-        "--mm-tensor-ipc",
-        &[],
-        Value,
-        "multimodal options without a host buffer",
-    ),
-    nh(
-        "--skip-mm-profiling",
-        &[],
-        Bool,
-        "multimodal options without a host buffer",
-    ),
-    nh(
-        "--video-pruning-method",
-        &[],
-        Value,
-        "multimodal options without a host buffer",
-    ),
-    nh(
-        "--video-pruning-rate",
-        &[],
-        Value,
-        "multimodal options without a host buffer",
-    ),
-    nh(
-        "--default-mm-loras",
-        &[],
-        Value,
-        "multimodal options without a host buffer",
-    ),
-    nh(
-        "--enable-mixed-moe-lora-format",
-        &[],
-        Bool,
-        "LoRA options without a host buffer",
-    ),
-    nh(
-        "--enable-moe-shared-loras",
-        &[],
-        Bool,
-        "LoRA options without a host buffer",
-    ),
-    nh(
-        "--enable-tower-connector-lora",
-        &[],
-        Bool,
-        "multimodal options without a host buffer",
-    ),
-    nh(
-        "--fully-sharded-loras",
-        &[],
-        Bool,
-        "LoRA options without a host buffer",
-    ),
-    nh(
-        "--lora-dtype",
-        &[],
-        Value,
-        "LoRA options without a host buffer",
-    ),
-    nh(
-        "--lora-target-modules",
-        &[],
-        Multi,
-        "LoRA options without a host buffer",
-    ),
-    nh(
-        "--max-lora-cls-labels",
-        &[],
-        Value,
-        "LoRA options without a host buffer",
-    ),
-    nh(
-        "--specialize-active-lora",
-        &[],
-        Bool,
-        "LoRA options without a host buffer",
-    ),
-    nh("--log-config-file", &[], Value, "observability"),
-    nh("--log-level", &[], Value, "observability"),
-    nh("--logging-config", &[], Value, "observability"),
-    nh("--collect-detailed-traces", &[], Value, "observability"),
-    nh("--cudagraph-metrics", &[], Bool, "observability"),
-    nh("--custom-histogram-buckets", &[], Value, "observability"),
-    nh(
-        "--enable-layerwise-nvtx-tracing",
-        &[],
-        Bool,
-        "observability",
-    ),
-    nh(
-        "--enable-logging-iteration-details",
-        &[],
-        Bool,
-        "observability",
-    ),
-    nh("--enable-mfu-metrics", &[], Bool, "observability"),
-    nh("--jit-monitor-mode", &[], Value, "observability"),
-    nh("--jit-monitor-verbose", &[], Bool, "observability"),
-    nh("--kv-cache-metrics", &[], Bool, "observability"),
-    nh("--kv-cache-metrics-sample", &[], Value, "observability"),
-    nh("--otlp-traces-endpoint", &[], Value, "observability"),
-    nh(
-        "--per-request-spec-decode-metrics",
-        &[],
-        Value,
-        "observability",
-    ),
-    nh(
-        "--show-hidden-metrics-for-version",
-        &[],
-        Value,
-        "observability",
-    ),
-    nh(
-        "--disable-chunked-mm-input",
-        &[],
-        Bool,
-        "multimodal options without a host buffer",
-    ),
-    nh(
-        "--disable-hybrid-kv-cache-manager",
-        &[],
-        Bool,
-        "KV cache layout on the device",
-    ),
-    nh(
-        "--long-prefill-token-threshold",
-        &[],
-        Value,
-        "scheduling policy",
-    ),
-    nh(
-        "--long-prefill-token-threshold-adaptive",
-        &[],
-        Bool,
-        "scheduling policy",
-    ),
-    nh("--max-num-active-seqs", &[], Value, "scheduling policy"),
-    nh("--max-num-queued-reqs", &[], Value, "scheduling policy"),
-    nh("--max-num-queued-tokens", &[], Value, "scheduling policy"),
-    nh(
-        "--max-num-scheduled-tokens",
-        &[],
-        Value,
-        "scheduling policy",
-    ),
-    nh(
-        "--prefill-schedule-interval",
-        &[],
-        Value,
-        "scheduling policy",
-    ),
-    nh("--scheduler-cls", &[], Value, "scheduling policy"),
-    nh(
-        "--scheduler-reserve-full-isl",
-        &[],
-        Bool,
-        "scheduling policy",
-    ),
-    nh("--scheduling-policy", &[], Value, "scheduling policy"),
-    nh("--stream-interval", &[], Value, "scheduling policy"),
-    nh("--watermark", &[], Value, "scheduling policy"),
-    nh(
-        "--enable-flashinfer-autotune",
-        &[],
-        Bool,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--ir-op-priority",
-        &[],
-        Value,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--linear-backend",
-        &[],
-        Value,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--moe-backend",
-        &[],
-        Value,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--sparse-indexer-topk-backend",
-        &[],
-        Value,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--additional-config",
-        &[],
-        Value,
-        "engine sub-config without a host buffer",
-    ),
-    nh(
-        "--attention-config",
-        &["-ac"],
-        Value,
-        "engine sub-config without a host buffer",
-    ),
-    nh(
-        "--aux-output-config",
-        &[],
-        Value,
-        "engine sub-config without a host buffer",
-    ),
-    nh(
-        "--diffusion-config",
-        &["-dc"],
-        Value,
-        "engine sub-config without a host buffer",
-    ),
-    nh(
-        "--ec-manager-config",
-        &[],
-        Value,
-        "engine sub-config without a host buffer",
-    ),
-    nh(
-        "--ec-transfer-config",
-        &[],
-        Value,
-        "engine sub-config without a host buffer",
-    ),
-    nh(
-        "--engram-config",
-        &[],
-        Value,
-        "engine sub-config without a host buffer",
-    ),
-    nh(
-        "--kernel-config",
-        &[],
-        Value,
-        "GPU kernel selection (device memory)",
-    ),
-    nh(
-        "--kv-events-config",
-        &[],
-        Value,
-        "KV cache layout on the device",
-    ),
-    nh("--performance-mode", &[], Value, "scheduling policy"),
-    nh("--profiler-config", &[], Value, "observability"),
-    nh(
-        "--reasoning-config",
-        &[],
-        Value,
-        "request and response formatting",
-    ),
-    nh(
-        "--structured-outputs-config",
-        &[],
-        Value,
-        "engine sub-config without a host buffer",
-    ),
-    nh("--watermark-config", &[], Value, "scheduling policy"),
-    nh(
-        "--weight-transfer-config",
-        &[],
-        Value,
-        "engine sub-config without a host buffer",
-    ),
-];
 
 /// A parsed vLLM command line: what the user set, nothing defaulted yet (see
 /// [`super::defaults::resolve`]). Change fields and re-estimate to see what a flag would do.
@@ -1760,66 +120,6 @@ pub struct VllmArgs {
     pub ignored: Vec<(String, &'static str)>,
     /// Flags removed by some release (checked against the chosen version later).
     pub removed: Vec<(String, Version)>,
-}
-
-/// Splits a shell command line into words: single and double quotes, backslash escapes.
-pub fn split_command_line(line: &str) -> Result<Vec<String>, ArgsError> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(ch) => cur.push(ch),
-                        None => return Err(ArgsError::Quotes),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(ch) => cur.push(ch),
-                            None => return Err(ArgsError::Quotes),
-                        },
-                        Some(ch) => cur.push(ch),
-                        None => return Err(ArgsError::Quotes),
-                    }
-                }
-            }
-            '\\' => {
-                // A backslash-newline continues the line.
-                match chars.next() {
-                    Some('\n') | None => {}
-                    Some(ch) => {
-                        in_word = true;
-                        cur.push(ch);
-                    }
-                }
-            }
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            c => {
-                in_word = true;
-                cur.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(cur);
-    }
-    Ok(words)
 }
 
 /// Parses a command line given as one string (see [`parse`]).
@@ -1964,56 +264,6 @@ fn split_dotted(name: &str) -> (String, Option<&str>) {
     }
 }
 
-/// Drops what comes before vLLM's own flags: `NAME=VALUE` words, a Python interpreter
-/// with `-m module` (or a script path), and `vllm serve`.
-fn strip_launcher<'a>(argv: &'a [String], env: &mut BTreeMap<String, String>) -> &'a [String] {
-    let mut i = 0;
-    if argv.first().is_some_and(|w| w == "env") {
-        i += 1;
-    }
-    while let Some(w) = argv.get(i) {
-        match w.split_once('=') {
-            Some((k, v))
-                if !k.is_empty()
-                    && !k.starts_with('-')
-                    && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
-            {
-                env.insert(k.to_string(), v.to_string());
-                i += 1;
-            }
-            _ => break,
-        }
-    }
-    let base = |w: &str| w.rsplit('/').next().unwrap_or(w).to_string();
-    if let Some(w) = argv.get(i) {
-        if base(w).starts_with("python") {
-            i += 1;
-            // Interpreter options before the module (`-u`, `-X dev`, `-B`).
-            while let Some(opt) = argv.get(i) {
-                match opt.as_str() {
-                    "-m" => {
-                        i += 2;
-                        break;
-                    }
-                    "-X" | "-W" => i += 2,
-                    o if o.starts_with('-') => i += 1,
-                    // A script path (`.../bin/vllm`).
-                    _ => {
-                        i += 1;
-                        break;
-                    }
-                }
-            }
-        } else if base(w) == "vllm" {
-            i += 1;
-        }
-    }
-    if argv.get(i).is_some_and(|w| w == "serve") {
-        i += 1;
-    }
-    &argv[i.min(argv.len())..]
-}
-
 /// Finds a flag by any spelling; the bool says it was the `--no-` form.
 pub fn lookup(name: &str) -> Option<(&'static Flag, bool)> {
     // vLLM accepts underscores for dashes in long flags.
@@ -2030,19 +280,42 @@ pub fn lookup(name: &str) -> Option<(&'static Flag, bool)> {
     (f.kind == Bool).then_some((f, true))
 }
 
-/// The known flag closest to an unknown one.
+/// The known flag closest to an unknown one, if any is close: within an edit distance of a
+/// third of the name (a typo), or one the name abbreviates (`--quant`). Names are compared
+/// without their dashes, which every flag shares, so `--bogus-flag` matches nothing.
 pub fn suggest(name: &str) -> Option<String> {
-    let norm = name.replace('_', "-");
-    let mut best: Option<(f64, &str)> = None;
-    for f in FLAGS {
-        for cand in std::iter::once(&f.name).chain(f.aliases.iter()) {
-            let score = strsim::jaro_winkler(&norm, cand);
-            if best.map_or(true, |(s, _)| score > s) {
-                best = Some((score, cand));
-            }
-        }
+    let body = name.trim_start_matches('-').replace('_', "-");
+    if body.is_empty() {
+        return None;
     }
-    best.filter(|(s, _)| *s > 0.7).map(|(_, n)| n.to_string())
+    let candidates = || {
+        FLAGS
+            .iter()
+            .flat_map(|f| std::iter::once(f.name).chain(f.aliases.iter().copied()))
+    };
+    let limit = (body.chars().count() / 3).max(1);
+    let typo = candidates()
+        .map(|c| (strsim::levenshtein(&body, c.trim_start_matches('-')), c))
+        .filter(|(d, _)| *d <= limit)
+        // Closest first; among equals, the one sharing the longer start.
+        .min_by(|a, b| {
+            a.0.cmp(&b.0).then_with(|| {
+                let jw = |c: &str| strsim::jaro_winkler(&body, c.trim_start_matches('-'));
+                jw(b.1).total_cmp(&jw(a.1))
+            })
+        });
+    let abbreviation = || {
+        (body.chars().count() >= 3)
+            .then(|| {
+                candidates()
+                    .filter(|c| c.starts_with("--") && c[2..].starts_with(&body))
+                    .min_by_key(|c| c.len())
+            })
+            .flatten()
+    };
+    typo.map(|(_, c)| c)
+        .or_else(abbreviation)
+        .map(str::to_string)
 }
 
 fn parse_bool(flag: &str, v: &str) -> Result<bool, ArgsError> {
@@ -2113,8 +386,12 @@ fn apply(
         F::KvCacheDtype => args.kv_cache_dtype = text(),
         F::GpuMemoryUtilization => args.gpu_memory_utilization = Some(float()?),
         F::KvCacheMemoryBytes => {
-            args.kv_cache_memory_bytes =
-                Some(crate::units::parse_bytes(&value).ok_or_else(|| bad("a byte size"))?)
+            args.kv_cache_memory_bytes = Some(
+                crate::units::parse_bytes(&value)
+                    // parse_bytes saturates at u64::MAX: that is 16 EiB or more, not a size.
+                    .filter(|b| *b != u64::MAX)
+                    .ok_or_else(|| bad("a byte size below 16 EiB"))?,
+            )
         }
         F::NumGpuBlocksOverride => args.num_gpu_blocks_override = Some(int()?),
         F::SwapSpace => args.swap_space = Some(float()?),
@@ -2229,24 +506,47 @@ fn parse_int(s: &str) -> Option<u64> {
     s.trim().replace('_', "").parse().ok()
 }
 
-/// vLLM's human-readable lengths: `5120`, `32k`, `32K` (×1024 for K, ×1000 for k), `1m`, `1M`.
+/// vLLM's `human_readable_int`: `5120`, `32k`, `25.6k` (×1000 for k, m, g, t) and `32K`
+/// (×1024 for K, M, G, T; whole numbers only). `None` for anything else, including a value
+/// that does not fit in 64 bits.
 pub fn parse_len(s: &str) -> Option<u64> {
     let s = s.trim();
     if let Some(n) = parse_int(s) {
         return Some(n);
     }
-    let (num, suffix) = s.split_at(s.len().checked_sub(1)?);
-    let mult: u64 = match suffix {
-        "k" => 1000,
-        "K" => 1024,
-        "m" => 1_000_000,
-        "M" => 1 << 20,
-        "g" => 1_000_000_000,
-        "G" => 1 << 30,
-        _ => return None,
+    let suffix = s.chars().last()?;
+    // Cut at a char boundary: the suffix may be any character of the user's text.
+    let num = &s[..s.len() - suffix.len_utf8()];
+    let (whole, frac) = match num.split_once('.') {
+        Some((w, f)) => (w, Some(f)),
+        None => (num, None),
     };
-    let v: f64 = num.parse().ok()?;
-    (v.is_finite() && v >= 0.0).then(|| (v * mult as f64).round() as u64)
+    let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || frac.is_some_and(|f| !digits(f)) {
+        return None;
+    }
+    let decimal = |mult: f64| {
+        // int(float(number) * mult): truncated.
+        let v: f64 = num.parse().ok()?;
+        crate::units::Checked::from_f64((v * mult).trunc()).get()
+    };
+    let binary = |shift: u32| {
+        if frac.is_some() {
+            return None; // "Decimals are not allowed with binary suffixes"
+        }
+        whole.parse::<u64>().ok()?.checked_mul(1 << shift)
+    };
+    match suffix {
+        'k' => decimal(1e3),
+        'm' => decimal(1e6),
+        'g' => decimal(1e9),
+        't' => decimal(1e12),
+        'K' => binary(10),
+        'M' => binary(20),
+        'G' => binary(30),
+        'T' => binary(40),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -2316,6 +616,66 @@ mod tests {
             Err(ArgsError::BadValue { .. })
         ));
         assert!(matches!(parse_str("--model 'x"), Err(ArgsError::Quotes)));
+    }
+
+    #[test]
+    fn suggestions_are_only_close_matches() {
+        let s = |n: &str| suggest(n);
+        assert_eq!(s("--max-model-length").as_deref(), Some("--max-model-len"));
+        assert_eq!(s("--max_num_seq").as_deref(), Some("--max-num-seqs"));
+        assert_eq!(
+            s("--enable-prefix-cache").as_deref(),
+            Some("--enable-prefix-caching")
+        );
+        assert_eq!(s("--quant").as_deref(), Some("--quantization"));
+        assert_eq!(s("-tpp").as_deref(), Some("-tp"));
+        // Unrelated names get no suggestion (this one used to get --cpu-offload-gb).
+        for unrelated in [
+            "--bogus-flag",
+            "--json",
+            "--vllm-version",
+            "--xyzzy",
+            "--",
+            "-",
+        ] {
+            assert_eq!(s(unrelated), None, "{unrelated}");
+        }
+        let e = parse(&words("--bogus-flag")).unwrap_err();
+        assert_eq!(e.to_string(), "unknown vLLM flag --bogus-flag");
+    }
+
+    #[test]
+    fn lengths_follow_human_readable_int() {
+        assert_eq!(parse_len("32K"), Some(32 << 10));
+        assert_eq!(parse_len("25.6k"), Some(25_600));
+        assert_eq!(parse_len("1M"), Some(1 << 20));
+        assert_eq!(parse_len("2T"), Some(2 << 40));
+        assert_eq!(parse_len("1.5K"), None);
+        // Would pass 2^64: refused, not wrapped or saturated.
+        assert_eq!(parse_len("99999999999999999999k"), None);
+        assert_eq!(parse_len("18014398509481984T"), None);
+        // A multi-byte last character is not cut in half.
+        assert_eq!(parse_len("5é"), None);
+        assert_eq!(parse_len("é"), None);
+        assert_eq!(parse_len("k"), None);
+        assert_eq!(parse_len("1e3k"), None);
+        assert!(matches!(
+            parse(&words("--max-model-len 18446744073709551616")),
+            Err(ArgsError::BadValue { .. })
+        ));
+    }
+
+    #[test]
+    fn fuzz_entry_survives_odd_lines() {
+        for line in [
+            &b"vllm serve M --max-model-len \xc3\xa9"[..],
+            b"'it''s' \"a\\\"b\" c\\\\ d\\",
+            b"--model 'unterminated",
+            b"A=1 B= python -m x -- --max-model-len 5k --kv-cache-memory-bytes 1e30",
+            b"\0\0 -O -O3 -cc. --no-enforce-eager=1 \xff\xfe",
+        ] {
+            fuzz_command_line(line);
+        }
     }
 
     #[test]

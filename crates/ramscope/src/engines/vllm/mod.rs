@@ -2,8 +2,10 @@
 //! the host allocations they imply ([`components`]).
 
 pub mod args;
+mod command_line;
 pub mod components;
 pub mod defaults;
+mod flags;
 
 use serde::Serialize;
 

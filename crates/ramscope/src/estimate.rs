@@ -18,6 +18,7 @@ use crate::engines::vllm::defaults::{self, Context, Gpu, ResolveError};
 use crate::engines::vllm::{Device, Version};
 use crate::model::{Model, ModelError};
 use crate::proc::roles::Role;
+use crate::units::Checked;
 
 pub const SCHEMA: &str = "ramscope.estimate/1";
 
@@ -71,15 +72,17 @@ pub struct Component {
 }
 
 impl Component {
-    /// An exact component: bytes from a formula.
+    /// An exact component: bytes from a formula. A [`Checked`] value that is too large is kept
+    /// as `u64::MAX`, which [`estimate`] turns into an error.
     pub fn exact(
         id: &str,
-        bytes: u64,
+        bytes: impl Into<Checked>,
         category: Category,
         formula: String,
         source: &str,
         version: &str,
     ) -> Component {
+        let bytes = bytes.into().raw();
         Component {
             id: id.to_string(),
             bytes,
@@ -98,21 +101,39 @@ impl Component {
         }
     }
 
-    /// Turns this into an estimate between `low` and `high`.
-    pub fn range(mut self, low: u64, high: u64) -> Component {
+    /// Turns this into an estimate between `low` and `high` (widened to include `bytes`, so
+    /// low ≤ bytes ≤ high holds whatever the formulas give).
+    pub fn range(mut self, low: impl Into<Checked>, high: impl Into<Checked>) -> Component {
         self.exactness = Exactness::Estimated;
-        self.low_bytes = low.min(self.bytes);
-        self.high_bytes = high.max(self.bytes);
+        self.set_range(low.into(), high.into());
         self
     }
 
     /// Marks this as a measured baseline, with where it was measured.
-    pub fn calibrated(mut self, provenance: &str, low: u64, high: u64) -> Component {
+    pub fn calibrated(
+        mut self,
+        provenance: &str,
+        low: impl Into<Checked>,
+        high: impl Into<Checked>,
+    ) -> Component {
         self.exactness = Exactness::Calibrated;
         self.provenance = Some(provenance.to_string());
-        self.low_bytes = low.min(self.bytes);
-        self.high_bytes = high.max(self.bytes);
+        self.set_range(low.into(), high.into());
         self
+    }
+
+    /// Replaces the point value, keeping the range around it.
+    pub fn with_bytes(mut self, bytes: impl Into<Checked>) -> Component {
+        self.bytes = bytes.into().raw();
+        let (low, high) = (Checked::new(self.low_bytes), Checked::new(self.high_bytes));
+        self.set_range(low, high);
+        self
+    }
+
+    fn set_range(&mut self, low: Checked, high: Checked) {
+        let bytes = Checked::new(self.bytes);
+        self.low_bytes = low.min(bytes).raw();
+        self.high_bytes = high.max(bytes).raw();
     }
 
     pub fn load_only(mut self) -> Component {
@@ -120,8 +141,8 @@ impl Component {
         self
     }
 
-    pub fn mapped(mut self, bytes: u64) -> Component {
-        self.mapped_bytes = Some(bytes);
+    pub fn mapped(mut self, bytes: impl Into<Checked>) -> Component {
+        self.mapped_bytes = Some(bytes.into().raw());
         self
     }
 
@@ -147,25 +168,25 @@ pub struct ProcessEstimate {
 }
 
 impl ProcessEstimate {
+    /// Sums the components (checked: a sum too large is `u64::MAX`, refused by [`estimate`]).
     pub fn new(role: Role, title: &str, count: u64, components: Vec<Component>) -> ProcessEstimate {
-        let steady: Vec<&Component> = components
-            .iter()
-            .filter(|c| c.phase == Phase::Steady)
-            .collect();
-        let steady_bytes = steady.iter().map(|c| c.bytes).sum();
-        let load: u64 = components
-            .iter()
-            .filter(|c| c.phase == Phase::Load)
-            .map(|c| c.bytes)
-            .sum();
+        let sum = |phase: Phase, field: fn(&Component) -> u64| -> Checked {
+            components
+                .iter()
+                .filter(|c| c.phase == phase)
+                .map(|c| Checked::new(field(c)))
+                .sum()
+        };
+        let steady_bytes = sum(Phase::Steady, |c| c.bytes);
+        let load = sum(Phase::Load, |c| c.bytes);
         ProcessEstimate {
             role,
             title: title.to_string(),
             count,
-            steady_bytes,
-            peak_bytes: steady_bytes + load,
-            low_bytes: steady.iter().map(|c| c.low_bytes).sum(),
-            high_bytes: steady.iter().map(|c| c.high_bytes).sum(),
+            steady_bytes: steady_bytes.raw(),
+            peak_bytes: (steady_bytes + load).raw(),
+            low_bytes: sum(Phase::Steady, |c| c.low_bytes).raw(),
+            high_bytes: sum(Phase::Steady, |c| c.high_bytes).raw(),
             components,
         }
     }
@@ -258,6 +279,104 @@ pub enum EstimateError {
     Model(#[from] ModelError),
     #[error(transparent)]
     Config(#[from] ResolveError),
+    /// A byte count does not fit in 64 bits: the flags or the model ask for the impossible.
+    #[error("{what} needs more than 16 EiB of host RAM, more than a 64-bit machine can address: check the flags and the model's config")]
+    TooLarge { what: String },
+    /// A component or sum whose range does not hold its point value (a bug in ramscope).
+    #[error("internal error: {what}: low {low} ≤ bytes {bytes} ≤ high {high} does not hold")]
+    Inconsistent {
+        what: String,
+        low: u64,
+        bytes: u64,
+        high: u64,
+    },
+}
+
+/// Refuses a `u64::MAX` (too large) value and a range that does not hold its point value.
+fn check_range(
+    what: &dyn Fn() -> String,
+    low: u64,
+    bytes: u64,
+    high: u64,
+) -> Result<(), EstimateError> {
+    if [low, bytes, high].contains(&u64::MAX) {
+        return Err(EstimateError::TooLarge { what: what() });
+    }
+    let ordered = low <= bytes && bytes <= high;
+    debug_assert!(ordered, "{}: {low} ≤ {bytes} ≤ {high}", what());
+    if !ordered {
+        return Err(EstimateError::Inconsistent {
+            what: what(),
+            low,
+            bytes,
+            high,
+        });
+    }
+    Ok(())
+}
+
+/// Every component and process: no too-large value, low ≤ bytes ≤ high, peak ≥ steady.
+fn check_processes(processes: &[ProcessEstimate]) -> Result<(), EstimateError> {
+    for p in processes {
+        if p.count == u64::MAX {
+            return Err(EstimateError::TooLarge {
+                what: format!("{} with 2^64 or more processes", p.title),
+            });
+        }
+        for c in &p.components {
+            let what = || format!("{} in {}", c.id, p.title);
+            check_range(&what, c.low_bytes, c.bytes, c.high_bytes)?;
+            if c.mapped_bytes == Some(u64::MAX) {
+                return Err(EstimateError::TooLarge { what: what() });
+            }
+        }
+        let what = || p.title.clone();
+        check_range(&what, p.low_bytes, p.steady_bytes, p.high_bytes)?;
+        check_range(&what, p.steady_bytes, p.peak_bytes, u64::MAX - 1)?;
+    }
+    Ok(())
+}
+
+/// The sums over processes, each times its count, checked.
+fn total_of(
+    processes: &[ProcessEstimate],
+    page_cache_bytes: u64,
+    shm_mapped_bytes: u64,
+) -> Result<Total, EstimateError> {
+    let mut steady = Checked::new(0);
+    let mut peak = Checked::new(0);
+    let mut low = Checked::new(0);
+    let mut high = Checked::new(0);
+    for p in processes {
+        let n = Checked::new(p.count);
+        let each = [p.steady_bytes, p.peak_bytes, p.low_bytes, p.high_bytes];
+        if each.iter().any(|b| (n * *b).is_too_large()) {
+            return Err(EstimateError::TooLarge {
+                what: format!("{} × {}", p.count, p.title),
+            });
+        }
+        steady = steady + n * p.steady_bytes;
+        peak = peak + n * p.peak_bytes;
+        low = low + n * p.low_bytes;
+        high = high + n * p.high_bytes;
+    }
+    let total = Total {
+        steady_bytes: steady.raw(),
+        peak_bytes: peak.raw(),
+        low_bytes: low.raw(),
+        high_bytes: high.raw(),
+        page_cache_bytes,
+        shm_mapped_bytes,
+    };
+    let what = || "the total of all processes".to_string();
+    check_range(&what, total.low_bytes, total.steady_bytes, total.high_bytes)?;
+    check_range(&what, total.steady_bytes, total.peak_bytes, u64::MAX - 1)?;
+    if shm_mapped_bytes == u64::MAX {
+        return Err(EstimateError::TooLarge {
+            what: "the /dev/shm segments".into(),
+        });
+    }
+    Ok(total)
 }
 
 /// Predicts the host RAM of `vllm serve` for this model, flags and options.
@@ -277,20 +396,12 @@ pub fn estimate(
     };
     let resolved = defaults::resolve(model, args, &cx)?;
     let built = components::build(model, &resolved, &options.baselines, options);
-    let mut total = Total {
-        steady_bytes: 0,
-        peak_bytes: 0,
-        low_bytes: 0,
-        high_bytes: 0,
-        page_cache_bytes: built.page_cache_bytes,
-        shm_mapped_bytes: built.shm_mapped_bytes,
-    };
-    for p in &built.processes {
-        total.steady_bytes += p.count * p.steady_bytes;
-        total.peak_bytes += p.count * p.peak_bytes;
-        total.low_bytes += p.count * p.low_bytes;
-        total.high_bytes += p.count * p.high_bytes;
-    }
+    check_processes(&built.processes)?;
+    let total = total_of(
+        &built.processes,
+        built.page_cache_bytes,
+        built.shm_mapped_bytes,
+    )?;
     let mut notes = resolved.notes.clone();
     notes.extend(built.notes);
     notes.push(options.baselines.describe());
@@ -343,6 +454,62 @@ pub fn from_argv(
     let mut options = options.clone();
     options.env.extend(server_env.iter().cloned());
     estimate(&model, &args, &options)
+}
+
+/// Fuzz entry point: any bytes as a vLLM argv. The first byte picks the version, the device
+/// and whether the host's memory is known; the rest is split into words at NUL bytes and
+/// whitespace and parsed. What parses is estimated with a bundled model (the one named, if
+/// the catalog has it, else the default), touching no file. Never panics on its own: the
+/// assertions are the invariants every estimate promises.
+pub fn fuzz_argv(data: &[u8]) {
+    let (selector, rest) = data.split_first().map_or((0, &[][..]), |(s, r)| (*s, r));
+    let text = String::from_utf8_lossy(rest);
+    let argv: Vec<String> = text
+        .split(|c: char| c == '\0' || c.is_ascii_whitespace())
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect();
+    let Ok(args) = args::parse(&argv) else {
+        return;
+    };
+    let model = args
+        .model
+        .as_deref()
+        .and_then(Model::bundled)
+        .unwrap_or_else(Model::default_model);
+    let options = Options {
+        version: Version::ALL[usize::from(selector) % Version::ALL.len()],
+        device: if selector & 0x80 != 0 {
+            Device::Cpu
+        } else {
+            Device::Cuda
+        },
+        host_memory_bytes: (selector & 0x40 != 0).then_some(64 << 30),
+        cpu_cores: Some(16),
+        ..Options::default()
+    };
+    match estimate(&model, &args, &options) {
+        Ok(e) => {
+            for p in &e.processes {
+                for c in &p.components {
+                    assert!(
+                        c.low_bytes <= c.bytes && c.bytes <= c.high_bytes,
+                        "{}",
+                        c.id
+                    );
+                }
+                assert!(p.low_bytes <= p.steady_bytes && p.steady_bytes <= p.high_bytes);
+                assert!(p.steady_bytes <= p.peak_bytes);
+            }
+            let t = &e.total;
+            assert!(t.low_bytes <= t.steady_bytes && t.steady_bytes <= t.high_bytes);
+            assert!(t.steady_bytes <= t.peak_bytes);
+        }
+        Err(EstimateError::Inconsistent { .. }) => {
+            panic!("an estimate broke low ≤ bytes ≤ high: {argv:?}")
+        }
+        Err(_) => {}
+    }
 }
 
 #[cfg(test)]
@@ -472,6 +639,127 @@ mod tests {
             "{}",
             kv.bytes
         );
+    }
+
+    fn try_estimate(flags: &str, version: Version, device: Device) -> Result<Estimate, String> {
+        let options = Options {
+            version,
+            device,
+            host_memory_bytes: Some(64 << 30),
+            ..Options::default()
+        };
+        let args = args::parse_str(flags).map_err(|e| e.to_string())?;
+        estimate(&Model::default_model(), &args, &options).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn absurd_sizes_are_errors_not_wrapped_numbers() {
+        let cuda = |flags: &str| try_estimate(flags, Version::V0_32, Device::Cuda);
+        // Each of these printed a small or upside-down number before.
+        for (flags, says) in [
+            (
+                "--max-model-len 4611686018427387904",
+                "VLLM_ALLOW_LONG_MAX_MODEL_LEN=1",
+            ),
+            (
+                "VLLM_ALLOW_LONG_MAX_MODEL_LEN=1 vllm serve M --max-model-len 4611686018427387904",
+                "needs more than 16 EiB",
+            ),
+            ("--kv-offloading-size 1e20", "needs more than 16 EiB"),
+            (
+                "--api-server-count 99999999999999",
+                "needs more than 16 EiB",
+            ),
+            (
+                "--max-num-seqs 18446744073709551615",
+                "needs more than 16 EiB",
+            ),
+            (
+                "--max-cudagraph-capture-size 1000000000000 --max-num-batched-tokens 1000000000000",
+                "CUDA graphs",
+            ),
+            (
+                "-tp 1 -pp 9223372036854775807 -dp 3",
+                "needs more than 16 EiB",
+            ),
+        ] {
+            let err = cuda(flags).expect_err(flags);
+            assert!(err.contains(says), "{flags}: {err}");
+        }
+        let err = try_estimate(
+            "VLLM_CPU_KVCACHE_SPACE=99999999999 vllm serve M",
+            Version::V0_32,
+            Device::Cpu,
+        )
+        .unwrap_err();
+        assert!(err.contains("needs more than 16 EiB"), "{err}");
+    }
+
+    #[test]
+    fn every_estimate_keeps_low_le_bytes_le_high() {
+        let flags = [
+            "--max-model-len 5120",
+            "--max-model-len 40960 --max-num-seqs 1 --max-num-batched-tokens 40960",
+            "-tp 2 -pp 2 -dp 2 --api-server-count 3",
+            "--enable-lora --max-loras 4 --max-cpu-loras 8 --max-lora-rank 64",
+            "--cpu-offload-gb 4 --enable-sleep-mode --kv-offloading-size 8",
+            "--kv-offloading-size 8 --kv-offloading-backend lmcache",
+            "--enforce-eager --safetensors-load-strategy eager",
+            "--model-loader-extra-config {\"enable_multithread_load\":true}",
+            "--num-gpu-blocks-override 0 --block-size 1",
+            "--max-num-seqs 1000000 --max-num-batched-tokens 1000000",
+        ];
+        let mut estimated = 0;
+        for version in Version::ALL {
+            for device in [Device::Cuda, Device::Cpu] {
+                for f in flags {
+                    let Ok(e) = try_estimate(f, version, device) else {
+                        continue;
+                    };
+                    estimated += 1;
+                    for p in &e.processes {
+                        for c in &p.components {
+                            assert!(
+                                c.low_bytes <= c.bytes && c.bytes <= c.high_bytes,
+                                "{version} {device:?} {f}: {}",
+                                c.id
+                            );
+                        }
+                    }
+                    let t = &e.total;
+                    assert!(t.low_bytes <= t.steady_bytes && t.steady_bytes <= t.high_bytes);
+                }
+            }
+        }
+        assert!(estimated > 60, "only {estimated} estimates ran");
+    }
+
+    #[test]
+    #[cfg(not(debug_assertions))]
+    fn a_range_that_misses_its_value_is_an_error() {
+        let what = || "x".to_string();
+        assert!(matches!(
+            check_range(&what, 5, 4, 6),
+            Err(EstimateError::Inconsistent { .. })
+        ));
+        assert!(matches!(
+            check_range(&what, 0, u64::MAX, u64::MAX),
+            Err(EstimateError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn fuzz_entry_survives_odd_argv() {
+        for data in [
+            &b""[..],
+            b"\x00--max-model-len\x005120",
+            b"\xc0qwen3-0.6b -tp 2 --max-num-seqs 0",
+            b"\x41VLLM_ALLOW_LONG_MAX_MODEL_LEN=1 vllm serve qwen3-8b --max-model-len 9999999999999",
+            b"\xffgpt-oss-20b --cudagraph-capture-sizes 1 2 18446744073709551614",
+            b"\x02--cpu-offload-gb 1e300",
+        ] {
+            fuzz_argv(data);
+        }
     }
 
     #[test]

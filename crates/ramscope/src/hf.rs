@@ -3,15 +3,24 @@
 //! Only what host-RAM formulas need is read. Safetensors files are never read past their
 //! header: the 8-byte little-endian length, then that many bytes of JSON. A length that is
 //! implausible (over [`MAX_HEADER_BYTES`] or past the end of the file) is refused before
-//! anything of that size is allocated.
+//! anything of that size is allocated. Only regular files are opened (a FIFO named
+//! `config.json` would block forever), and every read of a user's file is bounded.
 
-use std::collections::BTreeMap;
+mod safetensors;
+
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde_json::Value;
+
+use crate::units::Checked;
+
+pub use safetensors::{
+    fuzz_safetensors, parse as parse_safetensors, read_safetensors_header, safetensors_files,
+    SafetensorsInfo,
+};
 
 /// The largest safetensors header accepted. The format's reference implementation refuses
 /// headers over 100 MB; real ones are a few hundred KiB even for 100k-tensor checkpoints.
@@ -35,6 +44,8 @@ pub enum HfError {
     Config { path: PathBuf, message: String },
     #[error("{}: {message}", path.display())]
     Safetensors { path: PathBuf, message: String },
+    #[error("{}: not a regular file (a FIFO, device or socket is not read)", path.display())]
+    NotRegular { path: PathBuf },
 }
 
 /// Storage dtype of weights or KV cache.
@@ -187,7 +198,12 @@ impl ModelConfig {
         }
         let num_kv_heads = get_u64("num_key_value_heads").unwrap_or(num_attention_heads);
         let head_dim = get_u64("head_dim").unwrap_or(hidden_size / num_attention_heads);
-        let intermediate_size = get_u64("intermediate_size").unwrap_or(4 * hidden_size);
+        let intermediate_size = match get_u64("intermediate_size") {
+            Some(v) => v,
+            None => hidden_size
+                .checked_mul(4)
+                .ok_or_else(|| bad(format!("hidden_size {hidden_size} is too large")))?,
+        };
 
         let dtype_name = get("torch_dtype")
             .or_else(|| get("dtype"))
@@ -233,9 +249,11 @@ impl ModelConfig {
             .and_then(|q| q.get("quant_method"))
             .and_then(Value::as_str)
             .map(str::to_string);
-        let max_model_len = derive_max_len(&get, rope);
+        let max_model_len = derive_max_len(&get, rope).ok_or_else(|| {
+            bad("the maximum length times the rope scaling factor does not fit in 64 bits".into())
+        })?;
 
-        Ok(ModelConfig {
+        let config = ModelConfig {
             architecture,
             model_type,
             hidden_size,
@@ -255,48 +273,70 @@ impl ModelConfig {
             moe_intermediate_size,
             sliding_window_layers,
             quantization,
-        })
+        };
+        // Counts that pass 2^64 would wrap in every formula built on them: refuse the config
+        // here, by name, rather than estimate from a wrapped number.
+        if config.estimated_parameters().is_none() {
+            return Err(bad(format!(
+                "num_hidden_layers {num_layers}, hidden_size {hidden_size}, vocab_size {vocab_size} and the layer sizes describe more than 2^64 parameters"
+            )));
+        }
+        if config.kv_bytes_per_token(4.0).is_none() {
+            return Err(bad(format!(
+                "num_hidden_layers {num_layers} × the KV heads and head_dim describe more than 2^64 bytes of KV cache per token"
+            )));
+        }
+        Ok(config)
     }
 
     /// Parameters implied by the config, for checkpoints whose headers cannot be read.
-    /// Counts embeddings, attention, MLP or experts, and norms of a standard decoder.
-    pub fn estimated_parameters(&self) -> u64 {
-        let h = self.hidden_size;
-        let q = self.num_attention_heads * self.head_dim;
-        let kv = self.num_kv_heads * self.head_dim;
+    /// Counts embeddings, attention, MLP or experts, and norms of a standard decoder: one
+    /// layer's count times the layer count, never a list per layer. `None` when the count
+    /// does not fit in 64 bits.
+    pub fn estimated_parameters(&self) -> Option<u64> {
+        let c = Checked::new;
+        let h = c(self.hidden_size);
+        let q = c(self.num_attention_heads) * self.head_dim;
+        let kv = c(self.num_kv_heads) * self.head_dim;
         let attn = match self.mla {
             // Down- and up-projections of the compressed KV plus q and o (approximate).
             Some(m) => {
-                h * q + h * (m.kv_lora_rank + m.qk_rope_head_dim) + m.kv_lora_rank * 2 * q + q * h
+                h * q
+                    + h * (c(m.kv_lora_rank) + m.qk_rope_head_dim)
+                    + c(m.kv_lora_rank) * 2 * q
+                    + q * h
             }
-            None => h * q + 2 * h * kv + q * h,
+            None => h * q + c(2) * h * kv + q * h,
         };
         let mlp = if self.num_experts > 0 {
-            self.num_experts * 3 * h * self.moe_intermediate_size + h * self.num_experts
+            c(self.num_experts) * 3 * h * self.moe_intermediate_size + h * self.num_experts
         } else {
-            3 * h * self.intermediate_size
+            c(3) * h * self.intermediate_size
         };
         // Qwen3 and Gemma 3 normalise q and k per head.
         let qk_norm = if matches!(
             self.model_type.as_str(),
             "qwen3" | "qwen3_moe" | "gemma3" | "gemma3_text"
         ) {
-            2 * self.head_dim
+            c(2) * self.head_dim
         } else {
-            0
+            c(0)
         };
-        let per_layer = attn + mlp + 2 * h + qk_norm;
-        let embeddings = self.vocab_size * h * if self.tie_word_embeddings { 1 } else { 2 };
-        embeddings + self.num_layers * per_layer + h
+        let per_layer = attn + mlp + h * 2 + qk_norm;
+        let embeddings = c(self.vocab_size) * h * if self.tie_word_embeddings { 1 } else { 2 };
+        (embeddings + per_layer * self.num_layers + h).get()
     }
 
-    /// Bytes of one KV-cache token over all layers, for a KV element size in bytes.
-    pub fn kv_bytes_per_token(&self, kv_elem_bytes: f64) -> u64 {
+    /// Bytes of one KV-cache token over all layers, for a KV element size in bytes (a
+    /// multiple of ½); `None` when it does not fit in 64 bits.
+    pub fn kv_bytes_per_token(&self, kv_elem_bytes: f64) -> Option<u64> {
         let per_layer = match self.mla {
-            Some(m) => (m.kv_lora_rank + m.qk_rope_head_dim) as f64,
-            None => (2 * self.num_kv_heads * self.head_dim) as f64,
+            Some(m) => Checked::new(m.kv_lora_rank) + m.qk_rope_head_dim,
+            None => Checked::new(2) * self.num_kv_heads * self.head_dim,
         };
-        (per_layer * kv_elem_bytes * self.num_layers as f64).round() as u64
+        // Half-bytes keep 4-bit types exact; a product ending in half a byte rounds up.
+        let halves = Checked::from_f64((kv_elem_bytes * 2.0).round());
+        (per_layer * self.num_layers * halves).div_ceil(2u64).get()
     }
 }
 
@@ -321,8 +361,12 @@ fn sliding_layers<'a>(
 }
 
 /// vLLM's `_get_and_verify_max_len`: the smallest of the position keys, times the rope
-/// scaling factor (yarn scales its original length; llama3/longrope do not scale).
-fn derive_max_len<'a>(get: &dyn Fn(&str) -> Option<&'a Value>, rope: Option<&'a Value>) -> u64 {
+/// scaling factor (yarn scales its original length; llama3/longrope do not scale). `None`
+/// when the product does not fit in 64 bits.
+fn derive_max_len<'a>(
+    get: &dyn Fn(&str) -> Option<&'a Value>,
+    rope: Option<&'a Value>,
+) -> Option<u64> {
     const KEYS: [&str; 8] = [
         "max_position_embeddings",
         "n_positions",
@@ -354,152 +398,73 @@ fn derive_max_len<'a>(get: &dyn Fn(&str) -> Option<&'a Value>, rope: Option<&'a 
                     len = orig;
                 }
             }
-            len = (len as f64 * factor) as u64;
+            len = Checked::from_f64(len as f64 * factor).get()?;
         }
     }
-    len
+    Some(len)
 }
 
-fn strip_position(message: &str) -> String {
+pub(crate) fn strip_position(message: &str) -> String {
     match message.find(" at line ") {
         Some(i) => message[..i].to_string(),
         None => message.to_string(),
     }
 }
 
+/// Opens `path` for reading only if it is a regular file, and returns its size. The type is
+/// checked before opening (so a device is never opened) and again on the open file (so a
+/// file swapped in between is caught); the open itself never blocks, as it would on a FIFO
+/// without a writer.
+pub(crate) fn open_regular(path: &Path) -> Result<(File, u64), HfError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let io_err = |source| HfError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let not_regular = || HfError::NotRegular {
+        path: path.to_path_buf(),
+    };
+    if !std::fs::metadata(path).map_err(io_err)?.is_file() {
+        return Err(not_regular());
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(io_err)?;
+    let meta = file.metadata().map_err(io_err)?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    Ok((file, meta.len()))
+}
+
+/// A regular file of at most `limit` bytes, as text.
 fn read_small(path: &Path, limit: u64) -> Result<String, HfError> {
     let io_err = |source| HfError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let file = File::open(path).map_err(io_err)?;
-    let len = file.metadata().map_err(io_err)?.len();
+    let too_large = |len: u64| HfError::Config {
+        path: path.to_path_buf(),
+        message: format!("{len} bytes is too large for a model config"),
+    };
+    let (file, len) = open_regular(path)?;
     if len > limit {
-        return Err(HfError::Config {
-            path: path.to_path_buf(),
-            message: format!("{len} bytes is too large for a model config"),
-        });
+        return Err(too_large(len));
     }
-    let mut text = String::with_capacity(len as usize);
-    file.take(limit).read_to_string(&mut text).map_err(io_err)?;
-    Ok(text)
-}
-
-/// One safetensors file, from its header.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SafetensorsInfo {
-    pub path: PathBuf,
-    pub file_bytes: u64,
-    /// Bytes of tensor data the header describes.
-    pub tensor_bytes: u64,
-    pub tensors: u64,
-    pub parameters: u64,
-    /// Tensor bytes per safetensors dtype (`BF16`, `F8_E4M3`, `U8`…).
-    pub bytes_by_dtype: BTreeMap<String, u64>,
-}
-
-/// Reads a safetensors header without touching the tensor data.
-pub fn read_safetensors_header(path: &Path) -> Result<SafetensorsInfo, HfError> {
-    let io_err = |source| HfError::Io {
+    let mut bytes = Vec::with_capacity(len as usize);
+    // One byte past the limit tells a file that grew since it was measured.
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_err)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|e| HfError::Config {
         path: path.to_path_buf(),
-        source,
-    };
-    let bad = |message: String| HfError::Safetensors {
-        path: path.to_path_buf(),
-        message,
-    };
-    let mut file = File::open(path).map_err(io_err)?;
-    let file_bytes = file.metadata().map_err(io_err)?.len();
-    let mut len_buf = [0u8; 8];
-    if file_bytes < 8 {
-        return Err(bad(format!(
-            "truncated: {file_bytes} bytes, shorter than the 8-byte header length"
-        )));
-    }
-    file.read_exact(&mut len_buf).map_err(io_err)?;
-    let header_len = u64::from_le_bytes(len_buf);
-    if header_len > MAX_HEADER_BYTES {
-        return Err(bad(format!(
-            "header length {header_len} bytes exceeds the {MAX_HEADER_BYTES}-byte limit; not reading it"
-        )));
-    }
-    if header_len > file_bytes - 8 {
-        return Err(bad(format!(
-            "truncated: header claims {header_len} bytes but the file has only {} after the length",
-            file_bytes - 8
-        )));
-    }
-    // Bounded above by both checks, so this allocation is safe.
-    let mut header = vec![0u8; header_len as usize];
-    file.read_exact(&mut header).map_err(io_err)?;
-    let json: Value = serde_json::from_slice(&header).map_err(|e| {
-        bad(format!(
-            "header is not valid JSON at byte offset {} (line {}, column {}): {}",
-            8 + e.column().saturating_sub(1),
-            e.line(),
-            e.column(),
-            strip_position(&e.to_string())
-        ))
-    })?;
-    let map = json
-        .as_object()
-        .ok_or_else(|| bad("header is not a JSON object".into()))?;
-    let data_len = file_bytes - 8 - header_len;
-    let mut info = SafetensorsInfo {
-        path: path.to_path_buf(),
-        file_bytes,
-        tensor_bytes: 0,
-        tensors: 0,
-        parameters: 0,
-        bytes_by_dtype: BTreeMap::new(),
-    };
-    for (name, entry) in map {
-        if name == "__metadata__" {
-            continue;
-        }
-        let offsets = entry
-            .get("data_offsets")
-            .and_then(Value::as_array)
-            .and_then(|a| Some((a.first()?.as_u64()?, a.get(1)?.as_u64()?)))
-            .ok_or_else(|| bad(format!("tensor \"{name}\" has no valid data_offsets")))?;
-        if offsets.1 < offsets.0 || offsets.1 > data_len {
-            return Err(bad(format!(
-                "tensor \"{name}\" spans bytes {}..{} but the data section has {data_len}",
-                offsets.0, offsets.1
-            )));
-        }
-        let dtype = entry
-            .get("dtype")
-            .and_then(Value::as_str)
-            .unwrap_or("?")
-            .to_string();
-        let elements = entry
-            .get("shape")
-            .and_then(Value::as_array)
-            .map(|s| s.iter().filter_map(Value::as_u64).product::<u64>())
-            .unwrap_or(0);
-        let bytes = offsets.1 - offsets.0;
-        info.tensor_bytes += bytes;
-        info.tensors += 1;
-        info.parameters += elements;
-        *info.bytes_by_dtype.entry(dtype).or_default() += bytes;
-    }
-    Ok(info)
-}
-
-/// Every `*.safetensors` file in a model folder, sorted by name.
-pub fn safetensors_files(dir: &Path) -> Result<Vec<PathBuf>, HfError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| HfError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
-        .collect();
-    files.sort();
-    Ok(files)
+        message: format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+    })
 }
 
 /// Where the Hugging Face hub cache may be, in the order the `huggingface_hub` library
@@ -537,10 +502,15 @@ pub fn find_in_cache(root: &Path, repo_id: &str) -> Option<PathBuf> {
     let folder = format!("models--{}", repo_id.replace('/', "--"));
     let repo = root.join(folder);
     let snapshots = repo.join("snapshots");
-    if let Ok(rev) = std::fs::read_to_string(repo.join("refs").join("main")) {
-        let dir = snapshots.join(rev.trim());
-        if dir.join("config.json").is_file() {
-            return Some(dir);
+    // A revision hash is 40 bytes; the cap keeps a huge or endless refs/main from being read.
+    if let Ok(rev) = read_small(&repo.join("refs").join("main"), 4096) {
+        let rev = rev.trim();
+        // A revision is one folder name, never a path that leaves the snapshots folder.
+        if !rev.is_empty() && !rev.contains('/') && rev != ".." {
+            let dir = snapshots.join(rev);
+            if dir.join("config.json").is_file() {
+                return Some(dir);
+            }
         }
     }
     let mut best: Option<(std::time::SystemTime, PathBuf)> = None;
@@ -563,7 +533,6 @@ pub fn find_in_cache(root: &Path, repo_id: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
 
     const QWEN3_TINY: &str = r#"{"architectures":["Qwen3ForCausalLM"],"model_type":"qwen3",
       "hidden_size":256,"intermediate_size":768,"num_hidden_layers":4,"num_attention_heads":4,
@@ -579,8 +548,9 @@ mod tests {
         assert_eq!(c.max_model_len, 8192);
         assert!(c.tie_word_embeddings);
         // The tiny test model's real parameter count (vllm-cpu-backend.md, Part C).
-        assert_eq!(c.estimated_parameters(), 3_410_688);
-        assert_eq!(c.kv_bytes_per_token(2.0), 2048);
+        assert_eq!(c.estimated_parameters(), Some(3_410_688));
+        assert_eq!(c.kv_bytes_per_token(2.0), Some(2048));
+        assert_eq!(c.kv_bytes_per_token(0.5), Some(512));
     }
 
     #[test]
@@ -612,54 +582,43 @@ mod tests {
         assert_eq!(c.max_model_len, 163_840);
     }
 
-    fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
-        let p = dir.join(name);
-        let mut f = File::create(&p).unwrap();
-        f.write_all(bytes).unwrap();
-        p
-    }
-
-    fn safetensors(header: &str, data: usize) -> Vec<u8> {
-        let mut v = (header.len() as u64).to_le_bytes().to_vec();
-        v.extend_from_slice(header.as_bytes());
-        v.extend(vec![0u8; data]);
-        v
+    #[test]
+    fn counts_past_2_pow_64_are_refused_by_name() {
+        // 2^64 − 1 layers wrapped every formula built on them.
+        let text = r#"{"hidden_size":8,"num_hidden_layers":18446744073709551615,
+          "num_attention_heads":1,"vocab_size":8}"#;
+        let err = ModelConfig::from_json(text, Path::new("c.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("c.json") && err.contains("2^64"), "{err}");
+        let text = r#"{"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":1,
+          "vocab_size":8,"max_position_embeddings":4096,
+          "rope_scaling":{"type":"dynamic","factor":1e300}}"#;
+        let err = ModelConfig::from_json(text, Path::new("c.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("rope scaling"), "{err}");
+        // Many layers of a small model are fine, and cost nothing to count.
+        let text = r#"{"hidden_size":8,"num_hidden_layers":1000000000000,
+          "num_attention_heads":1,"vocab_size":8}"#;
+        let c = ModelConfig::from_json(text, Path::new("c.json")).unwrap();
+        assert!(c.estimated_parameters().unwrap() > 1_000_000_000_000);
     }
 
     #[test]
-    fn reads_a_header() {
+    fn only_regular_files_are_read() {
         let dir = tempfile::tempdir().unwrap();
-        let h = r#"{"__metadata__":{"format":"pt"},"a":{"dtype":"BF16","shape":[2,3],"data_offsets":[0,12]},"b":{"dtype":"F32","shape":[1],"data_offsets":[12,16]}}"#;
-        let p = write_file(dir.path(), "m.safetensors", &safetensors(h, 16));
-        let info = read_safetensors_header(&p).unwrap();
-        assert_eq!(info.tensor_bytes, 16);
-        assert_eq!(info.parameters, 7);
-        assert_eq!(info.bytes_by_dtype["BF16"], 12);
-    }
-
-    #[test]
-    fn refuses_oversized_and_truncated_headers() {
-        let dir = tempfile::tempdir().unwrap();
-        // Claims 2^62 bytes of header: must be refused without allocating it.
-        let mut huge = (1u64 << 62).to_le_bytes().to_vec();
-        huge.extend_from_slice(b"{}");
-        let p = write_file(dir.path(), "huge.safetensors", &huge);
-        let err = read_safetensors_header(&p).unwrap_err().to_string();
-        assert!(err.contains("exceeds"), "{err}");
-
-        let mut short = 1000u64.to_le_bytes().to_vec();
-        short.extend_from_slice(b"{\"a\":");
-        let p = write_file(dir.path(), "short.safetensors", &short);
-        let err = read_safetensors_header(&p).unwrap_err().to_string();
-        assert!(err.contains("truncated"), "{err}");
-
-        let p = write_file(dir.path(), "tiny.safetensors", b"abc");
-        assert!(read_safetensors_header(&p).is_err());
-
-        let h = r#"{"a":{"dtype":"BF16","shape":[8],"data_offsets":[0,16]}}"#;
-        let p = write_file(dir.path(), "cut.safetensors", &safetensors(h, 4));
-        let err = read_safetensors_header(&p).unwrap_err().to_string();
-        assert!(err.contains("data section"), "{err}");
+        let fifo = dir.path().join("config.json");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        // A FIFO without a writer: opening it for reading would block forever.
+        let err = ModelConfig::from_file(&fifo).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        let err = read_safetensors_header(&fifo).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        let err = ModelConfig::from_file(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
     }
 
     #[test]

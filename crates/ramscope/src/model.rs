@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::catalog;
 use crate::hf::{self, HfError, ModelConfig};
+use crate::units::Checked;
 
 /// Where the model's description came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -61,6 +62,10 @@ pub enum ModelError {
     NotFound { spec: String, looked: Vec<PathBuf> },
     #[error("{}: no config.json in this folder", path.display())]
     NoConfig { path: PathBuf },
+    #[error("{}: not a folder or a regular file (a FIFO, device or socket is not read)", path.display())]
+    NotRegular { path: PathBuf },
+    #[error("{what}: more than 16 EiB of weights, more than a 64-bit machine can address")]
+    TooLarge { what: String },
 }
 
 impl Model {
@@ -70,21 +75,30 @@ impl Model {
             .unwrap_or_else(|e| unreachable!("bundled catalog entry does not parse: {e}"))
     }
 
+    /// A bundled catalog model by any of its names, touching no file.
+    pub fn bundled(name: &str) -> Option<Model> {
+        catalog::find(name).and_then(|e| from_catalog(e).ok())
+    }
+
     /// Resolves what a user typed. `env` reads environment variables (for the HF cache).
     pub fn resolve(spec: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Model, ModelError> {
         let path = Path::new(spec);
-        if path.is_dir() {
-            return from_folder(path, ModelSource::Folder(path.to_path_buf()), spec);
-        }
-        if path.is_file() {
+        if let Ok(meta) = std::fs::metadata(path) {
+            if meta.is_dir() {
+                return from_folder(path, ModelSource::Folder(path.to_path_buf()), spec);
+            }
+            if !meta.is_file() {
+                // A FIFO would block the read; a device has no model in it.
+                return Err(ModelError::NotRegular {
+                    path: path.to_path_buf(),
+                });
+            }
             let config = ModelConfig::from_file(path)?;
-            let weights = weights_from_config(&config);
-            return Ok(Model {
-                name: name_of_config_path(path),
-                source: ModelSource::ConfigFile(path.to_path_buf()),
+            return Model::from_config(
                 config,
-                weights,
-            });
+                name_of_config_path(path),
+                ModelSource::ConfigFile(path.to_path_buf()),
+            );
         }
         let roots = hf::cache_roots(env);
         if looks_like_repo_id(spec) {
@@ -118,7 +132,9 @@ fn name_of_config_path(path: &Path) -> String {
 
 fn from_folder(dir: &Path, source: ModelSource, spec: &str) -> Result<Model, ModelError> {
     let config_path = dir.join("config.json");
-    if !config_path.is_file() {
+    // Anything there named config.json is read (and refused if not a regular file), so a
+    // FIFO is named as such rather than reported missing.
+    if std::fs::metadata(&config_path).is_err() {
         return Err(ModelError::NoConfig {
             path: dir.to_path_buf(),
         });
@@ -126,7 +142,7 @@ fn from_folder(dir: &Path, source: ModelSource, spec: &str) -> Result<Model, Mod
     let config = ModelConfig::from_file(&config_path)?;
     let files = hf::safetensors_files(dir)?;
     let weights = if files.is_empty() {
-        weights_from_config(&config)
+        weights_from_config(&config)?
     } else {
         let mut w = Weights {
             total_bytes: 0,
@@ -135,12 +151,22 @@ fn from_folder(dir: &Path, source: ModelSource, spec: &str) -> Result<Model, Mod
             parameters: 0,
             exact: true,
         };
+        // Sparse files can claim exabytes each: sums are checked, not wrapped.
+        let too_large = || ModelError::TooLarge {
+            what: dir.display().to_string(),
+        };
         for file in &files {
             let info = hf::read_safetensors_header(file)?;
-            w.total_bytes += info.tensor_bytes;
-            w.files += 1;
+            w.total_bytes = w
+                .total_bytes
+                .checked_add(info.tensor_bytes)
+                .ok_or_else(too_large)?;
+            w.files = w.files.saturating_add(1);
             w.largest_file_bytes = w.largest_file_bytes.max(info.file_bytes);
-            w.parameters += info.parameters;
+            w.parameters = w
+                .parameters
+                .checked_add(info.parameters)
+                .ok_or_else(too_large)?;
         }
         w
     };
@@ -176,20 +202,76 @@ fn from_catalog(entry: &catalog::Entry) -> Result<Model, HfError> {
     })
 }
 
+impl Model {
+    /// A model described by its `config.json` alone (weights estimated from the config).
+    pub fn from_config(
+        config: ModelConfig,
+        name: String,
+        source: ModelSource,
+    ) -> Result<Model, ModelError> {
+        let weights = weights_from_config(&config)?;
+        Ok(Model {
+            name,
+            source,
+            config,
+            weights,
+        })
+    }
+
+    /// Parses `config.json` bytes into a model, touching no file (`name` names it in errors).
+    pub fn from_config_bytes(bytes: &[u8], name: &str) -> Result<Model, ModelError> {
+        let path = Path::new(name);
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            ModelError::Hf(HfError::Config {
+                path: path.to_path_buf(),
+                message: format!("not UTF-8 text (byte {})", e.valid_up_to()),
+            })
+        })?;
+        let config = ModelConfig::from_json(text, path)?;
+        Model::from_config(
+            config,
+            name.to_string(),
+            ModelSource::ConfigFile(path.to_path_buf()),
+        )
+    }
+}
+
+/// Fuzz entry point: any bytes as a `config.json`, parsed into a model. Never panics, touches
+/// no file; a model it accepts has consistent weights.
+pub fn fuzz_config_json(data: &[u8]) {
+    if let Ok(m) = Model::from_config_bytes(data, "config.json") {
+        let w = &m.weights;
+        assert!(w.largest_file_bytes <= w.total_bytes.max(1) && w.files >= 1);
+        assert!(m.config.num_layers > 0 && m.config.hidden_size > 0);
+    }
+}
+
 /// Without weight files: parameters from the config, one file assumed per 5 GB (the
 /// `transformers` default shard size).
-fn weights_from_config(config: &ModelConfig) -> Weights {
-    let parameters = config.estimated_parameters();
-    let total_bytes = (parameters as f64 * config.dtype.bytes()) as u64;
+fn weights_from_config(config: &ModelConfig) -> Result<Weights, ModelError> {
+    let too_large = || ModelError::TooLarge {
+        what: format!(
+            "the {} parameters of this {} config",
+            config
+                .estimated_parameters()
+                .map_or("> 2^64".into(), |p| p.to_string()),
+            config.model_type
+        ),
+    };
+    let parameters = config.estimated_parameters().ok_or_else(too_large)?;
+    let total_bytes = Checked::from_f64(parameters as f64 * config.dtype.bytes())
+        .get()
+        .ok_or_else(too_large)?;
     const SHARD: u64 = 5_000_000_000;
-    let files = total_bytes.div_ceil(SHARD).max(1) as u32;
-    Weights {
+    // More shards than a u32 counts is ~21 EB: beyond the u64 check above already.
+    let files = u32::try_from(total_bytes.div_ceil(SHARD).max(1)).map_err(|_| too_large())?;
+    Ok(Weights {
         total_bytes,
         files,
         largest_file_bytes: total_bytes.min(SHARD),
         parameters,
         exact: false,
-    }
+    })
 }
 
 #[cfg(test)]

@@ -7,78 +7,14 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::args::VllmArgs;
+pub use super::gpu::Gpu;
+use super::limits::{self, MAX_CAPTURE_SIZES};
 use super::{Device, Version};
 use crate::hf::Dtype;
 use crate::model::Model;
+use crate::units::Checked;
 
 const GIB: f64 = (1u64 << 30) as f64;
-
-/// A GPU model, by what `torch.cuda.get_device_properties().total_memory` reports.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Gpu {
-    pub name: String,
-    pub memory_bytes: u64,
-}
-
-/// Known GPUs: (names accepted, display name, GiB reported by CUDA).
-const GPUS: &[(&[&str], &str, f64)] = &[
-    (
-        &["h100", "h100-80gb", "h100-sxm", "h100-pcie", "h800"],
-        "H100-80GB",
-        79.19,
-    ),
-    (&["h100-nvl", "h100-94gb"], "H100-NVL-94GB", 93.1),
-    (&["gh200", "gh200-96gb"], "GH200-96GB", 94.5),
-    (&["h200", "h200-141gb"], "H200-141GB", 139.8),
-    (&["b200", "b200-180gb"], "B200-180GB", 178.4),
-    (&["a100", "a100-80gb"], "A100-80GB", 79.15),
-    (&["a100-40gb"], "A100-40GB", 39.39),
-    (
-        &["l40s", "l40s-48gb", "l40", "a6000", "rtx-a6000"],
-        "L40S-48GB",
-        44.39,
-    ),
-    (&["l4", "l4-24gb"], "L4-24GB", 22.05),
-    (&["a10g", "a10", "a10g-24gb"], "A10G-24GB", 22.06),
-    (&["rtx-4090", "4090", "rtx4090"], "RTX-4090-24GB", 23.64),
-    (&["t4", "t4-16gb"], "T4-16GB", 14.58),
-];
-
-impl Gpu {
-    /// The default: an H100 80 GB.
-    pub fn default_gpu() -> Gpu {
-        Gpu {
-            name: GPUS[0].1.to_string(),
-            memory_bytes: (GPUS[0].2 * GIB) as u64,
-        }
-    }
-
-    /// A known name (`h100`, `A100-40GB`, `l4`…) or a memory size (`48GiB`).
-    pub fn parse(s: &str) -> Option<Gpu> {
-        let want = s.trim().to_ascii_lowercase();
-        if let Some((_, name, gib)) = GPUS.iter().find(|(names, name, _)| {
-            names.contains(&want.as_str()) || name.to_ascii_lowercase() == want
-        }) {
-            return Some(Gpu {
-                name: name.to_string(),
-                memory_bytes: (gib * GIB) as u64,
-            });
-        }
-        let bytes = crate::units::parse_bytes(s).filter(|b| *b >= 1 << 30)?;
-        Some(Gpu {
-            name: format!("GPU-{}", crate::units::bytes(bytes).replace(' ', "")),
-            memory_bytes: bytes,
-        })
-    }
-
-    pub fn names() -> Vec<&'static str> {
-        GPUS.iter().map(|g| g.0[0]).collect()
-    }
-
-    fn gib(&self) -> f64 {
-        self.memory_bytes as f64 / GIB
-    }
-}
 
 /// How the model weights are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -158,22 +94,22 @@ pub struct Resolved {
 }
 
 impl Resolved {
+    /// TP × PP (`u64::MAX`, too large, if the product does not fit; [`resolve`] refuses that).
     pub fn world_size(&self) -> u64 {
-        self.tensor_parallel_size * self.pipeline_parallel_size
+        (Checked::new(self.tensor_parallel_size) * self.pipeline_parallel_size).raw()
     }
 
-    /// KV blocks per request row (`max_num_blocks_per_req`).
+    /// KV blocks per request row (`max_num_blocks_per_req`; `u64::MAX` when too large).
     pub fn blocks_per_request(&self) -> u64 {
-        let per = self
-            .max_model_len
-            .div_ceil(self.block_size * self.decode_context_parallel_size)
-            .max(1 + self.num_speculative_tokens);
+        let per = Checked::new(self.max_model_len)
+            .div_ceil(Checked::new(self.block_size) * self.decode_context_parallel_size)
+            .max(Checked::new(1) + self.num_speculative_tokens);
         if self.version >= Version::V0_32 {
             // 0.32 pads rows to a multiple of 128 / gcd(128, B) blocks (block_table.py).
             let a = 128 / gcd(128, self.block_size);
-            per.div_ceil(a) * a
+            (per.div_ceil(a) * a).raw()
         } else {
-            per
+            per.raw()
         }
     }
 
@@ -246,13 +182,14 @@ pub fn resolve(model: &Model, args: &VllmArgs, cx: &Context) -> Result<Resolved,
     let dp = args.data_parallel_size.unwrap_or(1);
     let dp_local = args.data_parallel_size_local.unwrap_or(dp).max(1);
     let dcp = args.decode_context_parallel_size.unwrap_or(1);
-    let world = tp * pp;
+    let world = limits::check_parallel(tp, pp, dp, args.data_parallel_size_local)?;
     if cfg.num_attention_heads % tp != 0 {
         return Err(ResolveError::Invalid(format!(
             "--tensor-parallel-size {tp} does not divide the model's {} attention heads",
             cfg.num_attention_heads
         )));
     }
+    limits::check_headless(version, args)?;
     let api_server_count = if args.headless {
         0
     } else {
@@ -264,20 +201,21 @@ pub fn resolve(model: &Model, args: &VllmArgs, cx: &Context) -> Result<Resolved,
             })
     };
 
-    let max_model_len = args.max_model_len.unwrap_or(cfg.max_model_len);
-    if max_model_len == 0 {
-        return Err(ResolveError::Invalid("--max-model-len must be > 0".into()));
-    }
+    let max_model_len = limits::max_model_len(args.max_model_len, cfg.max_model_len, cx.env)?;
     if max_model_len > cfg.max_model_len {
         notes.push(format!(
-            "--max-model-len {max_model_len} exceeds the model's {}; vLLM refuses it unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1",
+            "--max-model-len {max_model_len} exceeds the model's {}: allowed by VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, positions past it give NaN or out-of-bounds errors",
             cfg.max_model_len
         ));
     }
 
     // Batch defaults: `get_batch_defaults` / `_set_default_args` in arg_utils.py.
     let (default_r, default_t) = match device {
-        Device::Cpu => (128 * world, 2048 * world),
+        // Too large stays too large (u64::MAX), refused with the buffers it sizes.
+        Device::Cpu => (
+            (Checked::new(128) * world).raw(),
+            (Checked::new(2048) * world).raw(),
+        ),
         Device::Cuda => {
             let gib = cx.gpu.gib();
             let a100 = cx.gpu.name.to_ascii_lowercase().contains("a100");
@@ -397,7 +335,7 @@ pub fn resolve(model: &Model, args: &VllmArgs, cx: &Context) -> Result<Resolved,
             max_num_seqs,
             max_num_batched_tokens,
             num_speculative_tokens,
-        )
+        )?
     };
 
     let model_runner_v2 = device == Device::Cuda
@@ -468,8 +406,8 @@ pub fn resolve(model: &Model, args: &VllmArgs, cx: &Context) -> Result<Resolved,
         }
     };
 
-    let cpu_offload_bytes = (args.cpu_offload_gb.unwrap_or(0.0) * GIB) as u64;
-    let kv_offloading_bytes = (args.kv_offloading_size.unwrap_or(0.0) * GIB) as u64;
+    let cpu_offload_bytes = limits::gib_bytes("--cpu-offload-gb", args.cpu_offload_gb)?;
+    let kv_offloading_bytes = limits::gib_bytes("--kv-offloading-size", args.kv_offloading_size)?;
     if kv_offloading_bytes > 0 && version < Version::V0_12 {
         notes.push(format!(
             "--kv-offloading-size appeared in vLLM 0.12; vLLM {version} refuses it (use --kv-transfer-config)"
@@ -496,6 +434,9 @@ pub fn resolve(model: &Model, args: &VllmArgs, cx: &Context) -> Result<Resolved,
     let max_loras = args.max_loras.unwrap_or(1);
     let max_cpu_loras = args.max_cpu_loras.unwrap_or(max_loras).max(max_loras);
     let max_lora_rank = args.max_lora_rank.unwrap_or(16);
+    if enable_lora {
+        limits::check_lora(max_loras, args.max_cpu_loras, max_lora_rank)?;
+    }
 
     let mm_disabled_by_limit = args.limit_mm_per_prompt.as_deref().is_some_and(|s| {
         serde_json::from_str::<serde_json::Value>(s)
@@ -508,7 +449,10 @@ pub fn resolve(model: &Model, args: &VllmArgs, cx: &Context) -> Result<Resolved,
     });
     let multimodal =
         cfg.multimodal && !args.language_model_only.unwrap_or(false) && !mm_disabled_by_limit;
-    let mm_processor_cache_bytes = (args.mm_processor_cache_gb.unwrap_or(4.0) * GIB) as u64;
+    let mm_processor_cache_bytes = limits::gib_bytes(
+        "--mm-processor-cache-gb",
+        Some(args.mm_processor_cache_gb.unwrap_or(4.0)),
+    )?;
     let mm_processor_cache_type = args
         .mm_processor_cache_type
         .clone()
@@ -522,19 +466,13 @@ pub fn resolve(model: &Model, args: &VllmArgs, cx: &Context) -> Result<Resolved,
             .is_some_and(|b| b.eq_ignore_ascii_case("FLASHINFER"))
             || cx.gpu.name.starts_with("B200"));
 
-    let mq_broadcast_chunk_bytes = env("VLLM_MQ_MAX_CHUNK_BYTES_MB")
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(16)
-        << 20;
+    let mq_broadcast_chunk_bytes = limits::env_mib(cx.env, "VLLM_MQ_MAX_CHUNK_BYTES_MB", 16)?;
     let mq_response_chunk_bytes = if version >= Version::V0_12 {
         24 << 20
     } else {
         10 << 20
     };
-    let xgrammar_cache_bytes = env("VLLM_XGRAMMAR_CACHE_MB")
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(512)
-        << 20;
+    let xgrammar_cache_bytes = limits::env_mib(cx.env, "VLLM_XGRAMMAR_CACHE_MB", 512)?;
 
     // CPU KV cache: VLLM_CPU_KVCACHE_SPACE (whole GiB), else --kv-cache-memory-bytes, else auto.
     let cpu_kv_cache_bytes = match device {
@@ -551,7 +489,11 @@ pub fn resolve(model: &Model, args: &VllmArgs, cx: &Context) -> Result<Resolved,
                         "VLLM_CPU_KVCACHE_SPACE=0 asks for no KV cache (it is not \"automatic\"); vLLM fails with \"No available memory for the cache blocks\"".into(),
                     ));
                 }
-                Some(gib << 30)
+                Some(gib.checked_mul(1 << 30).ok_or_else(|| {
+                    ResolveError::Invalid(format!(
+                        "VLLM_CPU_KVCACHE_SPACE={v} GiB needs more than 16 EiB, more than a 64-bit machine can address"
+                    ))
+                })?)
             }
             None => args.kv_cache_memory_bytes,
         },
@@ -626,26 +568,47 @@ pub fn resolve(model: &Model, args: &VllmArgs, cx: &Context) -> Result<Resolved,
     Ok(resolved)
 }
 
-/// CUDA graph batch sizes (`_set_cudagraph_sizes`).
-fn capture_sizes(version: Version, args: &VllmArgs, r: u64, t: u64, spec: u64) -> Vec<u64> {
+/// CUDA graph batch sizes (`_set_cudagraph_sizes`). At most [`MAX_CAPTURE_SIZES`]: the
+/// list is counted before it is built, so `--max-cudagraph-capture-size 1e12` is refused
+/// rather than allocated.
+fn capture_sizes(
+    version: Version,
+    args: &VllmArgs,
+    r: u64,
+    t: u64,
+    spec: u64,
+) -> Result<Vec<u64>, ResolveError> {
     if let Some(sizes) = &args.cudagraph_capture_sizes {
-        return sizes.clone();
+        return Ok(sizes.clone());
     }
-    let max = args
-        .max_cudagraph_capture_size
-        .unwrap_or_else(|| (2 * r * (1 + spec)).min(512))
-        .min(t);
+    let max = match args.max_cudagraph_capture_size {
+        Some(m) => m,
+        None => (Checked::new(2) * r * (Checked::new(1) + spec))
+            .min(512)
+            .raw(),
+    }
+    .min(t);
+    let count = if version <= Version::V0_11 {
+        max / 8
+    } else {
+        max.min(255) / 8 + max.saturating_sub(240) / 16
+    };
+    if count > MAX_CAPTURE_SIZES {
+        return Err(ResolveError::Invalid(format!(
+            "--max-cudagraph-capture-size {max} would capture about {count} CUDA graphs at start-up (every 8 or 16 tokens); ramscope models at most {MAX_CAPTURE_SIZES}: give --cudagraph-capture-sizes or a smaller maximum"
+        )));
+    }
     let mut sizes: Vec<u64> = vec![1, 2, 4];
     if version <= Version::V0_11 {
         sizes.extend((8..=max).step_by(8));
     } else {
-        sizes.extend((8..256.min(max + 1)).step_by(8));
+        sizes.extend((8..256.min(max.saturating_add(1))).step_by(8));
         if max >= 256 {
             sizes.extend((256..=max).step_by(16));
         }
     }
     sizes.retain(|s| *s <= max);
-    sizes
+    Ok(sizes)
 }
 
 /// KV blocks per engine. GPU: what fits in `u × memory` after weights and activations (an
@@ -655,19 +618,17 @@ fn kv_blocks(model: &Model, r: &Resolved, override_blocks: Option<u64>, gpu: &Gp
         return (n, true);
     }
     let cfg = &model.config;
-    let per_token_rank = (cfg.kv_bytes_per_token(r.kv_cache_dtype.bytes()) as f64
-        / (r.tensor_parallel_size * r.pipeline_parallel_size) as f64)
-        .max(1.0);
+    // Too large per token means no block fits: 0 blocks (vLLM would fail to start).
+    let per_token = Checked::from(cfg.kv_bytes_per_token(r.kv_cache_dtype.bytes()));
+    let per_token_rank = (per_token.raw() as f64 / r.world_size() as f64).max(1.0);
     let per_block = per_token_rank * r.block_size as f64;
     match r.device {
         Device::Cpu => match r.cpu_kv_cache_bytes {
             Some(bytes) => {
                 // `get_kv_cache_config_from_groups`: one page per layer per block, for all
                 // layers of the worker.
-                let per_block_worker = (cfg.kv_bytes_per_token(r.kv_cache_dtype.bytes())
-                    / r.world_size().max(1))
-                    * r.block_size;
-                ((bytes / per_block_worker.max(1)), true)
+                let per_block_worker = per_token / r.world_size().max(1) * r.block_size;
+                ((Checked::new(bytes) / per_block_worker.max(1)).raw(), true)
             }
             None => (0, false),
         },
@@ -675,13 +636,14 @@ fn kv_blocks(model: &Model, r: &Resolved, override_blocks: Option<u64>, gpu: &Gp
             let weights_rank = model.weights.total_bytes as f64 / r.world_size() as f64;
             // Profiled activation peak: the larger of the MLP intermediate of a full batch
             // and the sampler's logits (R × V fp32), plus ~0.5 GiB non-torch memory [est].
-            let act = (r.max_num_batched_tokens
-                * 2
-                * cfg.intermediate_size.max(cfg.moe_intermediate_size)
-                * 2)
-            .max(r.max_num_seqs * cfg.vocab_size * 4) as f64;
+            // In floats: only compared with the GPU's memory, so overflow cannot matter.
+            let act = (r.max_num_batched_tokens as f64
+                * 4.0
+                * cfg.intermediate_size.max(cfg.moe_intermediate_size) as f64)
+                .max(r.max_num_seqs as f64 * cfg.vocab_size as f64 * 4.0);
             let free =
                 gpu.memory_bytes as f64 * r.gpu_memory_utilization - weights_rank - act - 0.5 * GIB;
+            // `as` saturates; free ≤ the GPU's memory, so the count is small anyway.
             ((free.max(0.0) / per_block) as u64, false)
         }
     }
@@ -722,6 +684,7 @@ mod tests {
             (1024, 8192, 16)
         );
         assert_eq!(r.blocks_per_request(), 320);
+        assert_eq!(r.world_size(), 1);
         assert_eq!(r.cudagraph_capture_sizes.len(), 67);
         assert!(r.runner_in_engine_core);
         let l4 = Gpu::parse("l4").unwrap();

@@ -1,11 +1,19 @@
-//! vLLM: its command line ([`args`]), its defaults per version and device ([`defaults`]) and
-//! the host allocations they imply ([`components`]).
+//! vLLM: its command line ([`args`], against the flag table in `flags` and with the
+//! launcher handling of `command_line`), its defaults per version and device ([`defaults`],
+//! with vLLM's own checks in [`limits`]) and the host allocations they imply
+//! ([`components`], with the runner's buffers in `buffers` and the weights, KV cache and
+//! offload features in `weights`). Every byte count is computed with
+//! [`crate::units::Checked`], so no flag or config can wrap one.
 
 pub mod args;
+mod buffers;
 mod command_line;
 pub mod components;
 pub mod defaults;
 mod flags;
+mod gpu;
+pub mod limits;
+mod weights;
 
 use serde::Serialize;
 

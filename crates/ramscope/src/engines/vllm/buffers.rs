@@ -1,0 +1,553 @@
+//! The model runner's host buffers: the GPU runner V1 (0.10–0.12), V2 (0.32/0.33) and the
+//! CPU backend's runner, plus buffers allocated on first use. Sizes follow the tensors each
+//! runner allocates in `__init__` (docs/vllm-host-ram.md §3–§5), checked like every formula
+//! in [`super::components`].
+
+use crate::attribute::Category;
+use crate::estimate::Component;
+use crate::units::Checked;
+
+use super::components::{n, Ctx, MIB};
+use super::Version;
+
+/// GPU model runner V1 (0.10–0.12; 0.32/0.33 with VLLM_USE_V2_MODEL_RUNNER=0).
+pub(super) fn v1_runner_buffers(cx: &Ctx) -> Vec<Component> {
+    let r = cx.r;
+    let v = r.version;
+    let (rr, l, t) = (
+        n(r.max_num_seqs),
+        n(r.max_model_len),
+        n(r.max_num_batched_tokens),
+    );
+    let nb = n(r.blocks_per_request());
+    let h = n(cx.m.config.hidden_size);
+    let dt = r.dtype.activation_bytes();
+    let ib = "vllm/v1/worker/gpu_input_batch.py";
+    let bt = "vllm/v1/worker/block_table.py";
+    let mr = "vllm/v1/worker/gpu_model_runner.py";
+    let new = v >= Version::V0_32;
+    let mut out = vec![cx.exact(
+        "input_batch.token_ids",
+        4 * rr * l,
+        Category::Heap,
+        format!("max_num_seqs × max_model_len × 4 B = {rr} × {l} × 4"),
+        ib,
+    )];
+    if v >= Version::V0_11 {
+        out.push(cx.exact(
+            "input_batch.is_token_ids",
+            rr * l,
+            Category::Heap,
+            format!("max_num_seqs × max_model_len × 1 B = {rr} × {l}"),
+            ib,
+        ));
+    }
+    if new {
+        out.push(cx.host_buf(
+            "input_batch.counters",
+            4 * rr,
+            "max_num_seqs × 4 B",
+            &format!("{rr} × 4"),
+            ib,
+        ));
+        let c = out.pop().map(|c| times(c, 4, "4 pinned counters"));
+        out.extend(c);
+    } else {
+        out.push(cx.exact(
+            "input_batch.num_tokens",
+            12 * rr,
+            Category::Heap,
+            format!("3 × max_num_seqs × 4 B = 3 × {rr} × 4"),
+            ib,
+        ));
+        out.push(cx.host_buf(
+            "input_batch.num_computed_tokens",
+            4 * rr,
+            "max_num_seqs × 4 B",
+            &format!("{rr} × 4"),
+            ib,
+        ));
+    }
+    let s = cx.host_buf(
+        "input_batch.sampling_params",
+        4 * rr,
+        "max_num_seqs × 4 B",
+        &format!("{rr} × 4"),
+        ib,
+    );
+    out.push(times(s, 6, "temperature, top_p, top_k, 3 penalties"));
+    let acc = if new { 4 } else { 8 };
+    out.push(cx.host_buf(
+        "input_batch.num_accepted_tokens",
+        acc * rr,
+        &format!("max_num_seqs × {acc} B"),
+        &format!("{rr} × {acc}"),
+        ib,
+    ));
+    let lora_b = if v >= Version::V0_12 { 8 } else { 4 };
+    out.push(cx.exact(
+        "input_batch.lora_and_logits_flags",
+        (lora_b + 1) * rr,
+        Category::Heap,
+        format!("max_num_seqs × ({lora_b} + 1) B = {rr} × {}", lora_b + 1),
+        ib,
+    ));
+    out.push(cx.host_buf(
+        "logits.min_p",
+        4 * rr,
+        "max_num_seqs × 4 B",
+        &format!("{rr} × 4"),
+        "vllm/v1/sample/logits_processor/builtin.py",
+    ));
+    out.push(cx.host_buf(
+        "block_table.block_table",
+        4 * rr * nb,
+        "max_num_seqs × blocks_per_req × 4 B",
+        &format!("{rr} × {nb} × 4"),
+        bt,
+    ));
+    out.push(cx.exact(
+        "block_table.num_blocks_per_row",
+        4 * rr,
+        Category::Heap,
+        format!("max_num_seqs × 4 B = {rr} × 4"),
+        bt,
+    ));
+    out.push(cx.host_buf(
+        "block_table.slot_mapping",
+        8 * t,
+        "max_num_batched_tokens × 8 B",
+        &format!("{t} × 8"),
+        bt,
+    ));
+    out.push(cx.host_buf(
+        "runner.input_ids",
+        4 * t,
+        "max_num_batched_tokens × 4 B",
+        &format!("{t} × 4"),
+        mr,
+    ));
+    if !new {
+        out.push(cx.host_buf(
+            "runner.positions",
+            8 * t,
+            "max_num_batched_tokens × 8 B",
+            &format!("{t} × 8"),
+            mr,
+        ));
+    }
+    out.push(cx.host_buf(
+        "runner.query_start_loc",
+        4 * (rr + 1),
+        "(max_num_seqs + 1) × 4 B",
+        &format!("{} × 4", rr + 1),
+        mr,
+    ));
+    if !new {
+        out.push(cx.host_buf(
+            "runner.seq_lens",
+            4 * rr,
+            "max_num_seqs × 4 B",
+            &format!("{rr} × 4"),
+            mr,
+        ));
+    }
+    // "0.10" means 0.10.2, the first release with this pinned buffer (0.10.1.1 had none).
+    out.push(cx.host_buf(
+        "runner.inputs_embeds",
+        t * h * dt,
+        "max_num_batched_tokens × hidden × dtype",
+        &format!("{t} × {h} × {dt}"),
+        mr,
+    ));
+    if v >= Version::V0_11 {
+        out.push(cx.host_buf(
+            "runner.is_token_ids",
+            t,
+            "max_num_batched_tokens × 1 B",
+            &t.to_string(),
+            mr,
+        ));
+        let (db, dn) = if v >= Version::V0_12 {
+            (1, "bool")
+        } else {
+            (8, "int64")
+        };
+        out.push(cx.host_buf(
+            "runner.discard_request_indices",
+            db * rr,
+            &format!("max_num_seqs × {db} B ({dn})"),
+            &format!("{rr} × {db}"),
+            mr,
+        ));
+        out.push(cx.host_buf(
+            "runner.num_decode_draft_tokens",
+            4 * rr,
+            "max_num_seqs × 4 B",
+            &format!("{rr} × 4"),
+            mr,
+        ));
+    }
+    out.push(cx.host_buf(
+        "runner.num_accepted_tokens",
+        acc * rr,
+        &format!("max_num_seqs × {acc} B"),
+        &format!("{rr} × {acc}"),
+        mr,
+    ));
+    if cx.m.config.mrope {
+        out.push(cx.host_buf(
+            "runner.mrope_positions",
+            24 * (t + 1),
+            "3 × (max_num_batched_tokens + 1) × 8 B",
+            &format!("3 × {} × 8", t + 1),
+            mr,
+        ));
+    }
+    let arange = if new {
+        (rr + 1).max(t)
+    } else {
+        (rr + 1).max(l).max(t)
+    };
+    out.push(cx.exact(
+        "runner.arange_np",
+        8 * arange,
+        Category::Heap,
+        format!(
+            "max(R+1, {}T) × 8 B = {arange} × 8",
+            if new { "" } else { "L, " }
+        ),
+        mr,
+    ));
+    let (sn, sexpr) = if v >= Version::V0_12 {
+        (rr, "max_num_seqs × 8 B")
+    } else {
+        (l, "max_model_len × 8 B")
+    };
+    out.push(cx.host_buf(
+        "runner.sampled_token_ids",
+        8 * sn,
+        sexpr,
+        &format!("{sn} × 8"),
+        mr,
+    ));
+    if v >= Version::V0_12 {
+        out.push(cx.host_buf(
+            "runner.valid_sampled_token_count",
+            8 * rr,
+            "max_num_seqs × 8 B",
+            &format!("{rr} × 8"),
+            mr,
+        ));
+        out.push(cx.host_buf(
+            "runner.encoder_seq_lens",
+            4 * rr,
+            "max_num_seqs × 4 B",
+            &format!("{rr} × 4"),
+            mr,
+        ));
+    }
+    if new {
+        let small = [
+            ("runner.optimistic_seq_lens", 4 * rr, "max_num_seqs × 4 B"),
+            ("runner.prev_num_draft_tokens", 4 * rr, "max_num_seqs × 4 B"),
+            ("runner.req_indices", 8 * t, "max_num_batched_tokens × 8 B"),
+            ("runner.prev_positions", 8 * rr, "max_num_seqs × 8 B"),
+            ("runner.num_scheduled_tokens", 4 * rr, "max_num_seqs × 4 B"),
+            ("runner.query_pos", 8 * (rr + 1).max(t), "max(R+1, T) × 8 B"),
+        ];
+        for (id, raw, expr) in small {
+            out.push(cx.host_buf(id, raw, expr, &raw.to_string(), mr));
+        }
+    }
+    if r.flashinfer {
+        let fi = "vllm/v1/attention/backends/flashinfer.py";
+        let l_blocks = l.div_ceil(r.block_size);
+        out.push(cx.host_buf(
+            "flashinfer.paged_kv_indices",
+            4 * rr * l_blocks,
+            "max_num_seqs × cdiv(L, B) × 4 B",
+            &format!("{rr} × {l_blocks} × 4"),
+            fi,
+        ));
+        let wrappers = 3 + if r.cudagraph_mode.starts_with("FULL") {
+            r.cudagraph_capture_sizes
+                .iter()
+                .filter(|s| rr.get().map_or(true, |rr| **s <= rr))
+                .count() as u64
+        } else {
+            0
+        };
+        out.push(cx.exact(
+            "flashinfer.workspaces",
+            n(wrappers) * 8 * MIB,
+            Category::Pinned,
+            format!("wrappers × 8 MiB = {wrappers} × 8 MiB (prefill, decode, cascade + one per FULL capture size)"),
+            fi,
+        ));
+    }
+    if r.num_speculative_tokens > 0 {
+        out.push(cx.host_buf(
+            "spec_decode.backup_next_token_ids",
+            4 * rr,
+            "max_num_seqs × 4 B",
+            &format!("{rr} × 4"),
+            "vllm/v1/spec_decode/eagle.py",
+        ));
+    }
+    out
+}
+
+/// GPU model runner V2 (0.32/0.33 default): one pinned R×L token table and small pools.
+pub(super) fn v2_runner_buffers(cx: &Ctx) -> Vec<Component> {
+    let r = cx.r;
+    let (rr, l, t) = (
+        n(r.max_num_seqs),
+        n(r.max_model_len),
+        n(r.max_num_batched_tokens),
+    );
+    let st = "vllm/v1/worker/gpu/states.py";
+    let pools = times(
+        cx.host_buf(
+            "v2.uva_pools",
+            4 * rr,
+            "max_num_seqs × 4 B",
+            &format!("{rr} × 4"),
+            "vllm/v1/worker/gpu/buffer_utils.py",
+        ),
+        75,
+        "≈ 25 UVA-backed tensors × 3 copies",
+    );
+    let pools = {
+        let b = pools.bytes;
+        pools.range(b / 2, b * 2)
+    };
+    let mut out = vec![
+        cx.host_buf(
+            "v2.all_token_ids",
+            4 * rr * l,
+            "max_num_seqs × max_model_len × 4 B",
+            &format!("{rr} × {l} × 4"),
+            st,
+        ),
+        pools,
+        cx.exact(
+            "v2.numpy_state",
+            12 * rr + 8 * rr,
+            Category::Heap,
+            format!("max_num_seqs × 20 B = {rr} × 20"),
+            st,
+        ),
+        times(
+            cx.host_buf(
+                "v2.staged_contents",
+                4 * t,
+                "max_num_batched_tokens × 4 B",
+                &format!("{t} × 4"),
+                "vllm/v1/worker/gpu/buffer_utils.py",
+            ),
+            2,
+            "2 pool slots",
+        ),
+    ];
+    if cx.m.config.mrope {
+        out.push(cx.host_buf(
+            "v2.mrope_prefill_positions",
+            4 * rr * 3 * l,
+            "max_num_seqs × 3 × max_model_len × 4 B",
+            &format!("{rr} × 3 × {l} × 4"),
+            "vllm/v1/worker/gpu/mm/rope.py",
+        ));
+    }
+    out
+}
+
+/// CPU backend: the V1 runner with `device="cpu"`, nothing pinned (vllm-cpu-backend.md §A3.2).
+pub(super) fn cpu_runner_buffers(cx: &Ctx) -> Vec<Component> {
+    let r = cx.r;
+    let (rr, l, t) = (
+        n(r.max_num_seqs),
+        n(r.max_model_len),
+        n(r.max_num_batched_tokens),
+    );
+    let nb = n(r.blocks_per_request());
+    let h = n(cx.m.config.hidden_size);
+    let dt = r.dtype.activation_bytes();
+    let ib = "vllm/v1/worker/gpu_input_batch.py";
+    let bt = "vllm/v1/worker/block_table.py";
+    let mr = "vllm/v1/worker/gpu_model_runner.py";
+    let heap =
+        |id: &str, bytes: Checked, f: String, s: &str| cx.exact(id, bytes, Category::Heap, f, s);
+    let mut out = vec![
+        heap(
+            "input_batch.token_ids",
+            4 * rr * l,
+            format!("max_num_seqs × max_model_len × 4 B = {rr} × {l} × 4"),
+            ib,
+        ),
+        heap(
+            "input_batch.is_token_ids",
+            rr * l,
+            format!("max_num_seqs × max_model_len × 1 B = {rr} × {l}"),
+            ib,
+        ),
+        heap(
+            "input_batch.counters",
+            16 * rr,
+            format!("4 × max_num_seqs × 4 B = 4 × {rr} × 4"),
+            ib,
+        ),
+        heap(
+            "input_batch.sampling_params",
+            24 * rr,
+            format!("6 × max_num_seqs × 4 B = 6 × {rr} × 4"),
+            ib,
+        ),
+        heap(
+            "input_batch.num_accepted_tokens",
+            4 * rr,
+            format!("max_num_seqs × 4 B = {rr} × 4"),
+            ib,
+        ),
+        heap(
+            "input_batch.lora_and_logits_flags",
+            9 * rr,
+            format!("max_num_seqs × (8 + 1) B = {rr} × 9"),
+            ib,
+        ),
+        heap(
+            "logits.min_p",
+            4 * rr,
+            format!("max_num_seqs × 4 B = {rr} × 4"),
+            "vllm/v1/sample/logits_processor/builtin.py",
+        ),
+        heap(
+            "block_table.block_table",
+            4 * rr * nb,
+            format!("max_num_seqs × blocks_per_req × 4 B = {rr} × {nb} × 4"),
+            bt,
+        ),
+        heap(
+            "block_table.num_blocks_per_row",
+            4 * rr,
+            format!("max_num_seqs × 4 B = {rr} × 4"),
+            bt,
+        ),
+        heap(
+            "block_table.slot_mapping",
+            8 * t,
+            format!("max_num_batched_tokens × 8 B = {t} × 8"),
+            bt,
+        ),
+        heap(
+            "runner.input_ids",
+            4 * t,
+            format!("max_num_batched_tokens × 4 B = {t} × 4"),
+            mr,
+        ),
+        heap(
+            "runner.positions_is_padding",
+            9 * t,
+            format!("max_num_batched_tokens × (8 + 1) B = {t} × 9"),
+            mr,
+        ),
+        heap(
+            "runner.query_start_loc",
+            4 * (rr + 1),
+            format!("(max_num_seqs + 1) × 4 B = {} × 4", rr + 1),
+            mr,
+        ),
+        heap(
+            "runner.per_request_int32",
+            32 * rr,
+            format!("8 × max_num_seqs × 4 B = 8 × {rr} × 4"),
+            mr,
+        ),
+        heap(
+            "runner.req_indices",
+            8 * t,
+            format!("max_num_batched_tokens × 8 B = {t} × 8"),
+            mr,
+        ),
+        heap(
+            "runner.per_request_int64",
+            16 * rr,
+            format!("2 × max_num_seqs × 8 B = 2 × {rr} × 8"),
+            mr,
+        ),
+        heap(
+            "runner.inputs_embeds",
+            t * h * dt,
+            format!("max_num_batched_tokens × hidden × dtype = {t} × {h} × {dt}"),
+            mr,
+        ),
+        heap(
+            "runner.is_token_ids",
+            t,
+            format!("max_num_batched_tokens × 1 B = {t}"),
+            mr,
+        ),
+        heap(
+            "runner.discard_request_mask",
+            rr,
+            format!("max_num_seqs × 1 B = {rr}"),
+            mr,
+        ),
+        heap(
+            "runner.arange",
+            24 * (rr + 1).max(t),
+            format!("3 × max(R+1, T) × 8 B = 3 × {} × 8", (rr + 1).max(t)),
+            mr,
+        ),
+    ];
+    if cx.m.config.mrope {
+        out.push(heap(
+            "runner.mrope_positions",
+            24 * (t + 1),
+            format!("3 × (T + 1) × 8 B = 3 × {} × 8", t + 1),
+            mr,
+        ));
+    }
+    out
+}
+
+/// A component standing for `count` equal allocations.
+fn times(mut c: Component, count: u64, what: &str) -> Component {
+    // Scaling all three keeps low ≤ bytes ≤ high (a too-large one stays too large).
+    c.bytes = (n(c.bytes) * count).raw();
+    c.low_bytes = (n(c.low_bytes) * count).raw();
+    c.high_bytes = (n(c.high_bytes) * count).raw();
+    c.formula = format!("{count} × {} ({what})", c.formula);
+    c
+}
+
+/// Buffers allocated on first use and never freed.
+pub(super) fn lazy_buffers(cx: &Ctx) -> Vec<Component> {
+    let r = cx.r;
+    let (rr, l) = (n(r.max_num_seqs), n(r.max_model_len));
+    let v = n(cx.m.config.vocab_size);
+    let mut out = vec![cx
+        .exact(
+            "input_batch.allowed_token_ids_mask",
+            0,
+            Category::Heap,
+            format!("max_num_seqs × vocab × 1 B = {rr} × {v}"),
+            "vllm/v1/worker/gpu_input_batch.py",
+        )
+        .range(0, rr * v)
+        .note("allocated on the first request with allowed_token_ids, then kept")];
+    if r.pin_memory {
+        out.push(
+            cx.exact(
+                "sampler.prompt_token_ids",
+                0,
+                Category::Pinned,
+                format!("≤ pow2(max_num_seqs × max_model_len × 8 B) = pow2({rr} × {l} × 8)"),
+                "vllm/v1/worker/gpu_input_batch.py",
+            )
+            .range(0, (8 * rr * l).pow2())
+            .note("per step with penalties; the pinned block stays cached"),
+        );
+    }
+    out
+}

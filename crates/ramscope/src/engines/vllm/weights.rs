@@ -1,0 +1,451 @@
+//! Weights in host RAM (loading, the CPU backend's resident copy), the CPU backend's KV
+//! cache, and the GPU features that keep data in host RAM: CPU weight offload, KV offload,
+//! sleep mode and LoRA. Checked like every formula in [`super::components`].
+
+use crate::attribute::Category;
+use crate::estimate::{Component, Options, Phase};
+use crate::units::Checked;
+
+use super::components::{n, Ctx, MIB};
+use super::defaults::LoadStrategy;
+use super::{Device, Version};
+
+/// The linear weights of one rank's layers, in load order: every decoder layer has the same
+/// four (qkv, o, gate_up, down), so they are kept as four sizes and a layer count. A list
+/// with one entry per layer would let a config claiming 10^12 layers exhaust memory.
+pub(super) struct LayerTensors {
+    pub sizes: [Checked; 4],
+    pub layers: Checked,
+}
+
+impl LayerTensors {
+    pub fn of(cx: &Ctx) -> LayerTensors {
+        let c = &cx.m.config;
+        let tp = cx.r.tensor_parallel_size;
+        let dt = cx.m.config.dtype.bytes().max(1.0) as u64;
+        let h = n(c.hidden_size);
+        let q = n(c.num_attention_heads) * c.head_dim;
+        let kv = n(c.num_kv_heads) * c.head_dim;
+        let (gate_up, down) = if c.num_experts > 0 {
+            (
+                n(c.num_experts) * 2 * c.moe_intermediate_size * h * dt / tp,
+                n(c.num_experts) * c.moe_intermediate_size * h * dt / tp,
+            )
+        } else {
+            (
+                n(2) * c.intermediate_size * h * dt / tp,
+                n(c.intermediate_size) * h * dt / tp,
+            )
+        };
+        LayerTensors {
+            sizes: [h * (q + kv * 2) * dt / tp, q * h * dt / tp, gate_up, down],
+            layers: n(c.num_layers) / cx.r.pipeline_parallel_size,
+        }
+    }
+
+    /// The largest tensor (0 without layers).
+    pub fn largest(&self) -> Checked {
+        if self.layers.get() == Some(0) {
+            return n(0);
+        }
+        self.sizes.iter().fold(n(0), |m, s| m.max(*s))
+    }
+
+    /// Σ f(tensor) over every tensor of every layer.
+    pub fn sum(&self, f: impl Fn(Checked) -> Checked) -> Checked {
+        self.layers * self.sizes.iter().map(|s| f(*s)).sum::<Checked>()
+    }
+
+    /// `maybe_offload_to_cpu`: parameters in load order are offloaded while fewer than
+    /// `budget` bytes are; returns (bytes offloaded, Σ pow2 of them). Whole layers are counted
+    /// in one step; only the layer that crosses the budget is walked tensor by tensor.
+    pub fn offload(&self, budget: u64) -> (Checked, Checked) {
+        let crossed = |raw: Checked| raw.get().map_or(true, |r| r >= budget);
+        let Some(layers) = self.layers.get() else {
+            return (Checked::TOO_LARGE, Checked::TOO_LARGE);
+        };
+        let layer_raw: Checked = self.sizes.iter().copied().sum();
+        let layer_pinned: Checked = self.sizes.iter().map(|s| s.pow2()).sum();
+        // k whole layers keep the running total below the budget before each of their
+        // tensors while k × layer ≤ budget − 1; zero-size layers never reach it.
+        let whole = match (budget, layer_raw.get()) {
+            (0, _) => 0,
+            (_, Some(0)) => layers,
+            (b, Some(per)) => ((b - 1) / per).min(layers),
+            (_, None) => 0,
+        };
+        let mut raw = n(whole) * layer_raw;
+        let mut pinned = n(whole) * layer_pinned;
+        // After one more whole layer the total is ≥ budget, so two layers bound the walk.
+        'walk: for _ in 0..(layers - whole).min(2) {
+            for s in self.sizes {
+                if crossed(raw) {
+                    break 'walk;
+                }
+                raw = raw + s;
+                pinned = pinned + s.pow2();
+            }
+        }
+        (raw, pinned)
+    }
+}
+
+pub(super) fn weights(cx: &Ctx, notes: &mut Vec<String>) -> Vec<Component> {
+    let (r, m) = (cx.r, cx.m);
+    let w = &m.weights;
+    let shard = n(w.largest_file_bytes);
+    let exact = w.exact;
+    let wl = "vllm/model_executor/model_loader/weight_utils.py";
+    let mut out = Vec::new();
+    let mark = |c: Component| {
+        if exact {
+            c
+        } else {
+            c.range(shard * 8 / 10, shard * 12 / 10)
+        }
+    };
+    match r.load_strategy {
+        LoadStrategy::Lazy | LoadStrategy::Torchao => {
+            let mut c = mark(cx.exact(
+                "weights.load.lazy",
+                shard,
+                Category::Weights,
+                format!(
+                    "largest safetensors file (mmap, pages touched while copying) = {}",
+                    crate::units::bytes(shard.raw())
+                ),
+                wl,
+            ))
+            .load_only();
+            if r.world_size() > 1 {
+                c = c.note("every TP rank reads every shard: each worker's file RSS rises");
+            }
+            if r.load_strategy == LoadStrategy::Torchao {
+                c = c
+                    .range(shard, shard * 2)
+                    .note("torchao keeps the state dict across files");
+            }
+            out.push(c);
+        }
+        LoadStrategy::Eager => {
+            let bytes = shard * 5 / 2;
+            out.push(
+                cx.exact("weights.load.eager", bytes, Category::Heap, format!("≈ 2.5 × largest file = 2.5 × {}", crate::units::bytes(shard.raw())), wl)
+                    .range(shard * 2, shard * 3)
+                    .load_only()
+                    .note("f.read() of the whole file, then deserialized copies; the previous file's dict lives until replaced"),
+            );
+        }
+        LoadStrategy::Multithread => {
+            let threads = r.load_threads.min(w.files.max(1) as u64);
+            let bytes = n(threads) * shard;
+            out.push(
+                cx.exact(
+                    "weights.load.multithread",
+                    bytes,
+                    Category::Heap,
+                    format!(
+                        "threads × largest file = {threads} × {}",
+                        crate::units::bytes(shard.raw())
+                    ),
+                    wl,
+                )
+                .range(bytes / 2, bytes * 3 / 2)
+                .load_only(),
+            );
+        }
+        LoadStrategy::Prefetch => {
+            notes.push("--safetensors-load-strategy prefetch: the checkpoint is read into the page cache before loading (no RSS)".into());
+        }
+        LoadStrategy::Other => {}
+    }
+    if r.device == Device::Cpu {
+        let c = &m.config;
+        let tp = r.tensor_parallel_size;
+        let dt = r.dtype.activation_bytes();
+        let vocab = n(2) * c.vocab_size * c.hidden_size * dt / tp;
+        let resident = n(w.total_bytes) / r.world_size() + vocab;
+        let cmp = cx.exact(
+            "weights.resident",
+            resident,
+            Category::Heap,
+            format!(
+                "weights ÷ ranks + 2 × vocab × hidden × dtype ÷ TP = {} ÷ {} + 2 × {} × {} × {dt} ÷ {tp}",
+                w.total_bytes,
+                r.world_size(),
+                c.vocab_size,
+                c.hidden_size
+            ),
+            "vllm/model_executor/layers/utils.py (oneDNN packing)",
+        )
+        .note("linear layers re-packed by oneDNN (1×); embedding and LM head keep the original and a packed copy");
+        out.push(if exact {
+            cmp
+        } else {
+            cmp.range(resident * 9 / 10, resident * 11 / 10)
+        });
+        // Allocator retention of load-time copies, per layer [est].
+        let extra_layers = c.num_layers.saturating_sub(4);
+        // 3 MiB ÷ 512 first (exact: 6144 B), so no product overflows on the way.
+        let residual = n(3 * MIB / 512) * extra_layers * c.hidden_size;
+        out.push(
+            cx.exact(
+                "weights.load_residual",
+                residual,
+                Category::Heap,
+                format!(
+                    "≈ 3 MiB × (layers − 4) × hidden ÷ 512 = 3 MiB × {extra_layers} × {} ÷ 512",
+                    c.hidden_size
+                ),
+                "glibc malloc (freed originals)",
+            )
+            .range(0, residual * 2 + 10 * MIB),
+        );
+        let largest = LayerTensors::of(cx).largest();
+        out.push(
+            cx.exact(
+                "weights.load.packing",
+                largest,
+                Category::Heap,
+                format!(
+                    "largest linear weight per rank (original and packed copy coexist) = {largest}"
+                ),
+                "vllm/model_executor/layers/utils.py",
+            )
+            .load_only(),
+        );
+    }
+    out
+}
+
+/// The CPU backend's KV cache: one zero-filled allocation in each worker.
+pub(super) fn cpu_kv_cache(
+    cx: &Ctx,
+    so_far: &[Component],
+    options: &Options,
+    notes: &mut Vec<String>,
+) -> Vec<Component> {
+    let (r, c) = (cx.r, &cx.m.config);
+    let per_token =
+        Checked::from(c.kv_bytes_per_token(r.kv_cache_dtype.bytes())) / r.world_size().max(1);
+    let per_block = per_token * r.block_size;
+    let src = "vllm/v1/worker/utils.py (allocate_kv_cache)";
+    match r.cpu_kv_cache_bytes {
+        Some(budget) => {
+            let blocks = r.num_kv_blocks;
+            let bytes = per_block * blocks;
+            vec![cx.exact(
+                "kv_cache.cpu",
+                bytes,
+                Category::Heap,
+                format!("floor(budget ÷ block bytes) × block bytes = {blocks} × {per_block} (budget {})", crate::units::bytes(budget)),
+                src,
+            )
+            .note("torch.zeros: resident at start-up")]
+        }
+        None => {
+            let Some(node) = options.host_memory_bytes else {
+                notes.push("CPU KV cache is automatic (no VLLM_CPU_KVCACHE_SPACE) and the host memory is unknown: set --env VLLM_CPU_KVCACHE_SPACE=N".into());
+                return Vec::new();
+            };
+            let target = (node as f64 * r.gpu_memory_utilization) as u64;
+            let rest: Checked = so_far
+                .iter()
+                .filter(|c| c.phase == Phase::Steady)
+                .map(|c| n(c.bytes))
+                .sum();
+            let kv = n(target).saturating_sub(rest) / per_block.max(1) * per_block;
+            notes.push(format!(
+                "automatic CPU KV cache: the worker grows to gpu_memory_utilization × node memory = {} × {}",
+                r.gpu_memory_utilization,
+                crate::units::bytes(node)
+            ));
+            vec![cx
+                .exact(
+                    "kv_cache.cpu",
+                    kv,
+                    Category::Heap,
+                    format!(
+                        "u × node memory − worker's other memory = {} × {node} − {rest}",
+                        r.gpu_memory_utilization
+                    ),
+                    src,
+                )
+                .range(kv * 95 / 100, kv * 105 / 100)
+                .note("automatic size: whatever the worker keeps after warm-up shrinks the cache")]
+        }
+    }
+}
+
+/// CPU offload, KV offload, sleep mode, LoRA: GPU features that live in host RAM.
+pub(super) fn gpu_features(cx: &Ctx, notes: &mut Vec<String>) -> Vec<Component> {
+    let (r, c) = (cx.r, &cx.m.config);
+    let mut out = Vec::new();
+    if r.cpu_offload_bytes > 0 {
+        // One pinned tensor per parameter until the budget is crossed.
+        let (raw, pinned) = LayerTensors::of(cx).offload(r.cpu_offload_bytes);
+        out.push(
+            cx.exact(
+                "cpu_offload.weights",
+                pinned,
+                Category::Pinned,
+                format!(
+                    "Σ pow2(parameter) until cpu_offload_gb is crossed = Σ pow2 over {} of weights",
+                    crate::units::bytes(raw.raw())
+                ),
+                "vllm/model_executor/models/utils.py (maybe_offload_to_cpu)",
+            )
+            .range(raw, pinned)
+            .note("per rank; pinned and rounded per parameter"),
+        );
+    }
+    let kv_layer_page = n(2)
+        * r.block_size
+        * (c.num_kv_heads / r.tensor_parallel_size).max(1)
+        * c.head_dim
+        * r.kv_cache_dtype.bytes() as u64;
+    let layers = n(c.num_layers) / r.pipeline_parallel_size;
+    if let Some(blocks) = r.kv_connector_cpu_blocks {
+        let per_layer = kv_layer_page * blocks;
+        let pinned = layers * per_layer.pow2();
+        out.push(cx.exact(
+            "kv_offload.cpu_tensors",
+            pinned,
+            Category::Pinned,
+            format!("layers × pow2(num_cpu_blocks × page) = {layers} × pow2({blocks} × {kv_layer_page})"),
+            "vllm/v1/kv_offload/worker/cpu_gpu.py",
+        ));
+    } else if r.kv_offloading_bytes > 0 && r.version >= Version::V0_12 {
+        let ranks = r.world_size();
+        if r.kv_offloading_backend == "lmcache" {
+            let per = n(r.kv_offloading_bytes) / ranks;
+            out.push(
+                cx.exact(
+                    "kv_offload.lmcache",
+                    per,
+                    Category::Pinned,
+                    format!(
+                        "kv_offloading_size ÷ (TP × PP) = {} ÷ {ranks}",
+                        r.kv_offloading_bytes
+                    ),
+                    "vllm/config/vllm.py (LMCache max_local_cpu_size)",
+                )
+                .range(per, per * 11 / 10),
+            );
+        } else if r.version >= Version::V0_32 {
+            let per = n(r.kv_offloading_bytes) / ranks;
+            out.push(
+                cx.exact("kv_offload.shared_region", per, Category::Shm, format!("kv_offloading_size ÷ ranks mapping it = {} ÷ {ranks}", r.kv_offloading_bytes), "vllm/v1/kv_offload/cpu/shared_offload_region.py")
+                    .mapped(r.kv_offloading_bytes)
+                    .note("/dev/shm/vllm_offload_*.mmap, populated, then unlinked: shows as (deleted); no pow2 rounding"),
+            );
+        } else {
+            let per_rank = n(r.kv_offloading_bytes) / ranks;
+            let blocks = per_rank / (kv_layer_page * layers).max(1);
+            let pinned = layers * (blocks * kv_layer_page).pow2();
+            out.push(
+                cx.exact("kv_offload.cpu_tensors", pinned, Category::Pinned, format!("layers × pow2(blocks × page) = {layers} × pow2({blocks} × {kv_layer_page})"), "vllm/v1/kv_offload/worker/cpu_gpu.py")
+                    .range(0, pinned)
+                    .note("0.12's native backend passes num_cpu_blocks = 0 by reading; it may fail to start"),
+            );
+        }
+    }
+    if r.sleep_mode {
+        let segs = LayerTensors::of(cx).sum(|p| (p.div_ceil(2 * MIB) * (2 * MIB)).pow2());
+        out.push(
+            cx.exact("sleep_mode.weight_backups", segs, Category::Pinned, "Σ pow2(2 MiB-aligned parameter segment) per rank".into(), "vllm/device_allocator/cumem.py")
+                .range(0, segs)
+                .note("pinned copies of the weights while asleep; after wake-up they stay in PyTorch's pinned cache (by reading)"),
+        );
+        notes.push("sleep mode: level-1 sleep copies the weights to pinned host memory".into());
+    }
+    if r.enable_lora {
+        let rank = n(r.max_lora_rank);
+        let h = n(c.hidden_size);
+        let dt = r.dtype.activation_bytes();
+        let q = n(c.num_attention_heads) * c.head_dim;
+        let kv = n(c.num_kv_heads) * c.head_dim;
+        let modules = [
+            (h, q + kv * 2),
+            (q, h),
+            (h, n(2) * c.intermediate_size),
+            (n(c.intermediate_size), h),
+        ];
+        let per_layer: Checked = modules
+            .iter()
+            .map(|(i, o)| (rank * *i * dt).pow2() + (*o * rank * dt).pow2())
+            .sum();
+        let per_adapter = per_layer * c.num_layers;
+        let bytes = per_adapter * r.max_cpu_loras;
+        out.push(
+            cx.exact(
+                "lora.cpu_cache",
+                bytes,
+                Category::Pinned,
+                format!("max_cpu_loras × layers × Σ pow2(r·in·dt) + pow2(out·r·dt) = {} × {} × {per_layer}", r.max_cpu_loras, c.num_layers),
+                "vllm/lora/models.py",
+            )
+            .range(0, bytes)
+            .note("adapters at rank max_lora_rank on every linear layer; only once loaded"),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-parameter loop `maybe_offload_to_cpu` runs, over an explicit list.
+    fn offload_by_list(sizes: [u64; 4], layers: u64, budget: u64) -> (u64, u64) {
+        let (mut raw, mut pinned) = (0u64, 0u64);
+        for _ in 0..layers {
+            for p in sizes {
+                if raw >= budget {
+                    return (raw, pinned);
+                }
+                raw += p;
+                pinned += p.max(1).next_power_of_two();
+            }
+        }
+        (raw, pinned)
+    }
+
+    #[test]
+    fn offload_in_closed_form_matches_the_loop() {
+        let shapes: [[u64; 4]; 4] = [[96, 32, 192, 96], [1, 0, 7, 3], [0, 0, 0, 0], [5, 5, 5, 5]];
+        for sizes in shapes {
+            for layers in [0, 1, 2, 3, 7] {
+                for budget in [0, 1, 2, 31, 32, 95, 96, 97, 300, 415, 416, 417, 5000] {
+                    let t = LayerTensors {
+                        sizes: sizes.map(n),
+                        layers: n(layers),
+                    };
+                    let (raw, pinned) = t.offload(budget);
+                    assert_eq!(
+                        (raw.raw(), pinned.raw()),
+                        offload_by_list(sizes, layers, budget),
+                        "{sizes:?} × {layers}, budget {budget}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_billion_layers_cost_no_memory() {
+        let t = LayerTensors {
+            sizes: [n(1 << 20); 4],
+            layers: n(1_000_000_000_000),
+        };
+        assert_eq!(t.largest().get(), Some(1 << 20));
+        assert_eq!(t.sum(|s| s).get(), Some((4 << 20) * 1_000_000_000_000));
+        let (raw, _) = t.offload(10 << 30);
+        assert_eq!(raw.get(), Some(10 << 30));
+        let huge = LayerTensors {
+            sizes: [n(1 << 40); 4],
+            layers: n(u64::MAX - 1),
+        };
+        assert!(huge.sum(|s| s).is_too_large());
+    }
+}

@@ -44,7 +44,7 @@ pub enum DeviceArg {
 
 #[derive(Debug, Args, Default)]
 #[command(
-    after_help = "Examples:\n  ramscope estimate Qwen/Qwen3-8B --max-model-len 5120 -tp 2\n  ramscope estimate --device cpu -- vllm serve ./my-model --max-num-seqs 64\n  ramscope estimate --json -- python -m vllm.entrypoints.openai.api_server --model M"
+    after_help = "ramscope's own options (--json, --vllm-version, --device, --gpu, --env, --calibration, --no-calibration) may also come among the vLLM flags, anywhere before `--`; after `--` every word is the vLLM command line's.\n\nExamples:\n  ramscope estimate Qwen/Qwen3-8B --max-model-len 5120 -tp 2 --vllm-version 0.11\n  ramscope estimate --device cpu -- vllm serve ./my-model --max-num-seqs 64\n  ramscope estimate --json -- python -m vllm.entrypoints.openai.api_server --model M"
 )]
 pub struct EstimateArgs {
     /// Print the ramscope.estimate/1 JSON document.
@@ -52,13 +52,16 @@ pub struct EstimateArgs {
     pub json: bool,
     #[command(flatten)]
     pub engine: EngineArgs,
-    /// MODEL and vLLM flags, or a whole vLLM command line after `--`.
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "MODEL_AND_VLLM_FLAGS"
-    )]
+    /// MODEL and vLLM flags (ramscope's own options among them are taken out first).
+    #[arg(allow_hyphen_values = true, value_name = "MODEL_AND_VLLM_FLAGS")]
     pub vllm: Vec<String>,
+    /// A whole vLLM command line, after `--`: every word is vLLM's.
+    #[arg(
+        last = true,
+        allow_hyphen_values = true,
+        value_name = "VLLM_COMMAND_LINE"
+    )]
+    pub command: Vec<String>,
 }
 
 /// How the estimator sees the engine: release, device, GPU, environment, baselines.
@@ -233,7 +236,8 @@ pub struct WatchArgs {
     /// Stop after this long (default: until Ctrl-C or the tree exits).
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     pub duration: Option<std::time::Duration>,
-    /// No live view: print one line per sample instead.
+    /// No live view: print a progress line at most once a second instead (the recording
+    /// still has every sample).
     #[arg(long)]
     pub no_live: bool,
 }

@@ -223,3 +223,259 @@ fn bad_calibration_profile_is_one_line() {
     ));
     assert!(line.contains("c.json"), "{line}");
 }
+
+/// Runs ramscope with a deadline: a hang (a FIFO read, a runaway loop) fails the test
+/// instead of stalling the suite.
+fn ramscope_within(args: &[&str], home: &Path, secs: u64) -> Output {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ramscope"))
+        .args(args)
+        .env_clear()
+        .env("HOME", home)
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ramscope");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().ok();
+            child.wait().ok();
+            panic!("ramscope {args:?} still running after {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+fn json_of(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+#[test]
+fn own_options_work_anywhere_before_the_double_dash() {
+    let home = tempfile::tempdir().unwrap();
+    // The README's example: --vllm-version after the vLLM flags.
+    let v = json_of(&ramscope(
+        &[
+            "estimate",
+            "Qwen/Qwen3-8B",
+            "--max-model-len",
+            "5120",
+            "-tp",
+            "2",
+            "--vllm-version",
+            "0.11",
+            "--json",
+        ],
+        home.path(),
+    ));
+    assert_eq!(v["engine_version"], "0.11");
+    assert_eq!(v["args"]["tensor_parallel_size"], 2);
+    let v = json_of(&ramscope(&["estimate", "qwen3-8b", "--json"], home.path()));
+    assert_eq!(v["model"]["name"], "Qwen/Qwen3-8B");
+    // Every option, in both spellings, among vLLM flags.
+    let v = json_of(&ramscope(
+        &[
+            "estimate",
+            "qwen3-0.6b",
+            "--device=cpu",
+            "--max-model-len",
+            "4096",
+            "--env",
+            "VLLM_CPU_KVCACHE_SPACE=1",
+            "--gpu=l4",
+            "--no-calibration",
+            "--vllm-version=0.32",
+            "--json",
+        ],
+        home.path(),
+    ));
+    assert_eq!(v["device"], "cpu");
+    assert_eq!(v["engine_version"], "0.32");
+    assert_eq!(v["args"]["max_model_len"], 4096);
+    assert_eq!(v["args"]["cpu_kv_cache_bytes"], 1u64 << 30);
+    // After `--` every word is the vLLM command line's.
+    let line = stderr_line(&ramscope(
+        &["estimate", "--", "vllm", "serve", "qwen3-8b", "--json"],
+        home.path(),
+    ));
+    assert!(line.contains("unknown vLLM flag --json"), "{line}");
+    let line = stderr_line(&ramscope(
+        &["estimate", "qwen3-8b", "--", "--vllm-version", "0.11"],
+        home.path(),
+    ));
+    assert!(line.contains("unknown vLLM flag --vllm-version"), "{line}");
+    // Their values are checked as before.
+    let line = stderr_line(&ramscope(
+        &["estimate", "qwen3-8b", "--device", "tpu"],
+        home.path(),
+    ));
+    assert!(
+        line.contains("'tpu'") && line.contains("--device"),
+        "{line}"
+    );
+    let line = stderr_line(&ramscope(&["estimate", "qwen3-8b", "--gpu"], home.path()));
+    assert!(line.contains("--gpu needs a value"), "{line}");
+}
+
+#[test]
+fn unrelated_flags_get_no_suggestion() {
+    let home = tempfile::tempdir().unwrap();
+    let line = stderr_line(&ramscope(&["estimate", "--bogus-flag"], home.path()));
+    assert_eq!(line.trim_end(), "ramscope: unknown vLLM flag --bogus-flag");
+}
+
+#[test]
+fn sizes_past_16_eib_are_one_line_errors() {
+    let home = tempfile::tempdir().unwrap();
+    for (args, says) in [
+        (
+            &["estimate", "--max-model-len", "4611686018427387904"][..],
+            "VLLM_ALLOW_LONG_MAX_MODEL_LEN=1",
+        ),
+        (
+            &[
+                "estimate",
+                "--env",
+                "VLLM_ALLOW_LONG_MAX_MODEL_LEN=1",
+                "--max-model-len",
+                "4611686018427387904",
+            ][..],
+            "needs more than 16 EiB",
+        ),
+        (
+            &["estimate", "--kv-offloading-size", "1e20"][..],
+            "--kv-offloading-size",
+        ),
+        (
+            &["estimate", "--api-server-count", "99999999999999"][..],
+            "needs more than 16 EiB",
+        ),
+        (
+            &[
+                "estimate",
+                "--device",
+                "cpu",
+                "--env",
+                "VLLM_CPU_KVCACHE_SPACE=99999999999",
+                "qwen3-0.6b",
+            ][..],
+            "VLLM_CPU_KVCACHE_SPACE=99999999999",
+        ),
+    ] {
+        let line = stderr_line(&ramscope(args, home.path()));
+        assert!(line.contains(says), "{args:?}: {line}");
+    }
+}
+
+/// A model folder with this config.json.
+fn model_dir(home: &Path, config: &str) -> std::path::PathBuf {
+    let dir = home.join("model");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.json"), config).unwrap();
+    dir
+}
+
+#[test]
+fn absurd_configs_and_headers_are_refused_by_name() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = model_dir(
+        home.path(),
+        r#"{"hidden_size":64,"num_hidden_layers":18446744073709551615,"num_attention_heads":4,"vocab_size":128}"#,
+    );
+    let line = stderr_line(&ramscope(&["estimate", dir.to_str().unwrap()], home.path()));
+    assert!(
+        line.contains("config.json") && line.contains("2^64"),
+        "{line}"
+    );
+
+    let dir = model_dir(
+        home.path(),
+        r#"{"hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,"vocab_size":128}"#,
+    );
+    // [2^32, 2^32, 2^32] elements wrapped to 0 parameters.
+    let header =
+        r#"{"w":{"dtype":"U8","shape":[4294967296,4294967296,4294967296],"data_offsets":[0,0]}}"#;
+    let mut file = (header.len() as u64).to_le_bytes().to_vec();
+    file.extend_from_slice(header.as_bytes());
+    std::fs::write(dir.join("model.safetensors"), &file).unwrap();
+    let line = stderr_line(&ramscope(&["estimate", dir.to_str().unwrap()], home.path()));
+    assert!(
+        line.contains("model.safetensors") && line.contains("64 bits"),
+        "{line}"
+    );
+}
+
+#[test]
+fn deep_configs_cost_time_and_memory_per_layer_kind_not_per_layer() {
+    let home = tempfile::tempdir().unwrap();
+    // 2^28 layers took 13.9 s and 8.4 GB (a list per layer); 10^12 aborted.
+    for layers in ["268435456", "1000000000000"] {
+        let dir = model_dir(
+            home.path(),
+            &format!(
+                r#"{{"model_type":"qwen3","hidden_size":8,"intermediate_size":16,"num_hidden_layers":{layers},"num_attention_heads":1,"num_key_value_heads":1,"vocab_size":16,"max_position_embeddings":4096}}"#
+            ),
+        );
+        for flags in [
+            &["--device", "cpu", "--env", "VLLM_CPU_KVCACHE_SPACE=1"][..],
+            &["--cpu-offload-gb", "1", "--enable-sleep-mode"][..],
+        ] {
+            let mut args = vec!["estimate", "--json", dir.to_str().unwrap()];
+            args.extend_from_slice(flags);
+            let started = std::time::Instant::now();
+            let out = ramscope_within(&args, home.path(), 20);
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(5),
+                "{layers} layers {flags:?}: {:?}",
+                started.elapsed()
+            );
+            // Either an estimate or one clear line; never a crash.
+            if !out.status.success() {
+                stderr_line(&out);
+            }
+        }
+    }
+}
+
+#[test]
+fn fifos_are_refused_not_read() {
+    let home = tempfile::tempdir().unwrap();
+    let mkfifo = |p: &Path| {
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    };
+    let dir = model_dir(
+        home.path(),
+        r#"{"hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,"vocab_size":128}"#,
+    );
+    mkfifo(&dir.join("model.safetensors"));
+    let out = ramscope_within(&["estimate", dir.to_str().unwrap()], home.path(), 10);
+    let line = stderr_line(&out);
+    assert!(
+        line.contains("model.safetensors") && line.contains("not a regular file"),
+        "{line}"
+    );
+
+    let fifo_dir = home.path().join("fifo-config");
+    std::fs::create_dir(&fifo_dir).unwrap();
+    mkfifo(&fifo_dir.join("config.json"));
+    let out = ramscope_within(&["estimate", fifo_dir.to_str().unwrap()], home.path(), 10);
+    let line = stderr_line(&out);
+    assert!(line.contains("not a regular file"), "{line}");
+    let config = fifo_dir.join("config.json");
+    let out = ramscope_within(&["estimate", config.to_str().unwrap()], home.path(), 10);
+    let line = stderr_line(&out);
+    assert!(
+        line.contains("config.json") && line.contains("regular file"),
+        "{line}"
+    );
+}

@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{anyhow, bail, Context};
+use clap::ValueEnum;
 
 use ramscope::calibrate::{self, Baselines, Profile};
 use ramscope::engines::vllm::args;
@@ -22,12 +23,16 @@ const VLLM_ENV: &[&str] = &[
     "VLLM_XGRAMMAR_CACHE_MB",
     "VLLM_ATTENTION_BACKEND",
     "VLLM_CPU_CI_ENV",
+    "VLLM_ALLOW_LONG_MAX_MODEL_LEN",
 ];
 
-pub fn run(a: EstimateArgs) -> anyhow::Result<()> {
+pub fn run(mut a: EstimateArgs) -> anyhow::Result<()> {
+    let given = std::mem::take(&mut a.vllm);
+    let mut words = take_own_options(&given, &mut a)?;
+    words.extend(a.command.iter().cloned());
     let options = options(&a.engine, None, &BTreeMap::new())?;
     let getenv = |k: &str| std::env::var(k).ok();
-    let vllm_args = args::parse(&a.vllm)?;
+    let vllm_args = args::parse(&words)?;
     let model = match &vllm_args.model {
         Some(spec) => Model::resolve(spec, &getenv)?,
         None => Model::default_model(),
@@ -50,6 +55,62 @@ pub fn run(a: EstimateArgs) -> anyhow::Result<()> {
         bail!("no processes estimated");
     }
     Ok(())
+}
+
+/// Takes ramscope's own options out of the words clap left for vLLM (`estimate M
+/// --max-model-len 5120 --vllm-version 0.11`), up to the first `--`; what follows `--` is
+/// the vLLM command line's, word for word. No vLLM 0.32 flag shares these names (checked
+/// against its `--help=all`); 0.10's `--device` meant the same choice as ramscope's, so a
+/// `--device` before `--` is ramscope's.
+fn take_own_options(words: &[String], a: &mut EstimateArgs) -> anyhow::Result<Vec<String>> {
+    let mut rest = Vec::with_capacity(words.len());
+    let mut i = 0;
+    while let Some(word) = words.get(i) {
+        i += 1;
+        if word == "--" {
+            rest.extend(words[i - 1..].iter().cloned());
+            break;
+        }
+        let (name, inline) = match word.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
+            _ => (word.as_str(), None),
+        };
+        let takes_value = match name {
+            "--json" | "--no-calibration" => false,
+            "--vllm-version" | "--device" | "--gpu" | "--env" | "--calibration" => true,
+            _ => {
+                rest.push(word.clone());
+                continue;
+            }
+        };
+        let value = match (takes_value, inline) {
+            (false, Some(_)) => bail!("{name} takes no value"),
+            (false, None) => String::new(),
+            (true, Some(v)) => v,
+            (true, None) => match words.get(i) {
+                Some(v) if !v.starts_with('-') => {
+                    i += 1;
+                    v.clone()
+                }
+                _ => bail!("{name} needs a value"),
+            },
+        };
+        let engine = &mut a.engine;
+        match name {
+            "--json" => a.json = true,
+            "--no-calibration" => engine.no_calibration = true,
+            "--vllm-version" => engine.vllm_version = Some(value),
+            "--device" => {
+                engine.device = Some(DeviceArg::from_str(&value, false).map_err(|_| {
+                    anyhow!("invalid value '{value}' for --device: expected cuda or cpu")
+                })?)
+            }
+            "--gpu" => engine.gpu = value,
+            "--env" => engine.env.push(value),
+            _ => engine.calibration = Some(value.into()),
+        }
+    }
+    Ok(rest)
 }
 
 /// The estimator's options from the engine flags. `running` is what a live server showed
@@ -107,6 +168,15 @@ pub fn options(
             .or_else(|| calibrate::default_path(&getenv).filter(|p| p.is_file()))
         {
             Some(path) => {
+                // Reading a FIFO would block until something writes to it.
+                let meta = std::fs::metadata(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                if !meta.is_file() {
+                    bail!(
+                        "{}: not a regular file (a FIFO, device or socket is not read)",
+                        path.display()
+                    );
+                }
                 let profile = Profile::load(&path)?;
                 Baselines::from_profile(&profile, &path)
             }

@@ -20,12 +20,12 @@ pub fn run(args: DiffArgs) -> anyhow::Result<()> {
         at,
     );
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&d).context("encoding JSON")?
-        );
+        )?;
     } else {
-        print!("{}", render(&d));
+        out!("{}", render(&d))?;
     }
     Ok(())
 }

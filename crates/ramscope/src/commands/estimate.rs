@@ -44,12 +44,12 @@ pub fn run(mut a: EstimateArgs) -> anyhow::Result<()> {
     }
     let est = estimate(&model, &vllm_args, &options)?;
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&est).context("encoding JSON")?
-        );
+        )?;
     } else {
-        print!("{}", render(&est));
+        out!("{}", render(&est))?;
     }
     if est.processes.is_empty() {
         bail!("no processes estimated");

@@ -123,12 +123,12 @@ pub fn run(a: ExplainArgs, fallback: bool) -> anyhow::Result<()> {
         a.engine.vllm_version.is_some() || launch.as_ref().is_some_and(|l| l.version.is_some());
     let explanation = explain(snapshot, est, launch, environment, &rerun, version_known);
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&explanation).context("encoding JSON")?
-        );
+        )?;
     } else {
-        print!("{}", render(&explanation));
+        out!("{}", render(&explanation))?;
     }
     Ok(())
 }
@@ -148,12 +148,12 @@ fn find_vllm(measurer: &Measurer) -> anyhow::Result<Option<Pid>> {
 }
 
 fn default_estimate() -> anyhow::Result<()> {
-    println!(
+    outln!(
         "No inference server is running here, so this is the built-in example, not a measurement:"
-    );
-    println!("the host RAM vLLM would use for Qwen3-8B with --max-model-len 5120 on one H100.");
-    println!(
+    )?;
+    outln!("the host RAM vLLM would use for Qwen3-8B with --max-model-len 5120 on one H100.")?;
+    outln!(
         "Run `ramscope explain PID` (or plain `ramscope`) while a server runs to explain it.\n"
-    );
+    )?;
     super::estimate::run(EstimateArgs::default()).map_err(|e| anyhow!(e))
 }

@@ -34,14 +34,14 @@ pub fn run(args: MeasureArgs) -> anyhow::Result<()> {
     };
     if args.json {
         let text = serde_json::to_string_pretty(&snapshot).context("encoding JSON")?;
-        println!("{text}");
+        outln!("{text}")?;
     } else {
         let by = match args.by {
             By::Process => Breakdown::Process,
             By::Category => Breakdown::Category,
             By::Mapping => Breakdown::Mapping,
         };
-        print!("{}", render(&snapshot, by, args.top));
+        out!("{}", render(&snapshot, by, args.top))?;
     }
     Ok(())
 }

@@ -1,5 +1,9 @@
 //! One function per subcommand; each returns an error value for main to print.
 
+// First: the printing macros the commands below use.
+#[macro_use]
+mod out;
+
 mod calibrate;
 mod diff;
 mod estimate;

@@ -30,15 +30,15 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         write(path, &csv::render(&rec))?;
     }
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&analysis).context("encoding JSON")?
-        );
+        )?;
     } else {
-        print!("{}", ramscope::report::record::render(&analysis));
+        out!("{}", ramscope::report::record::render(&analysis))?;
         for (what, path) in [("HTML", &args.html), ("SVG", &args.svg), ("CSV", &args.csv)] {
             if let Some(p) = path {
-                println!("{what}: {}", p.display());
+                outln!("{what}: {}", p.display())?;
             }
         }
     }

@@ -89,9 +89,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     // was asked for).
     let text = summarize(&out, args.record.json)?;
     if args.record.json {
-        print!("{text}");
+        out!("{text}")?;
     } else {
-        eprint!("{text}");
+        errout!("{text}")?;
     }
     if code != 0 {
         std::process::exit(code);

@@ -36,7 +36,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         },
     );
     let listener = http::bind(&args.listen, &addrs)?;
-    eprintln!(
+    note!(
         "ramscope: serving metrics at http://{}/metrics",
         listener.local_addr()?
     );

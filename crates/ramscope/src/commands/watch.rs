@@ -140,6 +140,6 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
         exclude_roots: false,
     };
     let out = record(&args.record, "watch", command, follow, &mut control)?;
-    print!("{}", summarize(&out, args.record.json)?);
+    out!("{}", summarize(&out, args.record.json)?)?;
     Ok(())
 }

@@ -3,19 +3,23 @@
 //! docs/vllm-cpu-backend.md Part C); `ramscope calibrate` measures the user's own stack
 //! with short probes and stores a [`Profile`] that replaces them.
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::ProcError;
-use crate::measure::{MeasureOptions, Measurer};
-use crate::proc::ProcFs;
+use crate::userfile::{read_capped, UserFileError};
+
+mod probe;
+
+pub use probe::{probe_timeout, run_probes, PROBE_TIMEOUT, PROBE_TIMEOUT_ENV};
 
 const MIB: u64 = 1 << 20;
 
 pub const PROFILE_SCHEMA: &str = "ramscope.calibration/1";
+
+/// The largest calibration profile read.
+const MAX_PROFILE_BYTES: u64 = 16 << 20;
 
 /// One probe stage, measured.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,14 +51,13 @@ impl Profile {
     }
 
     pub fn load(path: &Path) -> Result<Profile, CalibrateError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CalibrateError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let profile: Profile = serde_json::from_str(&text).map_err(|e| CalibrateError::Format {
-            path: path.to_path_buf(),
-            message: format!("line {}, column {}: {e}", e.line(), e.column()),
-        })?;
+        // A profile is a few kB; the cap only keeps a wrong path from being read whole.
+        let text = read_capped(path, MAX_PROFILE_BYTES)?;
+        let profile: Profile =
+            serde_json::from_slice(&text).map_err(|e| CalibrateError::Format {
+                path: path.to_path_buf(),
+                message: format!("line {}, column {}: {e}", e.line(), e.column()),
+            })?;
         if profile.schema != PROFILE_SCHEMA {
             return Err(CalibrateError::Format {
                 path: path.to_path_buf(),
@@ -105,6 +108,10 @@ pub enum CalibrateError {
     },
     #[error("measuring the probe: {0}")]
     Measure(#[from] ProcError),
+    #[error(transparent)]
+    File(#[from] UserFileError),
+    #[error("{PROBE_TIMEOUT_ENV}={value:?} is not a duration such as 90s or 10m")]
+    BadTimeout { value: String },
 }
 
 /// Where the profile lives: `$RAMSCOPE_CALIBRATION`, else
@@ -118,214 +125,6 @@ pub fn default_path(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| get("HOME").map(|h| PathBuf::from(h).join(".config")))?;
     Some(dir.join("ramscope").join("calibration.json"))
-}
-
-/// The probe: each stage prints `STAGE <name>` and waits for a line on stdin, so the parent
-/// measures a quiet process. Stages that cannot run (no GPU, no vLLM) print `SKIP <name>`.
-const PROBE: &str = r#"
-import sys, platform
-def stage(name):
-    print("STAGE " + name, flush=True)
-    sys.stdin.readline()
-def info(key, value):
-    print("INFO %s %s" % (key, value), flush=True)
-info("python_version", platform.python_version())
-stage("python")
-import torch
-info("torch_version", torch.__version__)
-stage("torch")
-try:
-    import vllm
-    info("vllm_version", vllm.__version__)
-    import vllm.entrypoints.openai.api_server
-    stage("vllm_server")
-    try:
-        if torch.cuda.is_available():
-            import vllm.v1.worker.gpu_worker
-        else:
-            import vllm.v1.worker.cpu_worker
-        stage("vllm_worker")
-    except Exception as e:
-        print("SKIP vllm_worker %s" % e, flush=True)
-except Exception as e:
-    print("SKIP vllm_server %s" % e, flush=True)
-# vLLM's imports pull in transformers; without vLLM, transformers stands in for them and lets
-# the first forward below run a real (tiny, random) model.
-try:
-    # transformers imports lazily: name what vLLM's processes end up importing.
-    from transformers import AutoTokenizer, PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
-    stage("transformers")
-except Exception as e:
-    print("SKIP transformers %s" % e, flush=True)
-if torch.cuda.is_available():
-    torch.ones(1, device="cuda")
-    torch.cuda.synchronize()
-    info("cuda", "1")
-    stage("cuda_context")
-    # The first forward pass loads each kernel's CUDA module into host memory and sets up
-    # cuBLAS/cuDNN handles and workspaces: run a tiny random Qwen3 (as vLLM's first forward
-    # does with the real one), or one transformer block's worth of kernels without
-    # transformers.
-    try:
-        F = torch.nn.functional
-        try:
-            from transformers import Qwen3Config, Qwen3ForCausalLM
-            cfg = Qwen3Config(vocab_size=32000, hidden_size=1024, intermediate_size=3072,
-                              num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=4,
-                              head_dim=128, max_position_embeddings=4096)
-            # Built on the GPU, so no CPU copy of the weights is measured.
-            with torch.device("cuda"):
-                model = Qwen3ForCausalLM(cfg).to(torch.bfloat16).eval()
-            ids = torch.randint(0, 32000, (4, 128), device="cuda")
-            with torch.no_grad():
-                model.generate(ids, max_new_tokens=8, do_sample=True, top_k=50)
-            info("first_forward_probe", "tiny-qwen3")
-        except ImportError:
-            d, heads = 1024, 8
-            x = torch.randn(4, 256, d, device="cuda", dtype=torch.bfloat16)
-            up = torch.nn.Linear(d, 4 * d, device="cuda", dtype=torch.bfloat16)
-            down = torch.nn.Linear(4 * d, d, device="cuda", dtype=torch.bfloat16)
-            h = down(F.silu(up(F.layer_norm(x, (d,)))))
-            q = h.view(4, 256, heads, d // heads).transpose(1, 2)
-            a = F.scaled_dot_product_attention(q, q, q, is_causal=True)
-            emb = torch.nn.Embedding(32000, d, device="cuda", dtype=torch.bfloat16)
-            ids = torch.randint(0, 32000, (4, 256), device="cuda")
-            logits = (emb(ids) + a.transpose(1, 2).reshape(4, 256, d)) @ emb.weight.t()
-            torch.softmax(logits.float(), dim=-1).topk(50)
-            info("first_forward_probe", "one-block")
-        torch.cuda.synchronize()
-        stage("first_forward")
-    except Exception as e:
-        print("SKIP first_forward %s" % e, flush=True)
-else:
-    print("SKIP cuda_context no GPU", flush=True)
-print("DONE", flush=True)
-"#;
-
-/// Runs the probes under `python` and measures each stage with ramscope's own measurer.
-pub fn run_probes(
-    python: &Path,
-    now: String,
-    progress: &mut dyn FnMut(&str),
-) -> Result<Profile, CalibrateError> {
-    let mut child = Command::new(python)
-        .arg("-c")
-        .arg(PROBE)
-        // The probe measures imports, not warnings.
-        .env("PYTHONWARNINGS", "ignore")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|source| CalibrateError::Spawn {
-            python: python.to_path_buf(),
-            source,
-        })?;
-    let pid = child.id();
-    let result = drive(&mut child, pid, python, now, progress);
-    // Whatever happened, do not leave the probe behind.
-    let _ = child.kill();
-    let _ = child.wait();
-    result
-}
-
-fn drive(
-    child: &mut std::process::Child,
-    pid: u32,
-    python: &Path,
-    now: String,
-    progress: &mut dyn FnMut(&str),
-) -> Result<Profile, CalibrateError> {
-    let probe_err = |stage: &str, message: String| CalibrateError::Probe {
-        python: python.to_path_buf(),
-        stage: stage.to_string(),
-        message,
-    };
-    let mut stdin = child
-        .stdin
-        .take()
-        .ok_or_else(|| probe_err("start", "no stdin".into()))?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| probe_err("start", "no stdout".into()))?;
-    let mut profile = Profile {
-        schema: PROFILE_SCHEMA.into(),
-        measured_at: now,
-        python: python.display().to_string(),
-        python_version: String::new(),
-        torch_version: None,
-        vllm_version: None,
-        cuda: false,
-        stages: Vec::new(),
-    };
-    let mut measurer = Measurer::new(
-        ProcFs::default(),
-        MeasureOptions {
-            tree: false,
-            ..MeasureOptions::default()
-        },
-    );
-    // Baselines are small differences between stages: read the exact rollup at every size.
-    measurer.set_rollup_rss_limit(None);
-    let mut last = "start".to_string();
-    let mut done = false;
-    for line in BufReader::new(stdout).lines() {
-        let line = line.map_err(|e| probe_err(&last, e.to_string()))?;
-        let mut words = line.splitn(3, ' ');
-        match (words.next(), words.next(), words.next()) {
-            (Some("INFO"), Some(key), value) => {
-                let value = value.unwrap_or("").to_string();
-                match key {
-                    "python_version" => profile.python_version = value,
-                    "torch_version" => profile.torch_version = Some(value),
-                    "vllm_version" => profile.vllm_version = Some(value),
-                    "cuda" => profile.cuda = true,
-                    _ => {}
-                }
-            }
-            (Some("STAGE"), Some(name), _) => {
-                last = name.to_string();
-                let snap = measurer.tree(&[pid])?;
-                let p = snap
-                    .processes
-                    .iter()
-                    .find(|p| p.pid == pid)
-                    .ok_or_else(|| probe_err(name, "the probe process vanished".into()))?;
-                profile.stages.push(Stage {
-                    name: name.to_string(),
-                    pss_bytes: p.pss_bytes,
-                    pss_anon_bytes: p.pss_anon_bytes,
-                    pss_file_bytes: p.pss_file_bytes,
-                    pss_shmem_bytes: p.pss_shmem_bytes,
-                    rss_bytes: p.rss_bytes,
-                });
-                progress(&format!("{name}: PSS {}", crate::units::bytes(p.pss_bytes)));
-                writeln!(stdin).map_err(|e| probe_err(name, e.to_string()))?;
-            }
-            (Some("SKIP"), Some(name), why) => {
-                progress(&format!("{name}: skipped ({})", why.unwrap_or("")));
-            }
-            (Some("DONE"), _, _) => {
-                done = true;
-                break;
-            }
-            _ => {}
-        }
-    }
-    if !done {
-        let mut err = String::new();
-        if let Some(mut e) = child.stderr.take() {
-            use std::io::Read;
-            let _ = e.read_to_string(&mut err);
-        }
-        let tail = err.lines().last().unwrap_or("exited early").to_string();
-        return Err(probe_err(&last, tail));
-    }
-    if profile.stage("torch").is_none() {
-        return Err(probe_err("torch", "torch could not be imported".into()));
-    }
-    Ok(profile)
 }
 
 /// Where baselines came from.
@@ -604,5 +403,11 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("line 1"));
+    }
+
+    #[test]
+    fn a_profile_that_is_not_a_regular_file_is_not_read() {
+        let e = Profile::load(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(e.to_string(), "/dev/zero is not a regular file");
     }
 }

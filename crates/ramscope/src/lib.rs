@@ -23,3 +23,4 @@ pub mod server;
 pub mod snapshot;
 pub mod text;
 pub mod units;
+pub mod userfile;

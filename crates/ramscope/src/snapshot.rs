@@ -149,7 +149,9 @@ pub struct ProcessSnapshot {
 pub enum ReadTier {
     /// `/proc/<pid>/status`: RSS and its anon/file/shmem split, microseconds.
     Status,
-    /// `/proc/<pid>/smaps_rollup`: exact PSS/USS/swap totals, a page-table walk.
+    /// `/proc/<pid>/smaps_rollup`: exact PSS/USS/swap totals, a page-table walk. Written
+    /// `smaps_rollup`, as the file is named; older recordings say `rollup`.
+    #[serde(rename = "smaps_rollup", alias = "rollup")]
     Rollup,
     /// `/proc/<pid>/smaps`: every mapping, hence categories; the dearest read.
     Smaps,

@@ -15,27 +15,31 @@ pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
         .ok_or_else(|| {
             anyhow!("no place for the profile: set --out, RAMSCOPE_CALIBRATION or HOME")
         })?;
-    eprintln!(
+    let timeout = calibrate::probe_timeout(&getenv)?;
+    note!(
         "probing {} (import torch, vLLM, CUDA context)…",
         a.python.display()
     );
-    let profile = run_probes(&a.python, now_rfc3339(), &mut |line| eprintln!("  {line}"))?;
+    let profile = run_probes(&a.python, now_rfc3339(), timeout, &mut |line| {
+        note!("  {line}")
+    })?;
     profile.save(&out)?;
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&profile).context("encoding JSON")?
-        );
+        )?;
     }
     let last = profile
         .stages
         .last()
         .map(|s| bytes(s.pss_bytes))
         .unwrap_or_default();
-    eprintln!(
-        "stored {} ({} stages, last PSS {last}); `ramscope estimate` now uses it",
+    let stages = profile.stages.len();
+    note!(
+        "stored {} ({stages} stage{}, last PSS {last}); `ramscope estimate` now uses it",
         out.display(),
-        profile.stages.len()
+        if stages == 1 { "" } else { "s" }
     );
     Ok(())
 }

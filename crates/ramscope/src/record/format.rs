@@ -7,13 +7,14 @@
 //! do not know, and a last line cut short by a kill.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::proc::Pid;
 use crate::snapshot::{ProcessSnapshot, TreeSnapshot, SNAPSHOT_SCHEMA};
+use crate::userfile::{open_regular, read_all_capped, refuse_larger, UserFileError};
 
 pub const RECORDING_SCHEMA: &str = "ramscope.recording/1";
 pub const END_SCHEMA: &str = "ramscope.recording-end/1";
@@ -107,6 +108,8 @@ pub enum RecordingError {
     Write { path: PathBuf, source: io::Error },
     #[error("cannot read {}: {source}", path.display())]
     Read { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    File(#[from] UserFileError),
     #[error("{} is not a ramscope recording (its first line has no \"schema\": \"{RECORDING_SCHEMA}\")", path.display())]
     NotRecording { path: PathBuf },
     #[error("{} line {line}: {source}", path.display())]
@@ -115,9 +118,26 @@ pub enum RecordingError {
         line: usize,
         source: serde_json::Error,
     },
+    #[error("{} line {line} is longer than {}, more than any recording line", path.display(), crate::units::bytes(*limit as u64))]
+    LineTooLong {
+        path: PathBuf,
+        line: usize,
+        limit: usize,
+    },
     #[error("{} is neither a ramscope snapshot nor a recording", path.display())]
     Unknown { path: PathBuf },
 }
+
+/// The longest line a recording may hold: a sample of a tree of thousands of processes with
+/// every category is a few MiB. Longer is not a recording, and reading stops there.
+pub const MAX_LINE_BYTES: usize = 64 << 20;
+
+/// The longest header line: the command lines of the roots and a few numbers.
+const MAX_HEADER_BYTES: usize = 16 << 20;
+
+/// The largest snapshot read whole (`diff`, `explain --from-snapshot`): `measure --json` of a
+/// large tree with `--by mapping` is tens of MiB.
+pub const MAX_SNAPSHOT_BYTES: u64 = 256 << 20;
 
 /// Writes a recording line by line, each flushed to the kernel as soon as it is written.
 pub struct RecordingWriter {
@@ -189,79 +209,196 @@ struct SchemaOnly {
     schema: String,
 }
 
-impl Recording {
-    pub fn read(path: &Path) -> Result<Recording, RecordingError> {
-        let text = std::fs::read(path).map_err(|source| RecordingError::Read {
+/// One line of a recording read back, without its newline.
+enum Line {
+    /// Ended by a newline.
+    Complete,
+    /// The last line of the file, without a newline: possibly cut short by a kill.
+    Unterminated,
+    TooLong,
+    End,
+}
+
+/// Reads the next line into `buf` (cleared first), holding at most `limit` bytes of it.
+fn next_line(reader: &mut impl BufRead, buf: &mut Vec<u8>, limit: usize) -> io::Result<Line> {
+    buf.clear();
+    let n = reader
+        .by_ref()
+        .take(limit as u64 + 1)
+        .read_until(b'\n', buf)?;
+    if n == 0 {
+        return Ok(Line::End);
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+        return Ok(Line::Complete);
+    }
+    Ok(if buf.len() > limit {
+        Line::TooLong
+    } else {
+        Line::Unterminated
+    })
+}
+
+/// Skips leading whitespace and says whether what follows could be a JSON object, so a file
+/// of something else is refused after one buffer instead of after its first (maybe
+/// gigabytes long) line. Returns the number of newlines skipped.
+fn starts_with_object(reader: &mut impl BufRead) -> io::Result<Option<usize>> {
+    let mut newlines = 0;
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(None);
+        }
+        let ws = chunk.iter().take_while(|b| b.is_ascii_whitespace()).count();
+        newlines += chunk[..ws].iter().filter(|&&b| b == b'\n').count();
+        let next = chunk.get(ws).copied();
+        reader.consume(ws);
+        match next {
+            Some(b'{') => return Ok(Some(newlines)),
+            Some(_) => return Ok(None),
+            None => continue,
+        }
+    }
+}
+
+/// Folds a recording's lines, one at a time.
+struct Parser<'a> {
+    path: &'a Path,
+    header: Option<Header>,
+    samples: Vec<Sample>,
+    end: Option<RecordingEnd>,
+    notes: Vec<String>,
+}
+
+impl Parser<'_> {
+    fn line(&mut self, number: usize, line: &[u8], cut_short: bool) -> Result<(), RecordingError> {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
+        let path = self.path;
+        let bad = |source| RecordingError::BadLine {
             path: path.to_path_buf(),
+            line: number,
             source,
-        })?;
-        Recording::parse(path, &text)
+        };
+        let not_recording = || RecordingError::NotRecording {
+            path: path.to_path_buf(),
+        };
+        let schema = match serde_json::from_slice::<SchemaOnly>(line) {
+            Ok(s) => s.schema,
+            Err(_) if cut_short && self.header.is_some() => {
+                self.notes.push(format!(
+                    "line {number} is cut short (the recorder was stopped while writing it) and was skipped"
+                ));
+                return Ok(());
+            }
+            Err(_) if self.header.is_none() => return Err(not_recording()),
+            Err(e) => return Err(bad(e)),
+        };
+        if self.header.is_none() {
+            if schema != RECORDING_SCHEMA {
+                return Err(not_recording());
+            }
+            self.header = Some(serde_json::from_slice(line).map_err(bad)?);
+            return Ok(());
+        }
+        match schema.as_str() {
+            SNAPSHOT_SCHEMA => self
+                .samples
+                .push(serde_json::from_slice(line).map_err(bad)?),
+            END_SCHEMA => self.end = Some(serde_json::from_slice(line).map_err(bad)?),
+            other => self.notes.push(format!(
+                "line {number} has schema {other:?}, which this version does not know; skipped"
+            )),
+        }
+        Ok(())
+    }
+}
+
+impl Recording {
+    /// Reads the recording at `path`: a regular file, streamed line by line.
+    pub fn read(path: &Path) -> Result<Recording, RecordingError> {
+        let file = open_regular(path)?;
+        Recording::from_reader(path, BufReader::with_capacity(256 * 1024, file))
     }
 
     /// Parses a recording's text. `path` only names it in errors.
     pub fn parse(path: &Path, text: &[u8]) -> Result<Recording, RecordingError> {
-        let complete_last_line = text.ends_with(b"\n");
-        let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
-        let mut header: Option<Header> = None;
-        let mut samples = Vec::new();
-        let mut end = None;
-        let mut notes = Vec::new();
-        let last_index = lines.iter().rposition(|l| !l.is_empty()).unwrap_or(0);
-        for (i, line) in lines.iter().enumerate() {
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let number = i + 1;
-            let bad = |source| RecordingError::BadLine {
+        Recording::from_reader(path, text)
+    }
+
+    /// Reads a recording from `reader`, holding one line at a time besides what it keeps.
+    /// `path` only names it in errors.
+    pub fn from_reader(path: &Path, mut reader: impl BufRead) -> Result<Recording, RecordingError> {
+        let skipped = starts_with_object(&mut reader).map_err(|source| RecordingError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let Some(skipped) = skipped else {
+            return Err(RecordingError::NotRecording {
                 path: path.to_path_buf(),
-                line: number,
-                source,
+            });
+        };
+        Recording::read_lines(path, reader, skipped)
+    }
+
+    /// The lines of a recording, the first numbered `skipped + 1`.
+    fn read_lines(
+        path: &Path,
+        mut reader: impl BufRead,
+        skipped: usize,
+    ) -> Result<Recording, RecordingError> {
+        let read_err = |source| RecordingError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut parser = Parser {
+            path,
+            header: None,
+            samples: Vec::new(),
+            end: None,
+            notes: Vec::new(),
+        };
+        let mut buf = Vec::new();
+        let mut number = skipped;
+        loop {
+            let limit = if parser.header.is_none() {
+                MAX_HEADER_BYTES
+            } else {
+                MAX_LINE_BYTES
             };
-            let truncated = i == last_index && !complete_last_line;
-            let schema = match serde_json::from_slice::<SchemaOnly>(line) {
-                Ok(s) => s.schema,
-                Err(_) if truncated && header.is_some() => {
-                    notes.push(format!(
-                        "line {number} is cut short (the recorder was stopped while writing it) and was skipped"
-                    ));
-                    continue;
-                }
-                Err(_) if header.is_none() => {
+            number += 1;
+            let cut_short = match next_line(&mut reader, &mut buf, limit).map_err(read_err)? {
+                Line::End => break,
+                Line::Complete => false,
+                Line::Unterminated => true,
+                Line::TooLong if parser.header.is_none() => {
                     return Err(RecordingError::NotRecording {
                         path: path.to_path_buf(),
                     })
                 }
-                Err(e) => return Err(bad(e)),
-            };
-            if header.is_none() {
-                if schema != RECORDING_SCHEMA {
-                    return Err(RecordingError::NotRecording {
+                Line::TooLong => {
+                    return Err(RecordingError::LineTooLong {
                         path: path.to_path_buf(),
-                    });
+                        line: number,
+                        limit,
+                    })
                 }
-                header = Some(serde_json::from_slice(line).map_err(bad)?);
-                continue;
-            }
-            match schema.as_str() {
-                SNAPSHOT_SCHEMA => samples.push(serde_json::from_slice(line).map_err(bad)?),
-                END_SCHEMA => end = Some(serde_json::from_slice(line).map_err(bad)?),
-                other => notes.push(format!(
-                    "line {number} has schema {other:?}, which this version does not know; skipped"
-                )),
-            }
+            };
+            parser.line(number, &buf, cut_short)?;
         }
-        let header = header.ok_or_else(|| RecordingError::NotRecording {
+        let header = parser.header.ok_or_else(|| RecordingError::NotRecording {
             path: path.to_path_buf(),
         })?;
         Ok(Recording {
             header,
-            samples,
-            end,
-            notes,
+            samples: parser.samples,
+            end: parser.end,
+            notes: parser.notes,
         })
     }
 
-    /// Seconds from the first sample to the last (or to the end line).
     /// The tree as last seen with categories: for each process alive in the last sample that
     /// saw any, its latest fully read entry (samples between full reads carry only totals).
     pub fn last_snapshot(&self) -> Option<TreeSnapshot> {
@@ -294,6 +431,7 @@ impl Recording {
         ))
     }
 
+    /// Seconds from the first sample to the last (or to the end line).
     pub fn duration_s(&self) -> f64 {
         let last = self.samples.last().map_or(0.0, |s| s.t_s);
         self.end.as_ref().map_or(last, |e| e.t_s.max(last))
@@ -320,22 +458,42 @@ pub enum Input {
 }
 
 impl Input {
+    /// Reads a snapshot (at most [`MAX_SNAPSHOT_BYTES`]) or a recording (streamed).
     pub fn read(path: &Path) -> Result<Input, RecordingError> {
-        let text = std::fs::read(path).map_err(|source| RecordingError::Read {
+        let file = open_regular(path)?;
+        let read_err = |source| RecordingError::Read {
             path: path.to_path_buf(),
             source,
-        })?;
-        if let Ok(snapshot) = serde_json::from_slice::<TreeSnapshot>(&text) {
-            if snapshot.schema == SNAPSHOT_SCHEMA {
-                return Ok(Input::Snapshot(Box::new(snapshot)));
-            }
+        };
+        let mut reader = BufReader::with_capacity(256 * 1024, file);
+        // A recording says so on its first line; a snapshot (pretty-printed or not) does not.
+        let mut first = Vec::new();
+        let Some(skipped) = starts_with_object(&mut reader).map_err(read_err)? else {
+            return Err(RecordingError::Unknown {
+                path: path.to_path_buf(),
+            });
+        };
+        let first_line = next_line(&mut reader, &mut first, MAX_HEADER_BYTES).map_err(read_err)?;
+        let is_recording = matches!(first_line, Line::Complete | Line::Unterminated)
+            && serde_json::from_slice::<SchemaOnly>(&first)
+                .is_ok_and(|s| s.schema == RECORDING_SCHEMA);
+        if is_recording {
+            first.push(b'\n');
+            let rest = io::Cursor::new(first).chain(reader);
+            return Recording::read_lines(path, rest, skipped)
+                .map(|r| Input::Recording(Box::new(r)));
         }
-        match Recording::parse(path, &text) {
-            Ok(r) => Ok(Input::Recording(Box::new(r))),
-            Err(RecordingError::NotRecording { .. }) => Err(RecordingError::Unknown {
+        let mut file = reader.into_inner();
+        refuse_larger(path, &file, MAX_SNAPSHOT_BYTES)?;
+        file.seek(io::SeekFrom::Start(0)).map_err(read_err)?;
+        let text = read_all_capped(path, file, MAX_SNAPSHOT_BYTES)?;
+        match serde_json::from_slice::<TreeSnapshot>(&text) {
+            Ok(snapshot) if snapshot.schema == SNAPSHOT_SCHEMA => {
+                Ok(Input::Snapshot(Box::new(snapshot)))
+            }
+            _ => Err(RecordingError::Unknown {
                 path: path.to_path_buf(),
             }),
-            Err(e) => Err(e),
         }
     }
 }
@@ -415,5 +573,107 @@ mod tests {
             Recording::parse(p, &text),
             Err(RecordingError::BadLine { line: 2, .. })
         ));
+    }
+
+    #[test]
+    fn a_line_over_the_cap_is_an_error_that_names_it() {
+        let mut text = serde_json::to_vec(&header()).unwrap();
+        text.push(b'\n');
+        text.extend_from_slice(&serde_json::to_vec(&sample(1.0)).unwrap());
+        text.push(b'\n');
+        text.extend(std::iter::repeat_n(b' ', MAX_LINE_BYTES + 1));
+        text.extend_from_slice(b"\n");
+        let e = Recording::parse(Path::new("r"), &text).unwrap_err();
+        assert!(
+            matches!(e, RecordingError::LineTooLong { line: 3, .. }),
+            "{e}"
+        );
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "r line 3 is longer than {}, more than any recording line",
+                crate::units::bytes(MAX_LINE_BYTES as u64)
+            )
+        );
+    }
+
+    #[test]
+    fn endless_input_is_refused_after_a_bounded_read() {
+        // Not JSON: refused at the first byte.
+        let e =
+            Recording::from_reader(Path::new("z"), io::BufReader::new(io::repeat(0))).unwrap_err();
+        assert!(matches!(e, RecordingError::NotRecording { .. }), "{e}");
+        // An object that never ends: refused once it outgrows any header.
+        let mut endless = io::BufReader::new(io::repeat(b'{'));
+        let e = Recording::from_reader(Path::new("z"), &mut endless).unwrap_err();
+        assert!(matches!(e, RecordingError::NotRecording { .. }), "{e}");
+    }
+
+    #[test]
+    fn leading_blank_lines_keep_line_numbers() {
+        let mut text = b"\n\n".to_vec();
+        text.extend_from_slice(&serde_json::to_vec(&header()).unwrap());
+        text.extend_from_slice(b"\n{oops\n{}\n");
+        let e = Recording::parse(Path::new("r"), &text).unwrap_err();
+        assert!(matches!(e, RecordingError::BadLine { line: 4, .. }), "{e}");
+    }
+
+    #[test]
+    fn input_tells_snapshots_from_recordings() {
+        let dir = tempfile::tempdir().unwrap();
+        let snap = TreeSnapshot::new("2026-01-01T00:00:01Z".into(), vec![], vec![]);
+        for (name, text) in [
+            ("pretty.json", serde_json::to_vec_pretty(&snap).unwrap()),
+            ("compact.json", serde_json::to_vec(&snap).unwrap()),
+        ] {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            assert!(matches!(Input::read(&p), Ok(Input::Snapshot(_))), "{name}");
+        }
+        let rec = dir.path().join("r.jsonl");
+        let mut w = RecordingWriter::create(&rec, &header()).unwrap();
+        w.sample(&sample(0.0)).unwrap();
+        drop(w);
+        let Ok(Input::Recording(r)) = Input::read(&rec) else {
+            panic!("not read as a recording");
+        };
+        assert_eq!((r.header, r.samples.len()), (header(), 1));
+        // A recording whose later line is bad keeps the line number.
+        let mut text = std::fs::read(&rec).unwrap();
+        text.extend_from_slice(b"{oops\n{}\n");
+        std::fs::write(&rec, text).unwrap();
+        assert!(matches!(
+            Input::read(&rec),
+            Err(RecordingError::BadLine { line: 3, .. })
+        ));
+        let junk = dir.path().join("junk");
+        std::fs::write(&junk, "{\"schema\": \"other\"}\n").unwrap();
+        assert!(matches!(
+            Input::read(&junk),
+            Err(RecordingError::Unknown { .. })
+        ));
+    }
+
+    #[test]
+    fn devices_are_refused_before_reading() {
+        for p in ["/dev/zero", "/dev/urandom"] {
+            let e = Input::read(Path::new(p)).unwrap_err();
+            assert_eq!(e.to_string(), format!("{p} is not a regular file"));
+            let e = Recording::read(Path::new(p)).unwrap_err();
+            assert_eq!(e.to_string(), format!("{p} is not a regular file"));
+        }
+    }
+
+    #[test]
+    fn the_rollup_tier_is_written_as_its_file_and_read_either_way() {
+        use crate::snapshot::ReadTier;
+        assert_eq!(
+            serde_json::to_string(&ReadTier::Rollup).unwrap(),
+            "\"smaps_rollup\""
+        );
+        for old_or_new in ["\"rollup\"", "\"smaps_rollup\""] {
+            let tier: ReadTier = serde_json::from_str(old_or_new).unwrap();
+            assert_eq!(tier, ReadTier::Rollup);
+        }
     }
 }

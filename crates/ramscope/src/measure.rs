@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use crate::error::ProcError;
 use crate::proc::roles::{identify, Identity};
 use crate::proc::smaps::{parse_rollup, Counters, SmapsParser};
-use crate::proc::status::Status;
+use crate::proc::status::{kind_from_stat, Kind, Status};
 use crate::proc::tree::ProcessTable;
 use crate::proc::{Pid, ProcFs};
 use crate::snapshot::{Attributor, ProcessSnapshot, Reconciliation, TreeSnapshot};
@@ -51,6 +51,10 @@ pub const ROLLUP_RSS_LIMIT: u64 = 256 << 20;
 /// How many times to re-read a process whose smaps and rollup disagree (it was changing).
 const CONSISTENT_READ_TRIES: usize = 3;
 
+/// How many times to re-read a live process whose address space went away mid-read (an
+/// execve; a shell script that execs its interpreter does several in a row).
+const LOST_READ_TRIES: usize = 5;
+
 impl Measurer {
     pub fn new(fs: ProcFs, options: MeasureOptions) -> Measurer {
         let attributor = Attributor::new(options.keep_mappings);
@@ -76,6 +80,11 @@ impl Measurer {
     /// Measures one process.
     pub fn process(&mut self, pid: Pid) -> Result<ProcessSnapshot, ProcError> {
         let status = Status::parse(&self.fs.read_string(pid, "status")?);
+        if status.vm_size == 0 {
+            // No address space: a kernel thread, or a process exiting (a zombie).
+            self.no_memory_why(pid)?;
+            return Err(ProcError::Vanished { pid });
+        }
         let argv = self.fs.cmdline(pid)?;
         let comm = self.fs.comm(pid)?;
         let Identity { role, engine } = identify(&comm, &argv);
@@ -86,7 +95,9 @@ impl Measurer {
                 .map_or(true, |limit| status.vm_rss <= limit);
         let mut attribution = None;
         let mut reconciliation = Reconciliation::default();
-        for _ in 0..CONSISTENT_READ_TRIES {
+        let mut tries = 0;
+        let mut lost_reads = 0;
+        while tries < CONSISTENT_READ_TRIES {
             // The rollup walks the page tables again; on a second core that walk overlaps
             // with generating the (much longer) smaps text, so exact totals cost little time.
             let (fs, rollup_buf, smaps_buf) = (&self.fs, &mut self.rollup, &mut self.smaps);
@@ -100,12 +111,24 @@ impl Measurer {
             } else {
                 (Ok(None), fs.read_into(pid, "smaps", smaps_buf))
             };
-            smaps?;
-            let rollup = rollup?;
-            if self.smaps.is_empty() {
-                // A zombie, or a process exiting right now: nothing mapped any more.
-                return Err(ProcError::Vanished { pid });
-            }
+            let rollup = match smaps.and(rollup) {
+                Ok(rollup) if !self.smaps.is_empty() => rollup,
+                // Nothing mapped, or the rollup found the address space gone. A process that
+                // exited says so in `stat`; one that is still there was caught in execve: a
+                // file opened before it and read after sees the old address space released.
+                // Read it again (the new one is there a moment later).
+                Ok(_) | Err(ProcError::Vanished { .. }) => {
+                    self.no_memory_why(pid)?;
+                    lost_reads += 1;
+                    if lost_reads > LOST_READ_TRIES {
+                        return Err(ProcError::Vanished { pid });
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            tries += 1;
             let maps = SmapsParser::new(&self.smaps)
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|source| ProcError::Parse {
@@ -160,6 +183,17 @@ impl Measurer {
             reconciliation,
             read: None,
         })
+    }
+
+    /// Why `pid` has no memory to read: an error when it is a kernel thread or has exited,
+    /// `Ok` when it is a live process (caught between address spaces).
+    fn no_memory_why(&self, pid: Pid) -> Result<(), ProcError> {
+        let stat = self.fs.read_string(pid, "stat")?;
+        match kind_from_stat(&stat) {
+            Some(Kind::KernelThread) => Err(ProcError::KernelThread { pid }),
+            Some(Kind::Exited) | None => Err(ProcError::Vanished { pid }),
+            Some(Kind::Live) => Ok(()),
+        }
     }
 
     /// Measures `roots` (and, with `tree`, every descendant, including processes that start
@@ -224,9 +258,11 @@ impl Measurer {
             }
         }
         if skipped > 0 {
-            notes.push(format!(
-                "{skipped} process(es) exited while the tree was read and are not counted"
-            ));
+            notes.push(if skipped == 1 {
+                "1 process exited while the tree was read and is not counted".to_string()
+            } else {
+                format!("{skipped} processes exited while the tree was read and are not counted")
+            });
         }
         order_as_tree(&mut processes, roots);
         Ok(TreeSnapshot::new(taken_at, processes, notes))

@@ -85,17 +85,21 @@ pub fn record(
     let mut sampler = Sampler::new(ProcFs::new(&args.proc_root), options);
     let mut total = SampleCost::default();
     let mut next = start;
+    // A sample of an empty tree, held back until the recording goes on: the tree may have
+    // been ending (the command exiting, its memory already released but its exit not yet
+    // seen), and then the sample says nothing the end line does not.
+    let mut held: Option<Sample> = None;
     let stop = loop {
         let t_s = start.elapsed().as_secs_f64();
         if let Some(stop) = control.poll(t_s) {
             break stop;
         }
+        if let Some(sample) = held.take() {
+            keep(&sample, &mut writer, &mut total, control)?;
+        }
         match sampler.sample(&follow, t_s) {
-            Ok(sample) => {
-                total.add(&sample.overhead);
-                writer.sample(&sample)?;
-                control.on_sample(&sample);
-            }
+            Ok(sample) if sample.snapshot.processes.is_empty() => held = Some(sample),
+            Ok(sample) => keep(&sample, &mut writer, &mut total, control)?,
             // The tree's head exited between the check and the scan: the next poll says so.
             Err(e) if e.is_gone() => {}
             Err(e) => return Err(e).context("sampling"),
@@ -123,6 +127,19 @@ pub fn record(
     };
     writer.end(&end)?;
     Ok(out)
+}
+
+/// Writes a sample to the recording and shows it.
+fn keep(
+    sample: &Sample,
+    writer: &mut RecordingWriter,
+    total: &mut SampleCost,
+    control: &mut dyn Control,
+) -> anyhow::Result<()> {
+    total.add(&sample.overhead);
+    writer.sample(sample)?;
+    control.on_sample(sample);
+    Ok(())
 }
 
 /// Sleeps until `deadline` in short steps, so a command's exit or a signal is seen within

@@ -78,6 +78,35 @@ pub fn start_time_from_stat(stat: &str) -> Option<u64> {
     after_name.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// What a process is, as far as reading its memory goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A user process that is running (or sleeping): it has an address space.
+    Live,
+    /// Exited and waiting to be reaped (`Z`), or being torn down (`X`): its memory is gone.
+    Exited,
+    /// A kernel thread: it never had user memory.
+    KernelThread,
+}
+
+/// `PF_KTHREAD` in the flags of `stat` (field 9).
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+/// The kind of process from `/proc/<pid>/stat`: its state (field 3) and flags (field 9).
+pub fn kind_from_stat(stat: &str) -> Option<Kind> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace();
+    let state = fields.next()?;
+    let flags: u64 = fields.nth(5)?.parse().ok()?;
+    Some(if flags & PF_KTHREAD != 0 {
+        Kind::KernelThread
+    } else if matches!(state, "Z" | "X" | "x") {
+        Kind::Exited
+    } else {
+        Kind::Live
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +130,28 @@ mod tests {
         assert_eq!(ppid_from_stat(stat), Some(77));
         assert_eq!(start_time_from_stat(stat), Some(98765));
         assert_eq!(ppid_from_stat("garbage"), None);
+        assert_eq!(kind_from_stat(stat), Some(Kind::Live));
+        assert_eq!(kind_from_stat("garbage"), None);
+    }
+
+    #[test]
+    fn kernel_threads_and_zombies() {
+        // kthreadd, as this kernel shows it, and a zombie.
+        let kthreadd = "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 3 0 0 20 0 1 0 1 0 0 18446744073709551615 0 0 0 0 0 0 0 2147483647 0 0 0 0 0 1 0 0 0 0 0 0 0 0 0 0 0 0 0";
+        assert_eq!(kind_from_stat(kthreadd), Some(Kind::KernelThread));
+        let zombie = "77 (python3) Z 1 77 77 0 -1 4227084 0 0 0 0 0 0 0 0 20 0 1 0 500 0 0";
+        assert_eq!(kind_from_stat(zombie), Some(Kind::Exited));
+    }
+
+    #[test]
+    fn this_machines_kthreadd_is_a_kernel_thread() {
+        // PID 2 is kthreadd on Linux, unless a PID namespace hides it.
+        if let Ok(stat) = std::fs::read_to_string("/proc/2/stat") {
+            if stat.contains("(kthreadd)") {
+                assert_eq!(kind_from_stat(&stat), Some(Kind::KernelThread));
+            }
+        }
+        let me = std::fs::read_to_string("/proc/self/stat").unwrap();
+        assert_eq!(kind_from_stat(&me), Some(Kind::Live));
     }
 }

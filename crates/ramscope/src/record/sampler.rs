@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use crate::error::ProcError;
 use crate::measure::{now_rfc3339, MeasureOptions, Measurer};
+use crate::proc::roles::{identify, Identity};
 use crate::proc::smaps::parse_rollup;
-use crate::proc::status::{start_time_from_stat, Status};
+use crate::proc::status::{kind_from_stat, start_time_from_stat, Kind, Status};
 use crate::proc::tree::ProcessTable;
 use crate::proc::{Pid, ProcFs};
 use crate::snapshot::{ProcessSnapshot, ReadTier, Reconciliation, TreeSnapshot};
@@ -171,19 +172,24 @@ impl Sampler {
 
         let mut processes = Vec::with_capacity(pids.len());
         let mut notes = Vec::new();
+        // Processes that are no more (exited, reaped, or never had memory): dropped until a
+        // scan finds them again. Any other failure leaves a process in the tree, so a live
+        // process is never lost to one bad read.
+        let mut ended = BTreeSet::new();
         for pid in pids {
             match self.process(pid, &mut cost) {
                 Ok(Some(p)) => processes.push(p),
-                Ok(None) => {}
+                Ok(None) => {
+                    ended.insert(pid);
+                }
                 Err(e) if e.is_gone() => {
-                    self.known.remove(&pid);
+                    ended.insert(pid);
                 }
                 Err(e) => notes.push(format!("skipped PID {pid}: {e}")),
             }
         }
-        let alive: BTreeSet<Pid> = processes.iter().map(|p| p.pid).collect();
-        self.known.retain(|p, _| alive.contains(p));
-        self.members.retain(|p| alive.contains(p));
+        self.known.retain(|p, _| !ended.contains(p));
+        self.members.retain(|p| !ended.contains(p));
 
         let mut snapshot = TreeSnapshot::new(now_rfc3339(), processes, notes);
         // The tree's category totals only mean something when every process was split.
@@ -205,18 +211,60 @@ impl Sampler {
         pid: Pid,
         cost: &mut SampleCost,
     ) -> Result<Option<ProcessSnapshot>, ProcError> {
-        self.fs.read_into(pid, "stat", &mut self.buf)?;
-        let start_time = start_time_from_stat(&String::from_utf8_lossy(&self.buf)).unwrap_or(0);
+        let Some(start_time) = self.live_start_time(pid)? else {
+            return Ok(None);
+        };
         self.fs.read_into(pid, "status", &mut self.buf)?;
         cost.status_reads += 1;
         let status = Status::parse(&String::from_utf8_lossy(&self.buf));
         if status.vm_size == 0 {
-            // No address space: a zombie waiting to be reaped, or a kernel thread.
+            // No address space: exiting, about to be a zombie.
             return Ok(None);
         }
+        let tier = self.tier(pid, start_time, &status);
+        let mut tried = 0;
+        let mut entry = loop {
+            match self.read(pid, tier, start_time, &status, cost) {
+                Ok(entry) => break entry,
+                // A read opened before an execve and finished after it finds the old address
+                // space gone (smaps_rollup: ESRCH, smaps: empty) though the process lives on:
+                // a shell script exec'ing its interpreter does it several times in its first
+                // milliseconds. Read again; failing that, keep it in the tree from `status`.
+                Err(e) if e.is_gone() && self.live_start_time(pid)? == Some(start_time) => {
+                    tried += 1;
+                    if tried > 1 {
+                        break self.status_only(pid, &status);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        // `status` is fresh every tick whatever else was read.
+        entry.ppid = status.ppid;
+        entry.threads = status.threads;
+        entry.peak_rss_bytes = status.vm_hwm;
+        entry.rss_anon_bytes = status.rss_anon;
+        entry.rss_file_bytes = status.rss_file;
+        entry.rss_shmem_bytes = status.rss_shmem;
+        Ok(Some(entry))
+    }
+
+    /// The start time of `pid` from its `stat` if it is a live user process, `None` if it
+    /// has exited (a zombie) or is a kernel thread.
+    fn live_start_time(&mut self, pid: Pid) -> Result<Option<u64>, ProcError> {
+        self.fs.read_into(pid, "stat", &mut self.buf)?;
+        let stat = String::from_utf8_lossy(&self.buf);
+        if kind_from_stat(&stat).is_some_and(|k| k != Kind::Live) {
+            return Ok(None);
+        }
+        Ok(Some(start_time_from_stat(&stat).unwrap_or(0)))
+    }
+
+    /// What to read of `pid` this tick.
+    fn tier(&self, pid: Pid, start_time: u64, status: &Status) -> ReadTier {
         let now = Instant::now();
         let share = self.options.max_read_share.max(1e-6);
-        let tier = match self.known.get(&pid) {
+        match self.known.get(&pid) {
             // New, or the PID was reused, or it exec'd into something else: full read.
             None => ReadTier::Smaps,
             Some(k) if k.start_time != start_time || k.last.name != status.name => ReadTier::Smaps,
@@ -239,8 +287,19 @@ impl Sampler {
                     ReadTier::Status
                 }
             }
-        };
+        }
+    }
 
+    /// Reads `pid` at depth `tier`.
+    fn read(
+        &mut self,
+        pid: Pid,
+        tier: ReadTier,
+        start_time: u64,
+        status: &Status,
+        cost: &mut SampleCost,
+    ) -> Result<ProcessSnapshot, ProcError> {
+        let now = Instant::now();
         let entry = match tier {
             ReadTier::Smaps => {
                 let t = Instant::now();
@@ -285,7 +344,7 @@ impl Sampler {
                     source,
                 })?;
                 let Some(k) = self.known.get_mut(&pid) else {
-                    return Ok(None);
+                    return Ok(self.status_only(pid, status));
                 };
                 k.rollup_at = now;
                 k.rollup_cost = busy;
@@ -308,31 +367,54 @@ impl Sampler {
                 };
                 p
             }
-            ReadTier::Status => {
-                let Some(k) = self.known.get(&pid) else {
-                    return Ok(None);
-                };
-                let mut p = without_categories(&k.last);
-                p.read = Some(ReadTier::Status);
-                p.rss_bytes = status.vm_rss;
-                p.reconciliation = Reconciliation {
-                    totals_from: "status".into(),
-                    pss_rounding_bytes: 0,
-                    mismatch: None,
-                    ..Default::default()
-                };
-                p
+            ReadTier::Status => self.status_only(pid, status),
+        };
+        Ok(entry)
+    }
+
+    /// An entry from `status` alone: what was last read of the process (if anything) with
+    /// its current RSS. Also what a live process whose deeper read failed gets.
+    fn status_only(&self, pid: Pid, status: &Status) -> ProcessSnapshot {
+        let mut p = match self.known.get(&pid) {
+            Some(k) => without_categories(&k.last),
+            None => {
+                let argv = self.fs.cmdline(pid).unwrap_or_default();
+                let Identity { role, engine } = identify(&status.name, &argv);
+                ProcessSnapshot {
+                    pid,
+                    ppid: status.ppid,
+                    role,
+                    engine,
+                    name: status.name.clone(),
+                    cmdline: argv.join(" "),
+                    rss_bytes: 0,
+                    pss_bytes: 0,
+                    uss_bytes: 0,
+                    swap_bytes: status.vm_swap,
+                    swap_pss_bytes: 0,
+                    pss_anon_bytes: 0,
+                    pss_file_bytes: 0,
+                    pss_shmem_bytes: 0,
+                    peak_rss_bytes: 0,
+                    threads: 0,
+                    uses_gpu: false,
+                    rss_anon_bytes: 0,
+                    rss_file_bytes: 0,
+                    rss_shmem_bytes: 0,
+                    categories: Default::default(),
+                    mappings: Vec::new(),
+                    reconciliation: Reconciliation::default(),
+                    read: None,
+                }
             }
         };
-        let mut entry = entry;
-        // `status` is fresh every tick whatever else was read.
-        entry.ppid = status.ppid;
-        entry.threads = status.threads;
-        entry.peak_rss_bytes = status.vm_hwm;
-        entry.rss_anon_bytes = status.rss_anon;
-        entry.rss_file_bytes = status.rss_file;
-        entry.rss_shmem_bytes = status.rss_shmem;
-        Ok(Some(entry))
+        p.read = Some(ReadTier::Status);
+        p.rss_bytes = status.vm_rss;
+        p.reconciliation = Reconciliation {
+            totals_from: "status".into(),
+            ..Default::default()
+        };
+        p
     }
 }
 
@@ -419,5 +501,76 @@ mod tests {
         assert_eq!(p.read, Some(ReadTier::Rollup));
         assert!(p.categories.is_empty());
         assert!(p.pss_bytes > 0 && p.rss_bytes > 0);
+    }
+
+    /// A captured process under a fake proc root, as PID 4242.
+    fn fake_proc(root: &std::path::Path, smaps: bool) {
+        let fixtures = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/cuda-torch-h100/00-python-bare"
+        );
+        let dir = root.join("4242");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("stat"),
+            "4242 (python3) S 1 4242 4242 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 777 0 0",
+        )
+        .unwrap();
+        std::fs::copy(format!("{fixtures}.status"), dir.join("status")).unwrap();
+        std::fs::copy(format!("{fixtures}.cmdline"), dir.join("cmdline")).unwrap();
+        std::fs::write(dir.join("comm"), "python3\n").unwrap();
+        if smaps {
+            std::fs::copy(format!("{fixtures}.smaps"), dir.join("smaps")).unwrap();
+            std::fs::copy(format!("{fixtures}.smaps_rollup"), dir.join("smaps_rollup")).unwrap();
+        } else {
+            // What a read straddling an execve sees: the old address space already gone.
+            std::fs::write(dir.join("smaps"), "").unwrap();
+            std::fs::write(dir.join("smaps_rollup"), "").unwrap();
+        }
+    }
+
+    #[test]
+    fn a_live_process_caught_mid_exec_stays_in_the_tree() {
+        let root = tempfile::tempdir().unwrap();
+        fake_proc(root.path(), false);
+        let mut s = Sampler::new(ProcFs::new(root.path()), SamplerOptions::default());
+        let follow = Follow {
+            roots: vec![4242],
+            exclude_roots: false,
+        };
+        let first = s.sample(&follow, 0.0).unwrap();
+        let p = &first.snapshot.processes;
+        assert_eq!(p.len(), 1, "{:?}", first.snapshot.notes);
+        assert_eq!((p[0].pid, p[0].read), (4242, Some(ReadTier::Status)));
+        assert_eq!(p[0].name, "python3");
+        assert!(p[0].rss_bytes > 0);
+        // A moment later its smaps reads fine: it is still a member (no scan is due yet) and
+        // gets its full read.
+        fake_proc(root.path(), true);
+        let second = s.sample(&follow, 0.05).unwrap();
+        let p = &second.snapshot.processes;
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].read, Some(ReadTier::Smaps));
+        assert!(!p[0].categories.is_empty());
+    }
+
+    #[test]
+    fn an_exited_process_leaves_the_tree() {
+        let root = tempfile::tempdir().unwrap();
+        fake_proc(root.path(), true);
+        let mut s = Sampler::new(ProcFs::new(root.path()), SamplerOptions::default());
+        let follow = Follow {
+            roots: vec![4242],
+            exclude_roots: false,
+        };
+        assert_eq!(s.sample(&follow, 0.0).unwrap().snapshot.processes.len(), 1);
+        std::fs::write(
+            root.path().join("4242/stat"),
+            "4242 (python3) Z 1 4242 4242 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 777 0 0",
+        )
+        .unwrap();
+        let gone = s.sample(&follow, 0.05).unwrap();
+        assert!(gone.snapshot.processes.is_empty());
+        assert!(s.members.is_empty());
     }
 }

@@ -48,6 +48,14 @@ fn succeeded(cmd: &mut Command) -> std::process::Output {
     out
 }
 
+/// Output with every run of whitespace made one space: prose wraps to the terminal.
+fn words(out: &[u8]) -> String {
+    String::from_utf8_lossy(out)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn lines(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .expect("reading the recording")
@@ -477,7 +485,9 @@ fn run_passes_the_exit_code_through() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(7));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("exited with code 7"));
+    // The summary's prose wraps to the terminal (80 columns when there is none).
+    let summary = words(&out.stderr);
+    assert!(summary.contains("exited with code 7"), "{summary}");
 }
 
 #[test]
@@ -556,6 +566,77 @@ fn children_join_and_orphans_and_exited_processes_stay_in_the_record() {
             .any(|p| p["ppid"].as_u64() == Some(ramscope_pid)),
         "{sleeps:?}"
     );
+}
+
+#[test]
+fn run_samples_its_command_from_the_first_tick() {
+    // The command is ramscope's own child, so every sample while it runs must hold it, even
+    // one taken while it is in the middle of an execve (a `python3` shim exec'ing the real
+    // interpreter: a read that straddles the exec finds the old address space gone). Such a
+    // read used to drop the command until the next scan of the process table, a second on.
+    const RUNS: usize = 40;
+    const AT_ONCE: usize = 8;
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let mut failures = Vec::new();
+    for batch in 0..RUNS / AT_ONCE {
+        let runs: Vec<_> = (0..AT_ONCE)
+            .map(|i| {
+                let rec = dir.path().join(format!("r{batch}-{i}.jsonl"));
+                let mut cmd = ramscope();
+                cmd.args(["run", "--json", "--interval", "50ms", "--out"])
+                    .arg(&rec)
+                    .args(["--", "python3", "-c", "import time; time.sleep(1.2)"]);
+                std::thread::spawn(move || (rec, run_bounded(cmd, Duration::from_secs(60))))
+            })
+            .collect();
+        for run in runs {
+            let (rec, (ok, stdout, stderr)) = run.join().unwrap();
+            assert!(ok, "{stderr}");
+            let report: Value = serde_json::from_str(&stdout).expect("the JSON summary");
+            let samples: Vec<Value> = lines(&rec)
+                .into_iter()
+                .filter(|l| l["schema"] == "ramscope.snapshot/1")
+                .collect();
+            let empty: Vec<f64> = samples
+                .iter()
+                .filter(|s| s["processes"].as_array().is_none_or(|p| p.is_empty()))
+                .map(|s| s["t_s"].as_f64().unwrap_or(-1.0))
+                .collect();
+            let start_rss = report["tree"]["start_rss_sum_bytes"].as_u64().unwrap_or(0);
+            if !empty.is_empty() || start_rss == 0 || samples.len() < 10 {
+                failures.push(format!(
+                    "{}: {} samples, empty at t = {empty:?}, start RSS {start_rss}",
+                    rec.display(),
+                    samples.len()
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(started.elapsed() < Duration::from_secs(120));
+}
+
+#[test]
+fn one_sample_and_one_process_are_singular() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("one.jsonl");
+    // One sample at the start; the command exits long before the next.
+    let out = succeeded(
+        ramscope()
+            .args(["run", "--interval", "10s", "--out"])
+            .arg(&rec)
+            .args(["--", "sleep", "0.3"]),
+    );
+    let summary = words(&out.stderr);
+    assert!(summary.contains(": 1 sample over"), "{summary}");
+    let html = dir.path().join("one.html");
+    let out = succeeded(ramscope().arg("report").arg(&rec).arg("--html").arg(&html));
+    let text = words(&out.stdout);
+    assert!(text.contains(": 1 sample over"), "{text}");
+    assert!(text.contains("(up to 1 process)"), "{text}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("; 1 sample over"), "{page}");
 }
 
 #[test]

@@ -187,3 +187,63 @@ pub fn monotonic_s() -> f64 {
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
 }
+
+/// A file that takes no writes: every write fails with ENOSPC.
+pub fn dev_full() -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full")
+}
+
+/// How a command ended, with its own peak memory.
+#[derive(Debug)]
+pub struct Finished {
+    /// `None`: killed by a signal, or by the timeout (`timed_out`).
+    pub code: Option<i32>,
+    pub timed_out: bool,
+    pub stdout: String,
+    pub stderr: String,
+    /// Peak RSS of the process itself (`ru_maxrss`), in bytes.
+    pub max_rss_bytes: u64,
+}
+
+/// Runs `cmd` (its stdout and stderr captured) to completion, killing it
+/// after `timeout`, and reports its exit and its own peak RSS (from wait4, so other children
+/// of the test do not count).
+pub fn run_measured(mut cmd: Command, timeout: Duration) -> Finished {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (out_path, err_path) = (dir.path().join("out"), dir.path().join("err"));
+    cmd.stdout(std::fs::File::create(&out_path).expect("stdout file"));
+    cmd.stderr(std::fs::File::create(&err_path).expect("stderr file"));
+    let child = cmd.spawn().expect("spawning");
+    let pid = child.id() as libc::pid_t;
+    let start = Instant::now();
+    let mut status: libc::c_int = 0;
+    // SAFETY: zeroed rusage is a valid value; wait4 fills it in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let mut timed_out = false;
+    loop {
+        // SAFETY: wait4 on our own child with valid out pointers.
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if r == pid {
+            break;
+        }
+        assert!(r == 0, "wait4 failed");
+        if start.elapsed() > timeout && !timed_out {
+            timed_out = true;
+            // SAFETY: killing our own, not yet reaped, child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The child is reaped by wait4: `Child` must not wait again.
+    std::mem::forget(child);
+    Finished {
+        code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
+        timed_out,
+        stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
+        stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
+        max_rss_bytes: usage.ru_maxrss.max(0) as u64 * 1024,
+    }
+}

@@ -320,7 +320,7 @@ pub(super) fn v2_runner_buffers(cx: &Ctx) -> Vec<Component> {
     );
     let pools = {
         let b = pools.bytes;
-        pools.range(b / 2, b * 2)
+        pools.range(b / 2, n(b) * 2)
     };
     let mut out = vec![
         cx.host_buf(

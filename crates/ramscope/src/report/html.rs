@@ -63,11 +63,12 @@ pub fn render(rec: &Recording, a: &Analysis) -> Result<String, ChartError> {
     );
     let _ = writeln!(
         o,
-        "<p class=\"meta\"><b>{}</b> of <code>{}</code>, started {}; {} samples over {} (every {}){}.</p>",
+        "<p class=\"meta\"><b>{}</b> of <code>{}</code>, started {}; {} sample{} over {} (every {}){}.</p>",
         escape(&a.mode),
         escape(&command),
         escape(&a.started_at),
         a.samples,
+        if a.samples == 1 { "" } else { "s" },
         seconds(a.duration_s),
         seconds(a.interval_s),
         match (&a.ended, a.exit_code) {

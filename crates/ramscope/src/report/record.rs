@@ -21,10 +21,11 @@ fn render_raw(a: &Analysis) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{} of `{}`: {} samples over {} (every {}){}",
+        "{} of `{}`: {} sample{} over {} (every {}){}",
         a.mode,
         ellipsize(&a.command.join(" "), 80),
         a.samples,
+        if a.samples == 1 { "" } else { "s" },
         seconds(a.duration_s),
         seconds(a.interval_s),
         match (&a.ended, a.exit_code) {
@@ -93,7 +94,11 @@ pub fn peaks(a: &Analysis) -> String {
     t.add_row(vec![
         Cell::new("tree"),
         Cell::new(""),
-        Cell::new(format!("PSS (up to {} processes)", tr.max_processes)),
+        Cell::new(format!(
+            "PSS (up to {} process{})",
+            tr.max_processes,
+            if tr.max_processes == 1 { "" } else { "es" }
+        )),
         num(""),
         num(bytes(tr.peak_pss_bytes)),
         num(""),

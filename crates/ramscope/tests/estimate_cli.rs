@@ -128,7 +128,11 @@ fn whole_command_line_and_human_table() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("VLLM::Worker_TP{j}"), "{text}");
+    assert!(
+        text.contains("VLLM::Worker_TP0 … VLLM::Worker_TP1"),
+        "{text}"
+    );
+    assert!(!text.contains("{j}"), "no title templates: {text}");
     assert!(
         text.contains("--swap-space was removed in vLLM 0.32"),
         "{text}"

@@ -42,6 +42,7 @@ seed() {
     smaps_rollup) cp "$fixtures"/cuda-torch-h100/*.smaps_rollup "$dir"/ ;;
     status) cp "$fixtures"/cuda-torch-h100/*.status "$fixtures"/cuda-torch-h100/*.cmdline "$dir"/ ;;
     meminfo) cat /proc/meminfo > "$dir/meminfo" ;;
+    config_json) cp crates/ramscope/src/catalog/configs/*.json "$dir"/ ;;
     cgroup)
       for v in v1 v2; do
         local root=$fixtures/cgroup-$v

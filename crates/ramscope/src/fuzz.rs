@@ -67,3 +67,61 @@ pub fn cgroup(data: &[u8]) {
 pub fn http(data: &[u8]) {
     crate::exporter::http::fuzz_http_request(data);
 }
+
+/// A model's `config.json`.
+pub fn config_json(data: &[u8]) {
+    crate::model::fuzz_config_json(data);
+}
+
+/// A whole `*.safetensors` file (its header is what is read).
+pub fn safetensors(data: &[u8]) {
+    crate::hf::fuzz_safetensors(data);
+}
+
+/// A vLLM argv (words split at NUL and whitespace), parsed and estimated.
+pub fn vllm_argv(data: &[u8]) {
+    crate::estimate::fuzz_argv(data);
+}
+
+/// A shell command line (`VLLM_X=1 vllm serve M --flag 'a b'`), split and parsed.
+pub fn shell_command_line(data: &[u8]) {
+    crate::engines::vllm::command_line::fuzz_command_line(data);
+}
+
+/// A `ramscope run` recording (JSON lines): parsed, analysed (peaks, leaks) and shown as the
+/// terminal summary, the CSV and a diff against itself, as `report` and `diff` do.
+pub fn recording(data: &[u8]) {
+    use crate::record::format::{Input, Recording};
+    use crate::report::diff::{diff, Moment, Side};
+    let Ok(rec) = Recording::parse(std::path::Path::new("fuzz.jsonl"), data) else {
+        return;
+    };
+    let analysis = crate::record::analysis::analyze(&rec, &Default::default());
+    let _ = crate::report::record::render(&analysis);
+    let _ = crate::report::csv::render(&rec);
+    let _ = rec.last_snapshot();
+    let input = Input::Recording(Box::new(rec));
+    for at in [Moment::Last, Moment::Peak] {
+        let side = Side::of(&input, at);
+        let _ = crate::report::diff::render(&diff("a", &side, "b", &side, at));
+    }
+}
+
+/// A `ramscope measure --json` snapshot, as `diff` and `explain --from-snapshot` read it:
+/// totals recomputed, shown as `measure` would and diffed against itself.
+pub fn snapshot_json(data: &[u8]) {
+    use crate::record::format::Input;
+    use crate::report::diff::{diff, Moment, Side};
+    use crate::report::measure::{render, Breakdown};
+    use crate::snapshot::{TreeSnapshot, TreeTotal};
+    let Ok(snapshot) = serde_json::from_slice::<TreeSnapshot>(data) else {
+        return;
+    };
+    let _ = TreeTotal::of(&snapshot.processes);
+    for by in [Breakdown::Process, Breakdown::Category, Breakdown::Mapping] {
+        let _ = render(&snapshot, by, Some(5));
+    }
+    let input = Input::Snapshot(Box::new(snapshot));
+    let side = Side::of(&input, Moment::Last);
+    let _ = crate::report::diff::render(&diff("a", &side, "b", &side, Moment::Last));
+}

@@ -15,6 +15,12 @@ const TARGETS: &[Target] = &[
     ("meminfo", ramscope::fuzz::meminfo),
     ("cgroup", ramscope::fuzz::cgroup),
     ("http", ramscope::fuzz::http),
+    ("snapshot_json", ramscope::fuzz::snapshot_json),
+    ("recording", ramscope::fuzz::recording),
+    ("shell_command_line", ramscope::fuzz::shell_command_line),
+    ("vllm_argv", ramscope::fuzz::vllm_argv),
+    ("safetensors", ramscope::fuzz::safetensors),
+    ("config_json", ramscope::fuzz::config_json),
 ];
 
 fn fuzz_dir() -> PathBuf {

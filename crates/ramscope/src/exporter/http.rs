@@ -171,11 +171,16 @@ fn refuse(status: Status, request: &[u8]) -> Answer {
 
 /// Whether the request (after any empty lines) is a HEAD: its response then carries no body.
 fn is_head(request: &[u8]) -> bool {
-    let start = request
-        .iter()
-        .position(|b| !matches!(b, b'\r' | b'\n'))
-        .unwrap_or(request.len());
-    request[start..].starts_with(b"HEAD ")
+    // Skip exactly what `head_end` counts as empty lines (LF or CR LF); a line of several
+    // CRs is not empty there, so it is not skipped here either.
+    let mut rest = request;
+    while let Some(after) = rest
+        .strip_prefix(b"\r\n")
+        .or_else(|| rest.strip_prefix(b"\n"))
+    {
+        rest = after;
+    }
+    rest.starts_with(b"HEAD ")
 }
 
 /// A head that does not fit: the request line alone (414 if it looks like one), or the

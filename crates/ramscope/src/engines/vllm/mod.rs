@@ -7,7 +7,7 @@
 
 pub mod args;
 mod buffers;
-mod command_line;
+pub(crate) mod command_line;
 pub mod components;
 pub mod defaults;
 mod flags;

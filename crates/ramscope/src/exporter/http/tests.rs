@@ -358,3 +358,19 @@ fn a_silent_client_is_dropped_at_the_deadline() {
     );
     assert!(took >= timeout && took < Duration::from_secs(3), "{took:?}");
 }
+
+#[test]
+fn a_line_of_carriage_returns_is_a_bad_request_line_not_a_blank_one() {
+    // Found by fuzzing: CRs then a HEAD request. head_end takes the CR line as the request
+    // line; the answer must then treat it the same way (a GET-style 400, with a body).
+    let request = b"\r\r\r\n\nHEAD /metrics HTTP/1.1\r\n\r\n";
+    let a = answer(request, false).expect("an answer");
+    assert_eq!(a.status(), Status::BadRequest);
+    assert!(matches!(a, Answer::Refuse { head_only: false, .. }));
+    fuzz_http_request(request);
+    // Real blank lines before a HEAD are skipped.
+    assert!(matches!(
+        answer(b"\r\n\nHEAD /metrics HTTP/1.1\r\n\r\n", false),
+        Some(Answer::Page { head_only: true, .. })
+    ));
+}

@@ -189,6 +189,43 @@ fn mib(n: u64) -> String {
 }
 
 #[test]
+fn run_refuses_a_recording_that_is_not_a_file_before_starting_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let c = std::ffi::CString::new(s(&fifo)).unwrap();
+    // SAFETY: mkfifo with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let mark = dir.path().join("ran");
+    let touch = format!("touch {}", s(&mark));
+    let (f, file) = (s(&fifo), s(&dir.path().join("r.jsonl")));
+    for (interval, out, line) in [
+        ("50ms", &f, format!("ramscope: {f} is not a regular file")),
+        // Bad options, too, fail before the command runs.
+        (
+            "5ms",
+            &file,
+            "ramscope: --interval must be at least 10ms".into(),
+        ),
+    ] {
+        fails_with(
+            &[
+                "run",
+                "--interval",
+                interval,
+                "--out",
+                out,
+                "--",
+                "sh",
+                "-c",
+                &touch,
+            ],
+            &line,
+        );
+        assert!(!mark.exists(), "the command ran");
+    }
+}
+
+#[test]
 fn a_huge_file_without_newlines_is_refused_in_bounded_memory() {
     let dir = tempfile::tempdir().unwrap();
     // 4 GiB with no newline: zeros, and an object that never closes (sparse: no disk used).

@@ -56,6 +56,18 @@ pub fn sampler_options(args: &RecordArgs) -> anyhow::Result<SamplerOptions> {
     })
 }
 
+/// Checks the recording options and where the recording goes, before anything is started.
+pub fn check(args: &RecordArgs) -> anyhow::Result<()> {
+    sampler_options(args)?;
+    if let Some(out) = &args.out {
+        // Read back for the summary, so a file; and a FIFO would block the open.
+        if std::fs::metadata(out).is_ok_and(|m| !m.is_file()) {
+            anyhow::bail!("{} is not a regular file", out.display());
+        }
+    }
+    Ok(())
+}
+
 /// Runs the loop until `control` says stop; returns the recording's path.
 pub fn record(
     args: &RecordArgs,

@@ -57,6 +57,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     unsafe {
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     }
+    // Bad options fail before the command starts, not after, leaving it running.
+    super::recording::check(&args.record)?;
     let program = &args.command[0];
     let child = std::process::Command::new(program)
         .args(&args.command[1..])

@@ -148,6 +148,14 @@ pub struct RecordingWriter {
 
 impl RecordingWriter {
     pub fn create(path: &Path, header: &Header) -> Result<RecordingWriter, RecordingError> {
+        // The recording is read back for the summary, so it must be a file; and opening a
+        // FIFO for writing would wait for a reader.
+        if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+            return Err(UserFileError::NotRegular {
+                path: path.to_path_buf(),
+            }
+            .into());
+        }
         let file = File::create(path).map_err(|source| RecordingError::Write {
             path: path.to_path_buf(),
             source,
@@ -652,6 +660,16 @@ mod tests {
             Input::read(&junk),
             Err(RecordingError::Unknown { .. })
         ));
+    }
+
+    #[test]
+    fn a_recording_is_written_only_to_a_file() {
+        for p in ["/dev/null", "/tmp"] {
+            let e = RecordingWriter::create(Path::new(p), &header())
+                .err()
+                .unwrap();
+            assert_eq!(e.to_string(), format!("{p} is not a regular file"));
+        }
     }
 
     #[test]

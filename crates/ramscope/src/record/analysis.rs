@@ -13,10 +13,12 @@ use serde::{Deserialize, Serialize};
 use crate::attribute::Category;
 use crate::proc::roles::{Engine, Role};
 use crate::proc::Pid;
-use crate::snapshot::{CategoryUsage, ReadTier};
+use crate::snapshot::ReadTier;
 
 use super::format::{Recording, SampleCost};
 use super::leak::{assess, LeakOptions, Trend};
+use super::timeline::Holder;
+pub use super::timeline::{process_timeline, tree_timeline, Timeline};
 
 pub const REPORT_SCHEMA: &str = "ramscope.report/1";
 
@@ -75,6 +77,26 @@ pub struct Finding {
     pub trend: Trend,
 }
 
+/// The moment the tree was largest, and what was largest in it: the answer to "what
+/// peaked, when, where".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeakMoment {
+    pub t_s: f64,
+    pub rss_sum_bytes: u64,
+    /// The tree's PSS at the same sample (each process's latest read, at most its RSS).
+    pub pss_bytes: u64,
+    /// The largest process then (by RSS).
+    pub pid: Pid,
+    pub name: String,
+    pub role: Role,
+    pub process_rss_bytes: u64,
+    /// Its largest category then, from its latest `smaps` split; `None` before any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<Category>,
+    #[serde(default)]
+    pub category_pss_bytes: u64,
+}
+
 /// The sampler's cost, summed up.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Overhead {
@@ -110,36 +132,10 @@ pub struct Analysis {
     pub tree: TreePeaks,
     pub processes: Vec<ProcessPeaks>,
     pub findings: Vec<Finding>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak: Option<PeakMoment>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
-}
-
-/// A stacked chart's data: category PSS over time plus an RSS line.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Timeline {
-    pub title: String,
-    pub times: Vec<f64>,
-    /// One series per category present, in `Category::ALL` order, each as long as `times`.
-    pub categories: Vec<(Category, Vec<u64>)>,
-    /// RSS at every sample (the process's, or the tree's sum).
-    pub rss: Vec<(f64, u64)>,
-}
-
-impl Timeline {
-    /// The time and height of the stack's highest point.
-    pub fn peak(&self) -> Option<(f64, u64)> {
-        (0..self.times.len())
-            .map(|i| {
-                (
-                    self.times[i],
-                    self.categories.iter().map(|(_, v)| v[i]).sum::<u64>(),
-                )
-            })
-            .fold(None, |best: Option<(f64, u64)>, p| match best {
-                Some(b) if b.1 >= p.1 => Some(b),
-                _ => Some(p),
-            })
-    }
 }
 
 /// Per-process state while folding.
@@ -147,87 +143,19 @@ struct Acc {
     peaks: ProcessPeaks,
     rss: Vec<(f64, f64)>,
     categories: BTreeMap<Category, Vec<(f64, f64)>>,
+    /// The time of the process's latest `smaps` read: a category first seen at a later read
+    /// was zero at this one, so its series starts there at zero.
+    last_smaps_t: Option<f64>,
+    /// Born during the recording (not in its first sample): everything it holds is growth.
+    born_during: bool,
 }
 
-/// The tree's category PSS at every sample: each process's latest `smaps` split held until
-/// its next one, summed over the processes alive in that sample.
-pub fn tree_timeline(rec: &Recording) -> Timeline {
-    let mut held: BTreeMap<Pid, BTreeMap<Category, CategoryUsage>> = BTreeMap::new();
-    let mut per_sample: Vec<BTreeMap<Category, u64>> = Vec::new();
-    let mut times = Vec::new();
-    let mut rss = Vec::new();
-    for s in &rec.samples {
-        let mut sums: BTreeMap<Category, u64> = BTreeMap::new();
-        for p in &s.snapshot.processes {
-            if !p.categories.is_empty() {
-                held.insert(p.pid, p.categories.clone());
-            }
-            if let Some(cats) = held.get(&p.pid) {
-                for (&c, u) in cats {
-                    *sums.entry(c).or_default() += u.pss_bytes;
-                }
-            }
-        }
-        times.push(s.t_s);
-        rss.push((s.t_s, s.snapshot.total.rss_sum_bytes));
-        per_sample.push(sums);
-    }
-    Timeline {
-        title: "whole tree".into(),
-        categories: stack(&per_sample),
-        times,
-        rss,
-    }
-}
-
-/// One process's category PSS at the samples that read its `smaps`, and its RSS at all.
-pub fn process_timeline(rec: &Recording, pid: Pid) -> Timeline {
-    let mut per_sample = Vec::new();
-    let mut times = Vec::new();
-    let mut rss = Vec::new();
-    let mut title = format!("PID {pid}");
-    for s in &rec.samples {
-        let Some(p) = s.snapshot.processes.iter().find(|p| p.pid == pid) else {
-            continue;
-        };
-        rss.push((s.t_s, p.rss_bytes));
-        if p.categories.is_empty() {
-            continue;
-        }
-        title = format!("PID {pid} {} ({})", p.name, p.role.name());
-        times.push(s.t_s);
-        per_sample.push(
-            p.categories
-                .iter()
-                .map(|(&c, u)| (c, u.pss_bytes))
-                .collect::<BTreeMap<_, _>>(),
-        );
-    }
-    Timeline {
-        title,
-        categories: stack(&per_sample),
-        times,
-        rss,
-    }
-}
-
-fn stack(per_sample: &[BTreeMap<Category, u64>]) -> Vec<(Category, Vec<u64>)> {
-    Category::ALL
-        .iter()
-        .filter(|c| per_sample.iter().any(|m| m.get(c).is_some_and(|&v| v > 0)))
-        .map(|&c| {
-            (
-                c,
-                per_sample
-                    .iter()
-                    .map(|m| m.get(&c).copied().unwrap_or(0))
-                    .collect(),
-            )
-        })
-        .collect()
-}
-
-fn category_peaks(series: &BTreeMap<Category, Vec<(f64, f64)>>) -> Vec<CategoryPeak> {
+/// Each category's start, peak and end. `from_zero`: the owner did not exist at the
+/// recording's start, so every category started at zero.
+fn category_peaks(
+    series: &BTreeMap<Category, Vec<(f64, f64)>>,
+    from_zero: bool,
+) -> Vec<CategoryPeak> {
     let mut out: Vec<CategoryPeak> = series
         .iter()
         .filter_map(|(&category, pts)| {
@@ -243,12 +171,13 @@ fn category_peaks(series: &BTreeMap<Category, Vec<(f64, f64)>>) -> Vec<CategoryP
                     })?;
             Some(CategoryPeak {
                 category,
-                start_pss_bytes: first.1 as u64,
+                start_pss_bytes: if from_zero { 0 } else { first.1 as u64 },
                 peak_pss_bytes: peak.1 as u64,
                 peak_t_s: peak.0,
                 end_pss_bytes: last.1 as u64,
             })
         })
+        .filter(|c| c.peak_pss_bytes > 0)
         .collect();
     out.sort_by_key(|c| std::cmp::Reverse(c.peak_pss_bytes));
     out
@@ -289,7 +218,8 @@ pub fn analyze(rec: &Recording, leak: &LeakOptions) -> Analysis {
                         cmdline: p.cmdline.clone(),
                         first_t_s: t,
                         last_t_s: t,
-                        start_rss_bytes: p.rss_bytes,
+                        // A process born during the recording held nothing at its start.
+                        start_rss_bytes: if i == 0 { p.rss_bytes } else { 0 },
                         peak_rss_bytes: 0,
                         peak_rss_t_s: t,
                         end_rss_bytes: p.rss_bytes,
@@ -300,18 +230,21 @@ pub fn analyze(rec: &Recording, leak: &LeakOptions) -> Analysis {
                     },
                     rss: Vec::new(),
                     categories: BTreeMap::new(),
+                    last_smaps_t: None,
+                    born_during: i > 0,
                 }
             });
             if acc.peaks.name != p.name || acc.peaks.cmdline != p.cmdline {
                 // The process exec'd (a fork becoming its command, a shim becoming the
                 // interpreter): its life so far says nothing about what it is now.
                 let pk = &mut acc.peaks;
-                pk.start_rss_bytes = p.rss_bytes;
+                pk.start_rss_bytes = if acc.born_during { 0 } else { p.rss_bytes };
                 pk.peak_rss_bytes = 0;
                 pk.kernel_peak_rss_bytes = 0;
                 pk.peak_pss_bytes = 0;
                 acc.rss.clear();
                 acc.categories.clear();
+                acc.last_smaps_t = None;
             }
             let pk = &mut acc.peaks;
             pk.role = p.role;
@@ -334,28 +267,37 @@ pub fn analyze(rec: &Recording, leak: &LeakOptions) -> Analysis {
                 for c in Category::ALL {
                     let v = p.categories.get(&c).map_or(0, |u| u.pss_bytes);
                     let series = acc.categories.entry(c).or_default();
+                    if v > 0 && series.is_empty() {
+                        // Absent at the previous read: it starts from zero there, so its
+                        // "start" and any growth claim see the step.
+                        if let Some(t0) = acc.last_smaps_t {
+                            series.push((t0, 0.0));
+                        }
+                    }
                     if v > 0 || !series.is_empty() {
                         series.push((t, v as f64));
                     }
                 }
+                acc.last_smaps_t = Some(t);
             }
         }
     }
 
     let timeline = tree_timeline(rec);
     let mut tree_series: BTreeMap<Category, Vec<(f64, f64)>> = BTreeMap::new();
-    for (c, values) in &timeline.categories {
+    for band in &timeline.bands {
+        let Some(c) = band.category else { continue };
         tree_series.insert(
-            *c,
+            c,
             timeline
                 .times
                 .iter()
-                .zip(values)
+                .zip(&band.values)
                 .map(|(&t, &v)| (t, v as f64))
                 .collect(),
         );
     }
-    tree.categories = category_peaks(&tree_series);
+    tree.categories = category_peaks(&tree_series, false);
 
     let mut findings = Vec::new();
     let mut judge =
@@ -376,7 +318,7 @@ pub fn analyze(rec: &Recording, leak: &LeakOptions) -> Analysis {
         let Some(mut acc) = accs.remove(&pid) else {
             continue;
         };
-        acc.peaks.categories = category_peaks(&acc.categories);
+        acc.peaks.categories = category_peaks(&acc.categories, acc.born_during);
         let (role, name) = (acc.peaks.role, acc.peaks.name.clone());
         judge(Some(pid), Some(role), &name, "rss", &acc.rss);
         for (c, pts) in &acc.categories {
@@ -408,8 +350,61 @@ pub fn analyze(rec: &Recording, leak: &LeakOptions) -> Analysis {
         tree,
         processes,
         findings,
+        peak: peak_moment(rec),
         notes: rec.notes.clone(),
     }
+}
+
+/// The sample with the largest RSS sum (the first one), its largest process, and that
+/// process's largest category as charted (held from its latest `smaps` read).
+pub fn peak_moment(rec: &Recording) -> Option<PeakMoment> {
+    let at = rec
+        .samples
+        .iter()
+        .enumerate()
+        .fold(None, |best: Option<(usize, u64)>, (i, s)| {
+            let v = s.snapshot.total.rss_sum_bytes;
+            match best {
+                Some(b) if b.1 >= v => Some(b),
+                _ => Some((i, v)),
+            }
+        })?
+        .0;
+    let mut holders: BTreeMap<Pid, Holder> = BTreeMap::new();
+    let mut split = BTreeMap::new();
+    for s in &rec.samples[..=at] {
+        for p in &s.snapshot.processes {
+            if let Some(h) = holders.entry(p.pid).or_default().update(s.t_s, p) {
+                split.insert(p.pid, h.pss);
+            }
+        }
+    }
+    let s = &rec.samples[at];
+    let big = s
+        .snapshot
+        .processes
+        .iter()
+        .max_by_key(|p| (p.rss_bytes, std::cmp::Reverse(p.pid)))?;
+    let largest = split
+        .get(&big.pid)
+        .and_then(|m| m.iter().max_by_key(|(_, &v)| v))
+        .filter(|(_, &v)| v > 0);
+    Some(PeakMoment {
+        t_s: s.t_s,
+        rss_sum_bytes: s.snapshot.total.rss_sum_bytes,
+        pss_bytes: s
+            .snapshot
+            .processes
+            .iter()
+            .map(|p| p.pss_bytes.min(p.rss_bytes))
+            .fold(0u64, u64::saturating_add),
+        pid: big.pid,
+        name: big.name.clone(),
+        role: big.role,
+        process_rss_bytes: big.rss_bytes,
+        category: largest.map(|(&c, _)| c),
+        category_pss_bytes: largest.map_or(0, |(_, &v)| v),
+    })
 }
 
 fn summarize_cost(c: &SampleCost, samples: u64, duration_s: f64) -> Overhead {

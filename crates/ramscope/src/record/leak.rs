@@ -2,6 +2,11 @@
 //! slopes between every pair of points) shrugs off the odd spike that an ordinary
 //! least-squares fit would follow, and a growth claim must also hold in the series' last
 //! stretch, so a load-time ramp that has since levelled off reads as a plateau, not a leak.
+//!
+//! A rise is only a leak when the recording can tell it from an oscillation: the rise must
+//! last a minimum time, and a series that falls back now and then must have done so for
+//! several of its own cycles with its lows climbing too. A short look at a cycle's rising
+//! half is neither.
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +25,11 @@ pub struct LeakOptions {
     pub max_points: usize,
     /// Judge only the last this many seconds of each series (`None`: all of it).
     pub window_s: Option<f64>,
+    /// A growth claim needs a rise at least this long: a shorter one may be half a cycle.
+    pub min_span_s: f64,
+    /// A series that falls back (by more than noise) must show at least this many falls,
+    /// with its lows rising, before its growth counts: several of its own periods.
+    pub min_cycles: usize,
 }
 
 impl Default for LeakOptions {
@@ -31,6 +41,8 @@ impl Default for LeakOptions {
             min_rising_pairs: 0.75,
             max_points: 300,
             window_s: None,
+            min_span_s: 60.0,
+            min_cycles: 3,
         }
     }
 }
@@ -44,12 +56,29 @@ pub enum Trend {
         bytes_per_hour: f64,
         since_t_s: f64,
         grown_bytes: f64,
+        /// The series' own values at `since_t_s` and at its end, as the tables show them.
+        #[serde(default)]
+        from_bytes: f64,
+        #[serde(default)]
+        to_bytes: f64,
+        /// The series' highest point (the peak table's), which may lie before the rise.
+        #[serde(default)]
+        peak_bytes: f64,
+        #[serde(default)]
+        peak_t_s: f64,
     },
     /// Grew, then stopped: flat within noise since `since_t_s`.
     Plateau {
         since_t_s: f64,
         level_bytes: f64,
         grown_bytes: f64,
+        /// The series' first value (the peak table's "start") and its highest point.
+        #[serde(default)]
+        start_bytes: f64,
+        #[serde(default)]
+        peak_bytes: f64,
+        #[serde(default)]
+        peak_t_s: f64,
     },
 }
 
@@ -152,6 +181,67 @@ fn grows(seg: &[(f64, f64)], o: &LeakOptions) -> Option<(f64, f64)> {
     Some((slope, growth))
 }
 
+/// Falls of more than `threshold` below the running high, and the low after each: one
+/// entry per cycle of a series that goes up and down.
+fn cycles(seg: &[(f64, f64)], threshold: f64) -> Vec<f64> {
+    let mut lows = Vec::new();
+    let Some(first) = seg.first() else {
+        return lows;
+    };
+    let (mut high, mut low, mut falling) = (first.1, first.1, false);
+    for p in seg {
+        if falling {
+            if p.1 < low {
+                low = p.1;
+            } else if p.1 > low + threshold {
+                lows.push(low);
+                (falling, high) = (false, p.1);
+            }
+        } else if p.1 > high {
+            high = p.1;
+        } else if p.1 < high - threshold {
+            (falling, low) = (true, p.1);
+        }
+    }
+    if falling {
+        lows.push(low);
+    }
+    lows
+}
+
+/// Whether a rising stretch can be told from part of a cycle: long enough, its highest
+/// point near its end (else the peak table would contradict "growing"), and, when it falls
+/// back now and then, several falls with the lows climbing by a material amount.
+fn distinguishable(seg: &[(f64, f64)], growth: f64, o: &LeakOptions) -> bool {
+    let (Some(first), Some(last)) = (seg.first(), seg.last()) else {
+        return false;
+    };
+    if last.0 - first.0 < o.min_span_s {
+        return false;
+    }
+    let noise = (o.min_growth_bytes / 2.0).max(0.1 * growth);
+    let high = seg.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+    let tail = &seg[seg.len() - (seg.len() / 4).max(1)..];
+    let tail_high = tail.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+    if tail_high < high - noise {
+        return false;
+    }
+    let lows = cycles(seg, noise);
+    if lows.is_empty() {
+        return true;
+    }
+    let climbed = lows.last().copied().unwrap_or(0.0) - lows.first().copied().unwrap_or(0.0);
+    lows.len() >= o.min_cycles && climbed >= o.min_growth_bytes.max(0.25 * growth)
+}
+
+/// The series' highest point, the first time it was reached.
+fn highest(pts: &[(f64, f64)]) -> (f64, f64) {
+    pts.iter().copied().fold(
+        (0.0, f64::NEG_INFINITY),
+        |b, p| if p.1 > b.1 { p } else { b },
+    )
+}
+
 /// The first point of `seg` that lies on its growth line (within a quarter of the growth):
 /// a step before a steady climb (a load, then a leak) is not part of the leak.
 fn on_the_line(seg: &[(f64, f64)], slope: f64, growth: f64, o: &LeakOptions) -> usize {
@@ -216,15 +306,25 @@ pub fn assess(points: &[(f64, f64)], o: &LeakOptions) -> Option<Trend> {
         if pts.len() - start < o.min_points {
             continue;
         }
-        if let Some((slope, growth)) = grows(&pts[start..], o) {
-            let since = on_the_line(&pts[start..], slope, growth, o) + start;
-            let t_end = pts[pts.len() - 1].0;
-            return Some(Trend::Growing {
-                bytes_per_hour: slope * 3600.0,
-                since_t_s: pts[since].0,
-                grown_bytes: growth.min(slope * (t_end - pts[since].0)).max(0.0),
-            });
+        let Some((slope, growth)) = grows(&pts[start..], o) else {
+            continue;
+        };
+        let since = on_the_line(&pts[start..], slope, growth, o) + start;
+        if !distinguishable(&pts[since..], growth, o) {
+            continue;
         }
+        let end = pts[pts.len() - 1];
+        // The peak of the whole series, as the peak table reports it (not the thinned one).
+        let (peak_t_s, peak_bytes) = highest(&points[from..]);
+        return Some(Trend::Growing {
+            bytes_per_hour: slope * 3600.0,
+            since_t_s: pts[since].0,
+            grown_bytes: growth.min(slope * (end.0 - pts[since].0)).max(0.0),
+            from_bytes: pts[since].1,
+            to_bytes: end.1,
+            peak_bytes,
+            peak_t_s,
+        });
     }
     // A plateau: the series rose by a material amount, then stayed within a band around its
     // final level for at least the last quarter of the recording.
@@ -245,10 +345,14 @@ pub fn assess(points: &[(f64, f64)], o: &LeakOptions) -> Option<Trend> {
     if t_end - pts[since].0 < 0.25 * (t_end - t0) {
         return None;
     }
+    let (peak_t_s, peak_bytes) = highest(&points[from..]);
     Some(Trend::Plateau {
         since_t_s: pts[since].0,
         level_bytes: end_level,
         grown_bytes: grown,
+        start_bytes: pts[0].1,
+        peak_bytes,
+        peak_t_s,
     })
 }
 
@@ -390,6 +494,112 @@ mod tests {
         match assess(&pts, &LeakOptions::default()) {
             Some(Trend::Plateau { since_t_s, .. }) => {
                 assert!((45.0..=60.0).contains(&since_t_s), "{since_t_s}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A heap that rises and falls every 8 s (highest at 0 s), sampled every 100 ms.
+    fn oscillating(seconds: f64) -> Vec<(f64, f64)> {
+        (0..(seconds * 10.0) as usize)
+            .map(|i| {
+                let t = i as f64 / 10.0;
+                let phase = (t / 8.0 * std::f64::consts::TAU).cos();
+                (t, (100.0 + 40.0 * phase) * MIB + noisy(i) / 8.0)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_oscillation_is_not_a_leak_however_long_it_is_watched() {
+        let o = LeakOptions::default();
+        for seconds in [10.0, 30.0, 120.0, 600.0] {
+            let trend = assess(&oscillating(seconds), &o);
+            assert!(
+                !matches!(trend, Some(Trend::Growing { .. })),
+                "{seconds} s: {trend:?}"
+            );
+        }
+        // Without the minimum span, the rising half of the 10-s look would pass for one.
+        let eager = LeakOptions {
+            min_span_s: 0.0,
+            ..Default::default()
+        };
+        let short = oscillating(10.0);
+        assert!(
+            !matches!(assess(&short, &eager), Some(Trend::Growing { .. })),
+            "a rise that ends below the series' own earlier high is not growth"
+        );
+    }
+
+    #[test]
+    fn steady_growth_for_two_minutes_is_a_leak_five_seconds_is_not() {
+        // +1 MiB a second, in steps, on 50 MiB, sampled every 100 ms.
+        let pts: Vec<(f64, f64)> = (0..1200)
+            .map(|i| {
+                let t = i as f64 / 10.0;
+                (t, (50.0 + t.floor()) * MIB + noisy(i) / 8.0)
+            })
+            .collect();
+        match assess(&pts, &LeakOptions::default()) {
+            Some(Trend::Growing {
+                bytes_per_hour,
+                from_bytes,
+                to_bytes,
+                peak_bytes,
+                ..
+            }) => {
+                let per_hour = bytes_per_hour / MIB;
+                assert!((3300.0..=3900.0).contains(&per_hour), "{per_hour}");
+                assert!(from_bytes < to_bytes && to_bytes <= peak_bytes);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(assess(&pts[..50], &LeakOptions::default()), None);
+    }
+
+    #[test]
+    fn a_sawtooth_whose_lows_climb_is_a_leak() {
+        // Up 40 MiB over 6 s, down 30 MiB, every 8 s for 4 minutes: +10 MiB a cycle.
+        let pts: Vec<(f64, f64)> = (0..2400)
+            .map(|i| {
+                let t = i as f64 / 10.0;
+                let cycle = (t / 8.0).floor();
+                let within = t - 8.0 * cycle;
+                let saw = if within < 6.0 {
+                    within / 6.0 * 40.0
+                } else {
+                    0.0
+                };
+                (t, (200.0 + 10.0 * cycle + saw) * MIB)
+            })
+            .collect();
+        assert!(matches!(
+            assess(&pts, &LeakOptions::default()),
+            Some(Trend::Growing { .. })
+        ));
+        let cycles_seen = cycles(&pts, 4.0 * MIB).len();
+        assert!((29..=31).contains(&cycles_seen), "{cycles_seen}");
+    }
+
+    #[test]
+    fn a_plateau_names_the_series_own_start_and_peak() {
+        let pts: Vec<(f64, f64)> = (0..200)
+            .map(|i| {
+                let t = i as f64;
+                (t, if t < 50.0 { 10.0 + t } else { 60.0 } * MIB)
+            })
+            .collect();
+        match assess(&pts, &LeakOptions::default()) {
+            Some(Trend::Plateau {
+                start_bytes,
+                peak_bytes,
+                peak_t_s,
+                ..
+            }) => {
+                assert_eq!(start_bytes, 10.0 * MIB);
+                assert_eq!(peak_bytes, 60.0 * MIB);
+                assert_eq!(peak_t_s, 50.0);
             }
             other => panic!("{other:?}"),
         }

@@ -3,12 +3,13 @@
 //!
 //! Data flows one way: [`sampler`] reads `/proc` at three depths and yields samples,
 //! [`format`] streams them to a file and reads them back, [`analysis`] folds a recording
-//! into timelines and peaks, [`leak`] judges whether a series grows.
+//! into peaks, [`timeline`] into what the charts draw, [`leak`] judges whether a series grows.
 
 pub mod analysis;
 pub mod format;
 pub mod leak;
 pub mod sampler;
+pub mod timeline;
 
 pub use format::{
     Header, Recording, RecordingEnd, RecordingError, RecordingWriter, Sample, SampleCost,

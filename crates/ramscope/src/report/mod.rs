@@ -1,5 +1,6 @@
 //! Showing results: terminal tables and JSON.
 
+pub mod axis;
 pub mod chart;
 pub mod csv;
 pub mod diff;

@@ -10,7 +10,7 @@ use crate::units::{bytes, seconds, signed_bytes};
 use super::{ellipsize, num, table, Cell, Table};
 
 /// Categories smaller than this at their peak are left out of the peak table.
-const MIN_CATEGORY_ROW: u64 = 1 << 20;
+pub const MIN_CATEGORY_ROW: u64 = 1 << 20;
 
 /// The report, with every untrusted string (titles, command lines, config values) escaped.
 pub fn render(a: &Analysis) -> String {
@@ -21,20 +21,18 @@ fn render_raw(a: &Analysis) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{} of `{}`: {} sample{} over {} (every {}){}",
+        "{} of `{}`: {} sample{} over {} (every {}); {}",
         a.mode,
         ellipsize(&a.command.join(" "), 80),
         a.samples,
         if a.samples == 1 { "" } else { "s" },
         seconds(a.duration_s),
         seconds(a.interval_s),
-        match (&a.ended, a.exit_code) {
-            (Some(r), Some(c)) => format!(", {r} with code {c}"),
-            (Some(r), None) => format!(", {r}"),
-            (None, _) => ", recording cut short".into(),
-        }
+        ended(a)
     );
-    out.push_str(&overhead(a));
+    if let Some(h) = headline(a) {
+        let _ = writeln!(out, "{h}");
+    }
     out.push('\n');
     out.push_str(&peaks(a));
     out.push('\n');
@@ -42,13 +40,59 @@ fn render_raw(a: &Analysis) -> String {
     for n in &a.notes {
         let _ = writeln!(out, "note: {n}");
     }
+    out.push('\n');
+    out.push_str(&overhead(a));
     out
+}
+
+/// Why the recording stopped, as a clause.
+pub fn ended(a: &Analysis) -> String {
+    match (a.ended.as_deref(), a.exit_code) {
+        (Some("exited"), Some(c)) => format!("the command exited with code {c}"),
+        (Some("exited"), None) => "the command exited".into(),
+        (Some("interrupted"), _) => "stopped by an interrupt (Ctrl-C or a signal)".into(),
+        (Some("duration"), _) => "stopped at the end of its --duration".into(),
+        (Some("tree-gone"), _) => "stopped when every watched process had exited".into(),
+        (Some(other), Some(c)) => format!("ended: {other}, code {c}"),
+        (Some(other), None) => format!("ended: {other}"),
+        (None, _) => {
+            "the recording was cut short (no end line: the recorder was killed, or is still running)"
+                .into()
+        }
+    }
+}
+
+/// What peaked, when, where: "Peak 254 MiB RSS / 252 MiB PSS at 5.80 s — heap 246 MiB in
+/// PID 10698 python3".
+pub fn headline(a: &Analysis) -> Option<String> {
+    let p = a.peak.as_ref()?;
+    let where_ = match p.category {
+        Some(c) => format!(
+            "{} {} in PID {} {}",
+            c.name(),
+            bytes(p.category_pss_bytes),
+            p.pid,
+            p.name
+        ),
+        None => format!(
+            "PID {} {} at {} RSS",
+            p.pid,
+            p.name,
+            bytes(p.process_rss_bytes)
+        ),
+    };
+    Some(format!(
+        "Peak {} RSS / {} PSS at {} — {where_}",
+        bytes(p.rss_sum_bytes),
+        bytes(p.pss_bytes),
+        seconds(p.t_s)
+    ))
 }
 
 pub fn overhead(a: &Analysis) -> String {
     let o = &a.overhead;
     format!(
-        "sampler cost: {:.3} ms CPU per sample ({:.2}% of one core); {} status, {} smaps_rollup ({:.2} ms each), {} smaps reads ({:.2} ms each, dearest sample {:.2} ms)\n",
+        "Sampler cost: {:.3} ms CPU per sample ({:.2}% of one core); {} status, {} smaps_rollup ({:.2} ms each), {} smaps reads ({:.2} ms each, dearest sample {:.2} ms)\n",
         o.cpu_s_per_sample * 1e3,
         o.cpu_share * 100.0,
         o.status_reads,
@@ -161,21 +205,43 @@ pub fn finding_line(f: &Finding) -> String {
             bytes_per_hour,
             since_t_s,
             grown_bytes,
-        } => format!(
-            "{who} {}: growing {}/h since t={} (+{} so far)",
-            f.series,
-            bytes(*bytes_per_hour as u64),
-            seconds(*since_t_s),
-            bytes(*grown_bytes as u64)
-        ),
+            from_bytes,
+            to_bytes,
+            peak_bytes,
+            peak_t_s,
+        } => {
+            let mut line = format!(
+                "{who} {}: growing {}/h since t={} (from {} to {}, +{} so far)",
+                f.series,
+                bytes(*bytes_per_hour as u64),
+                seconds(*since_t_s),
+                bytes(*from_bytes as u64),
+                bytes(*to_bytes as u64),
+                bytes(*grown_bytes as u64)
+            );
+            if peak_t_s < since_t_s && peak_bytes > to_bytes {
+                let _ = write!(
+                    line,
+                    "; still below its peak of {} at t={}",
+                    bytes(*peak_bytes as u64),
+                    seconds(*peak_t_s)
+                );
+            }
+            line
+        }
         Trend::Plateau {
             since_t_s,
             level_bytes,
-            grown_bytes,
+            start_bytes,
+            peak_bytes,
+            peak_t_s,
+            ..
         } => format!(
-            "{who} {}: grew {} then levelled off at {} since t={} (a plateau, not a leak)",
+            "{who} {}: rose from {} to {} (peak at t={}) and has held near {} since t={}: a plateau, not a leak",
             f.series,
-            bytes(*grown_bytes as u64),
+            bytes(*start_bytes as u64),
+            bytes(*peak_bytes as u64),
+            seconds(*peak_t_s),
             bytes(*level_bytes as u64),
             seconds(*since_t_s)
         ),

@@ -21,6 +21,16 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// A range of sizes, short: `2.98–4.47 GiB` when both ends share a unit, else
+/// `512 MiB–1.20 GiB`.
+pub fn bytes_range(low: u64, high: u64) -> String {
+    let (lo, hi) = (bytes(low), bytes(high));
+    match (lo.rsplit_once(' '), hi.rsplit_once(' ')) {
+        (Some((lv, lu)), Some((hv, hu))) if lu == hu => format!("{lv}–{hv} {hu}"),
+        _ => format!("{lo}–{hi}"),
+    }
+}
+
 /// Signed sizes for differences: `+12.0 MiB`, `-3.00 GiB`.
 pub fn signed_bytes(n: i64) -> String {
     let sign = if n < 0 { "-" } else { "+" };
@@ -263,6 +273,13 @@ impl std::fmt::Display for Checked {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranges_share_a_unit_when_they_can() {
+        assert_eq!(bytes_range(3 << 30, 9 << 29), "3.00–4.50 GiB");
+        assert_eq!(bytes_range(512 << 20, 3 << 29), "512 MiB–1.50 GiB");
+        assert_eq!(bytes_range(0, 0), "0–0 B");
+    }
 
     #[test]
     fn formats() {

@@ -60,18 +60,33 @@ fn a_process_title_with_escape_sequences_is_shown_escaped() {
     for args in [
         vec!["measure", pid.as_str()],
         vec!["measure", pid.as_str(), "--by", "mapping"],
-        vec!["watch", "--no-live", "--duration", "600ms", "--out", rec, pid.as_str()],
+        vec![
+            "watch",
+            "--no-live",
+            "--duration",
+            "600ms",
+            "--out",
+            rec,
+            pid.as_str(),
+        ],
         vec!["report", rec],
     ] {
         let out = ramscope(&args);
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         for stream in [&out.stdout, &out.stderr] {
             let text = String::from_utf8_lossy(stream);
             assert!(raw_controls(&text).is_empty(), "{args:?}: {text:?}");
         }
         let text = String::from_utf8_lossy(&out.stdout);
         if args[0] == "measure" && args.len() == 2 {
-            assert!(text.contains("\\x1b[31mEVIL"), "the title is shown, escaped: {text}");
+            assert!(
+                text.contains("\\x1b[31mEVIL"),
+                "the title is shown, escaped: {text}"
+            );
         }
     }
 }

@@ -140,6 +140,8 @@ pub struct Explanation {
     /// Why this explanation may not hold (unknown vLLM version, processes far from their
     /// estimates). When there is any, `advice` is empty and `advice_withheld` counts it.
     pub doubts: Vec<String>,
+    /// The vLLM version came from the server's installation or the user, not a guess.
+    pub version_known: bool,
     pub advice: Vec<Advice>,
     pub advice_withheld: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -236,6 +238,7 @@ pub fn explain(
         processes,
         checks,
         doubts,
+        version_known,
         advice,
         advice_withheld,
         cgroup: environment.cgroup,

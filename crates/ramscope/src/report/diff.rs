@@ -226,6 +226,7 @@ pub fn render(d: &Diff) -> String {
 
 fn render_raw(d: &Diff) -> String {
     let mut t = table(&["role", "category", "A PSS", "B PSS", "change", "", "B RSS"]);
+    t.text_column(0).optional_column(5).optional_column(6);
     let mut push = |role: String, what: String, x: &Delta| {
         t.add_row(vec![
             Cell::new(role),

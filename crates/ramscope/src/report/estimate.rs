@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use crate::estimate::{Estimate, Exactness, Phase};
-use crate::units::bytes;
+use crate::units::{bytes, bytes_range};
 
 use super::{num, table, Cell};
 
@@ -73,12 +73,13 @@ fn render_raw(e: &Estimate) -> String {
     out.push('\n');
 
     let mut t = table(&["process", "count", "steady", "range", "load peak", "total"]);
+    t.optional_column(1).optional_column(5);
     for p in &e.processes {
         t.add_row(vec![
             Cell::new(p.role.name()),
             num(p.count),
             num(bytes(p.steady_bytes)),
-            num(format!("{} – {}", bytes(p.low_bytes), bytes(p.high_bytes))),
+            num(bytes_range(p.low_bytes, p.high_bytes)),
             num(bytes(p.peak_bytes)),
             num(bytes(p.count * p.steady_bytes)),
         ]);
@@ -87,11 +88,7 @@ fn render_raw(e: &Estimate) -> String {
         Cell::new("total"),
         num(e.processes.iter().map(|p| p.count).sum::<u64>()),
         Cell::new(""),
-        num(format!(
-            "{} – {}",
-            bytes(e.total.low_bytes),
-            bytes(e.total.high_bytes)
-        )),
+        num(bytes_range(e.total.low_bytes, e.total.high_bytes)),
         num(bytes(e.total.peak_bytes)),
         num(bytes(e.total.steady_bytes)),
     ]);
@@ -110,7 +107,8 @@ fn render_raw(e: &Estimate) -> String {
         );
         // Formula and source go below each row: they are long, and split across a narrow
         // column they could not be read.
-        let mut t = table(&["component", "bytes", "category", "exactness"]);
+        let mut t = table(&["component", "bytes", "range", "category"]);
+        t.text_column(0);
         let mut comps: Vec<_> = p.components.iter().collect();
         comps.sort_by(|a, b| {
             b.bytes
@@ -118,13 +116,11 @@ fn render_raw(e: &Estimate) -> String {
                 .cmp(&a.bytes.max(a.high_bytes / 4))
         });
         for c in comps {
-            let mut size = bytes(c.bytes);
-            if c.exactness == Exactness::Estimated {
-                size = format!("{size} ({}–{})", bytes(c.low_bytes), bytes(c.high_bytes));
-            }
-            if let Some(mapped) = c.mapped_bytes {
-                size = format!("{size}, mapped {}", bytes(mapped));
-            }
+            let range = if c.low_bytes == c.bytes && c.high_bytes == c.bytes {
+                String::new()
+            } else {
+                bytes_range(c.low_bytes, c.high_bytes)
+            };
             let mut id = c.id.clone();
             if c.phase == Phase::Load {
                 id.push_str(" [load]");
@@ -139,15 +135,19 @@ fn render_raw(e: &Estimate) -> String {
             } else {
                 c.category.name().to_string()
             };
+            let mapped = c
+                .mapped_bytes
+                .map(|m| format!("; mapped {}", bytes(m)))
+                .unwrap_or_default();
             t.add_row_with_detail(
                 vec![
                     Cell::new(id),
-                    num(size),
+                    num(bytes(c.bytes)),
+                    num(range),
                     Cell::new(category),
-                    Cell::new(exactness),
                 ],
                 vec![
-                    format!("= {}", c.formula),
+                    format!("= {} ({exactness}{mapped})", c.formula),
                     format!("source: {} ({})", c.source, c.version),
                 ],
             );

@@ -16,7 +16,11 @@ pub fn render(x: &Explanation) -> String {
 fn render_raw(x: &Explanation) -> String {
     let mut out = String::new();
     let e = &x.estimate;
-    let version = x.launch.as_ref().and_then(|l| l.version.clone());
+    let version = x
+        .launch
+        .as_ref()
+        .and_then(|l| l.version.clone())
+        .or_else(|| x.version_known.then(|| e.engine_version.name().to_string()));
     let _ = writeln!(
         out,
         "vLLM {}{} on {} · model {} ({}, {} of weights)",
@@ -65,7 +69,7 @@ fn render_raw(x: &Explanation) -> String {
         "difference",
         "components / what differs",
     ]);
-    t.text_column(5);
+    t.text_column(5).optional_column(4);
     for p in &x.processes {
         t.add_row(vec![
             Cell::new(format!("{} {}", p.role.name(), p.pid)),

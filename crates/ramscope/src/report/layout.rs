@@ -73,6 +73,8 @@ pub struct Table {
     header: Vec<String>,
     /// Columns whose text may wrap (at spaces) or move below the row.
     text_columns: Vec<bool>,
+    /// Columns left out, last first, when the table cannot fit otherwise.
+    optional_columns: Vec<bool>,
     rows: Vec<Row>,
     width: usize,
 }
@@ -99,6 +101,7 @@ impl Table {
         Table {
             header: header.iter().map(|h| h.to_string()).collect(),
             text_columns: vec![false; header.len()],
+            optional_columns: vec![false; header.len()],
             rows: Vec::new(),
             width: terminal_width(),
         }
@@ -121,6 +124,15 @@ impl Table {
         self
     }
 
+    /// Marks column `i` as one a narrow terminal can do without: it is left out (the last
+    /// such column first) when moving text below the rows is not enough.
+    pub fn optional_column(&mut self, i: usize) -> &mut Table {
+        if let Some(c) = self.optional_columns.get_mut(i) {
+            *c = true;
+        }
+        self
+    }
+
     pub fn add_row(&mut self, cells: Vec<Cell>) -> &mut Table {
         self.add_row_with_detail(cells, Vec::new())
     }
@@ -137,22 +149,34 @@ impl Table {
         self.rows.is_empty()
     }
 
-    /// Column widths, and which text columns go below their rows.
-    fn layout(&self) -> (Vec<usize>, Vec<bool>) {
+    /// Column widths, which text columns go below their rows, and which optional columns
+    /// are left out.
+    fn layout(&self) -> (Vec<usize>, Vec<bool>, Vec<bool>) {
         let n = self.header.len();
         let mut natural: Vec<usize> = self.header.iter().map(|h| h.width()).collect();
         // A text column narrower than its longest word would have to cut a name in two.
-        let mut least: Vec<usize> = vec![MIN_TEXT_WIDTH; n];
+        let mut least: Vec<usize> = self
+            .header
+            .iter()
+            .map(|h| {
+                h.split(' ')
+                    .map(|w| w.width())
+                    .max()
+                    .unwrap_or(0)
+                    .max(MIN_TEXT_WIDTH)
+            })
+            .collect();
         for row in &self.rows {
             for (i, c) in row.cells.iter().enumerate() {
                 natural[i] = natural[i].max(c.text.width());
-                let longest = c.text.split(' ').map(|w| w.width()).max().unwrap_or(0);
+                let longest = words(&c.text).iter().map(|w| w.width()).max().unwrap_or(0);
                 least[i] = least[i].max(longest);
             }
         }
         let mut below = vec![false; n];
+        let mut hidden = vec![false; n];
         loop {
-            let shown: Vec<usize> = (0..n).filter(|&i| !below[i]).collect();
+            let shown: Vec<usize> = (0..n).filter(|&i| !below[i] && !hidden[i]).collect();
             let gaps = GAP.len() * shown.len().saturating_sub(1);
             let fixed: usize = shown
                 .iter()
@@ -165,8 +189,18 @@ impl Table {
                 .filter(|&i| self.text_columns[i])
                 .collect();
             let wanted: usize = text.iter().map(|&i| natural[i]).sum();
-            if fixed + gaps + wanted <= self.width || text.is_empty() {
-                return (natural, below);
+            if fixed + gaps + wanted <= self.width {
+                return (natural, below, hidden);
+            }
+            if text.is_empty() {
+                // Only optional columns can still go; without any, the table stays too wide.
+                match shown.iter().rev().find(|&&i| self.optional_columns[i]) {
+                    Some(&i) => {
+                        hidden[i] = true;
+                        continue;
+                    }
+                    None => return (natural, below, hidden),
+                }
             }
             let room = self.width.saturating_sub(fixed + gaps);
             let needed: usize = text.iter().map(|&i| least[i].min(natural[i])).sum();
@@ -184,7 +218,7 @@ impl Table {
                     let extra = (natural[i] - base) * spare / extra_wanted.max(1);
                     widths[i] = base + extra;
                 }
-                return (widths, below);
+                return (widths, below, hidden);
             }
             // Too narrow to read: the widest text column goes below its row.
             if let Some(&i) = text.iter().max_by_key(|&&i| natural[i]) {
@@ -234,7 +268,8 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
     let width = width.max(1);
     let mut lines = Vec::new();
     let mut line = String::new();
-    for word in text.split(' ').filter(|w| !w.is_empty()) {
+    for word in words(text) {
+        let word = word.as_str();
         let need = if line.is_empty() { 0 } else { 1 } + word.width();
         if line.width() + need <= width {
             if !line.is_empty() {
@@ -258,6 +293,27 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
         lines.push(line);
     }
     lines
+}
+
+/// The words of `text`, a number kept together with the unit after it (`1.40 GiB`), so that
+/// no wrap separates them.
+fn words(text: &str) -> Vec<String> {
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut out: Vec<String> = Vec::new();
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let unit = word.trim_end_matches([',', '.', ';', ':', ')']);
+        let after_number = out
+            .last()
+            .is_some_and(|prev| prev.ends_with(|c: char| c.is_ascii_digit()));
+        match out.last_mut() {
+            Some(prev) if after_number && UNITS.contains(&unit) => {
+                prev.push(' ');
+                prev.push_str(word);
+            }
+            _ => out.push(word.to_string()),
+        }
+    }
+    out
 }
 
 /// The byte index where `s` reaches `width` columns (at least one character).
@@ -286,8 +342,10 @@ fn pad(out: &mut String, text: &str, width: usize, align: Align) {
 
 impl fmt::Display for Table {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (widths, below) = self.layout();
-        let shown: Vec<usize> = (0..self.header.len()).filter(|&i| !below[i]).collect();
+        let (widths, below, hidden) = self.layout();
+        let shown: Vec<usize> = (0..self.header.len())
+            .filter(|&i| !below[i] && !hidden[i])
+            .collect();
         let write_line = |f: &mut fmt::Formatter<'_>, cells: Vec<(String, usize, Align)>| {
             let mut line = String::new();
             for (k, (text, width, align)) in cells.iter().enumerate() {
@@ -298,13 +356,27 @@ impl fmt::Display for Table {
             }
             writeln!(f, "{}", line.trim_end())
         };
-        write_line(
-            f,
-            shown
-                .iter()
-                .map(|&i| (self.header[i].clone(), widths[i], Align::Left))
-                .collect(),
-        )?;
+        // Headers of text columns wrap like their cells; the others fit by construction.
+        let header: Vec<Vec<String>> = shown
+            .iter()
+            .map(|&i| wrap(&self.header[i], widths[i].max(1)))
+            .collect();
+        for l in 0..header.iter().map(Vec::len).max().unwrap_or(1) {
+            write_line(
+                f,
+                shown
+                    .iter()
+                    .zip(&header)
+                    .map(|(&i, lines)| {
+                        (
+                            lines.get(l).cloned().unwrap_or_default(),
+                            widths[i],
+                            Align::Left,
+                        )
+                    })
+                    .collect(),
+            )?;
+        }
         write_line(
             f,
             shown
@@ -413,6 +485,21 @@ mod tests {
     }
 
     #[test]
+    fn optional_columns_go_last_first_when_nothing_else_fits() {
+        let mut t = Table::new(&["name", "a", "b", "c"]);
+        t.set_width(21).optional_column(1).optional_column(3);
+        t.add_row(vec![
+            Cell::new("engine-core"),
+            Cell::new("1.00 GiB"),
+            Cell::new("2.00 GiB"),
+            Cell::new("3.00 GiB"),
+        ]);
+        let text = t.to_string();
+        assert_fits(&text, 21);
+        assert!(text.contains("engine-core  2.00 GiB"), "{text}");
+    }
+
+    #[test]
     fn hostile_cells_are_escaped() {
         let mut t = Table::new(&["name"]);
         t.add_row(vec![Cell::new("\x1b[31mEVIL\x1b]0;title\x07")]);
@@ -439,5 +526,9 @@ mod tests {
         assert_eq!(wrap("a bb ccc", 4), vec!["a bb", "ccc"]);
         assert_eq!(wrap("abcdefgh", 3), vec!["abc", "def", "gh"]);
         assert_eq!(wrap("", 5), vec![""]);
+        assert_eq!(
+            wrap("peak 4.01 GiB, at", 9),
+            vec!["peak", "4.01 GiB,", "at"]
+        );
     }
 }

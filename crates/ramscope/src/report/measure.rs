@@ -42,7 +42,11 @@ fn processes(s: &TreeSnapshot, top: Option<usize>) -> String {
     let mut t = table(&[
         "PID", "PPID", "role", "process", "PSS", "USS", "RSS", "swap", "threads",
     ]);
-    t.text_column(3);
+    t.text_column(3)
+        .optional_column(1)
+        .optional_column(5)
+        .optional_column(7)
+        .optional_column(8);
     let mut procs: Vec<_> = s.processes.iter().collect();
     procs.sort_by(|a, b| b.pss_bytes.cmp(&a.pss_bytes).then(a.pid.cmp(&b.pid)));
     for p in procs.iter().take(top.unwrap_or(usize::MAX)) {
@@ -91,6 +95,9 @@ fn categories(s: &TreeSnapshot, top: Option<usize>) -> String {
     ]);
     let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
     let mut t = table(&header_refs);
+    // The tree's RSS sum and mapped size are what a narrow terminal can do without.
+    let n = header_refs.len();
+    t.optional_column(n - 1).optional_column(n - 2);
 
     let mut cats: Vec<(Category, u64, u64, u64)> = s
         .total
@@ -141,7 +148,7 @@ fn mappings(s: &TreeSnapshot, top: usize) -> String {
         "mapped",
         "processes",
     ]);
-    t.text_column(0);
+    t.text_column(0).optional_column(4).optional_column(5);
     for ((name, cat), r) in rows.iter().take(top) {
         t.add_row(vec![
             Cell::new(ellipsize(name, 80)),

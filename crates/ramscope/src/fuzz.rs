@@ -78,8 +78,21 @@ pub fn safetensors(data: &[u8]) {
     crate::hf::fuzz_safetensors(data);
 }
 
-/// A vLLM argv (words split at NUL and whitespace), parsed and estimated.
+/// A vLLM argv (words split at NUL and whitespace), parsed as vLLM would: flags, values,
+/// sizes and their checks, without an estimate (that is [`vllm_estimate`], ~50× dearer).
 pub fn vllm_argv(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let argv: Vec<String> = text
+        .split(|c: char| c == '\0' || c.is_ascii_whitespace())
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect();
+    let _ = crate::engines::vllm::args::parse(&argv);
+}
+
+/// A vLLM argv parsed and then estimated with a bundled model, checking the invariants of
+/// every estimate (low ≤ bytes ≤ high, no wrapped count).
+pub fn vllm_estimate(data: &[u8]) {
     crate::estimate::fuzz_argv(data);
 }
 

@@ -19,6 +19,7 @@ const TARGETS: &[Target] = &[
     ("recording", ramscope::fuzz::recording),
     ("shell_command_line", ramscope::fuzz::shell_command_line),
     ("vllm_argv", ramscope::fuzz::vllm_argv),
+    ("vllm_estimate", ramscope::fuzz::vllm_estimate),
     ("safetensors", ramscope::fuzz::safetensors),
     ("config_json", ramscope::fuzz::config_json),
 ];

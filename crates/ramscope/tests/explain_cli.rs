@@ -224,50 +224,15 @@ fn explains_a_recording_as_last_seen() {
     assert_eq!(x["estimate"]["device"], "cpu");
 }
 
-/// Kills the stand-in server's whole process group when the test ends.
-struct Group(std::process::Child);
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn a_tree_that_only_looks_like_vllm_is_doubted_and_gets_no_advice() {
     // Python sleepers with vLLM's module name and titles, and no vLLM installed.
-    let dir = tempfile::tempdir().unwrap();
-    let pkg = dir.path().join("vllm/entrypoints/openai");
-    std::fs::create_dir_all(&pkg).unwrap();
-    for d in ["vllm", "vllm/entrypoints", "vllm/entrypoints/openai"] {
-        std::fs::write(dir.path().join(d).join("__init__.py"), "").unwrap();
-    }
-    std::fs::write(
-        pkg.join("api_server.py"),
+    let server = common::StandIn::python(
+        "vllm.entrypoints.openai.api_server",
         "import os, time\nif os.fork() == 0:\n    os.execv('/bin/sleep', ['VLLM::EngineCore', '120'])\nprint('ready', flush=True)\ntime.sleep(120)\n",
-    )
-    .unwrap();
-    use std::io::BufRead;
-    use std::os::unix::process::CommandExt;
-    let mut child = Command::new("python3")
-        .args([
-            "-m",
-            "vllm.entrypoints.openai.api_server",
-            "--model",
-            "qwen3-0.6b",
-        ])
-        .env("PYTHONPATH", dir.path())
-        .stdout(std::process::Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let server = Group(child);
-    let pid = server.0.id().to_string();
+        &["--model", "qwen3-0.6b"],
+    );
+    let pid = server.pid().to_string();
     let x = json_of(&["explain", "--json", "--no-calibration", &pid]);
     let doubts: Vec<&str> = x["doubts"]
         .as_array()

@@ -102,30 +102,12 @@ fn llama_server_and_ollama_trees_are_found() {
 #[test]
 fn an_sglang_tree_is_found_with_its_scheduler() {
     // A stand-in `sglang.launch_server` module whose child takes SGLang's scheduler title.
-    let dir = tempfile::tempdir().unwrap();
-    let pkg = dir.path().join("sglang");
-    std::fs::create_dir(&pkg).unwrap();
-    std::fs::write(pkg.join("__init__.py"), "").unwrap();
-    std::fs::write(
-        pkg.join("launch_server.py"),
+    let server = common::StandIn::python(
+        "sglang.launch_server",
         "import os, sys, time\nif os.fork() == 0:\n    os.execv('/bin/sleep', ['sglang::scheduler_TP0', '120'])\nprint('ready', flush=True)\ntime.sleep(120)\n",
-    )
-    .unwrap();
-    use std::io::BufRead;
-    use std::os::unix::process::CommandExt;
-    let mut child = Command::new("python3")
-        .args(["-m", "sglang.launch_server", "--model-path", "m"])
-        .env("PYTHONPATH", dir.path())
-        .stdout(std::process::Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let server = Killed(child);
-    let pid = server.0.id();
+        &["--model-path", "m"],
+    );
+    let pid = server.pid();
     let mut found = serde_json::Value::Null;
     for _ in 0..100 {
         found = json_of(&["measure", "--auto", "--json"]);

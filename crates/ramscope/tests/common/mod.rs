@@ -119,3 +119,51 @@ impl Drop for Loaded {
         let _ = self.child.wait();
     }
 }
+
+/// A stand-in server: `python3 -m MODULE ARGS…` run from a temporary package whose module is
+/// `script`, in its own process group (killed whole when dropped). Returns once the script
+/// printed its first line (say "ready" after forking what it forks).
+pub struct StandIn {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl StandIn {
+    pub fn python(module: &str, script: &str, args: &[&str]) -> StandIn {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let parts: Vec<&str> = module.split('.').collect();
+        let mut pkg = dir.path().to_path_buf();
+        for part in &parts[..parts.len() - 1] {
+            pkg.push(part);
+            std::fs::create_dir_all(&pkg).expect("package folder");
+            std::fs::write(pkg.join("__init__.py"), "").expect("__init__.py");
+        }
+        let file = pkg.join(format!("{}.py", parts[parts.len() - 1]));
+        std::fs::write(file, script).expect("the module");
+        let mut child = Command::new("python3")
+            .arg("-m")
+            .arg(module)
+            .args(args)
+            .env("PYTHONPATH", dir.path())
+            .stdout(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .expect("python3 is needed for the end-to-end tests");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("piped stdout");
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        StandIn { child, _dir: dir }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the stand-in's own process group.
+        unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
+        let _ = self.child.wait();
+    }
+}

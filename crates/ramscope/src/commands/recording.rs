@@ -92,6 +92,7 @@ pub fn record(
         scan_every_s: options.scan_every.as_secs_f64(),
         roots: follow.roots.clone(),
         ramscope_version: env!("CARGO_PKG_VERSION").into(),
+        host: ramscope::record::format::host_name(),
     };
     let mut writer = RecordingWriter::create(&out, &header)?;
     let mut sampler = Sampler::new(ProcFs::new(&args.proc_root), options);

@@ -45,6 +45,24 @@ pub struct Header {
     pub scan_every_s: f64,
     pub roots: Vec<Pid>,
     pub ramscope_version: String,
+    /// The machine's host name, so a chart says where it was recorded. Absent in recordings
+    /// made before it was kept, and when the name cannot be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+}
+
+/// This machine's host name (`gethostname`), or `None` when it cannot be read or is empty.
+pub fn host_name() -> Option<String> {
+    // HOST_NAME_MAX is 64 on Linux; a larger buffer leaves room for a terminating NUL.
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most `buf.len()` bytes into `buf`, which we own.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(&buf[..end]).trim().to_string();
+    (!name.is_empty()).then_some(name)
 }
 
 /// What taking one sample cost the machine (the recorder's own thread).
@@ -524,6 +542,7 @@ mod tests {
             scan_every_s: 1.0,
             roots: vec![42],
             ramscope_version: "0".into(),
+            host: Some("gpu-node-7".into()),
         }
     }
 
@@ -693,5 +712,27 @@ mod tests {
             let tier: ReadTier = serde_json::from_str(old_or_new).unwrap();
             assert_eq!(tier, ReadTier::Rollup);
         }
+    }
+
+    #[test]
+    fn headers_without_a_host_still_read_and_this_host_has_a_name() {
+        let mut old = serde_json::to_value(header()).unwrap();
+        old.as_object_mut().unwrap().remove("host");
+        let h: Header = serde_json::from_value(old).unwrap();
+        assert_eq!(h.host, None);
+        assert_eq!(
+            h,
+            Header {
+                host: None,
+                ..header()
+            }
+        );
+        let text = serde_json::to_string(&Header {
+            host: None,
+            ..header()
+        })
+        .unwrap();
+        assert!(!text.contains("host"), "{text}");
+        assert!(host_name().is_some_and(|n| !n.is_empty() && !n.contains('\0')));
     }
 }

@@ -142,13 +142,24 @@ fn x_range(rec: &Recording) -> (f64, f64) {
     (0.0, if end > 0.0 { end } else { 1.0 })
 }
 
-/// "`command` — started 2026-01-02 03:04:05 UTC".
+/// "`command` — started 2026-01-02 03:04:05 UTC on gpu-node-7" (the host when recorded).
 pub fn describe(rec: &Recording) -> String {
-    format!(
-        "{} — started {}",
-        crate::report::ellipsize(&rec.header.command.join(" "), 90),
-        wall_time(&rec.header.started_at)
-    )
+    use crate::report::ellipsize;
+    let Some(host) = rec.header.host.as_deref() else {
+        return format!(
+            "{} — started {}",
+            ellipsize(&rec.header.command.join(" "), 90),
+            wall_time(&rec.header.started_at)
+        );
+    };
+    // The chart cuts its caption at 110 characters: the command gives up room for the host.
+    let rest = format!(
+        " — started {} on {}",
+        wall_time(&rec.header.started_at),
+        ellipsize(host, 40)
+    );
+    let room = 110usize.saturating_sub(rest.chars().count()).max(24);
+    format!("{}{rest}", ellipsize(&rec.header.command.join(" "), room))
 }
 
 /// An RFC 3339 time to the second: `2026-11-30T00:51:03.801469396Z` reads

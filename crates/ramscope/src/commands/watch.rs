@@ -1,4 +1,3 @@
-use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
@@ -8,10 +7,12 @@ use ramscope::measure::{MeasureOptions, Measurer};
 use ramscope::proc::ProcFs;
 use ramscope::record::sampler::Follow;
 use ramscope::record::Sample;
-use ramscope::report::{ellipsize, num, table, Cell};
+use ramscope::report::layout::terminal_width;
+use ramscope::report::live::{self, LiveView};
 use ramscope::units::{bytes, seconds};
 
-use super::recording::{record, summarize, Control, Stop};
+use super::out::WriteError;
+use super::recording::{check, record, summarize, Control, Stop};
 use super::signals;
 use crate::cli::WatchArgs;
 
@@ -19,7 +20,8 @@ struct Watch {
     fs: ProcFs,
     roots: Vec<u32>,
     duration: Option<Duration>,
-    live: bool,
+    /// The live view, while it holds the terminal.
+    screen: Option<Screen>,
     last_line_t: f64,
 }
 
@@ -45,14 +47,14 @@ impl Control for Watch {
     }
 
     fn on_sample(&mut self, s: &Sample) {
-        let mut out = std::io::stdout().lock();
-        if self.live {
-            // Redraw in place: cursor home, clear, then the view.
-            let view = ramscope::text::clean_lines(live_view(s));
-            let _ = write!(out, "\x1b[H\x1b[2J{view}");
-        } else if s.t_s - self.last_line_t >= 1.0 || self.last_line_t < 0.0 {
+        if let Some(screen) = self.screen.as_mut() {
+            screen.draw(s);
+            return;
+        }
+        if s.t_s - self.last_line_t >= 1.0 || self.last_line_t < 0.0 {
             self.last_line_t = s.t_s;
             let t = &s.snapshot.total;
+            let mut out = std::io::stdout().lock();
             let _ = writeln!(
                 out,
                 "t={} processes={} rss_sum={} pss={}",
@@ -61,45 +63,54 @@ impl Control for Watch {
                 bytes(t.rss_sum_bytes),
                 bytes(t.pss_bytes)
             );
+            let _ = out.flush();
         }
-        let _ = out.flush();
     }
 }
 
-fn live_view(s: &Sample) -> String {
-    let mut t = table(&[
-        "PID",
-        "role",
-        "process",
-        "RSS",
-        "PSS",
-        "kernel peak",
-        "read",
-    ]);
-    t.text_column(2);
-    for p in &s.snapshot.processes {
-        t.add_row(vec![
-            num(p.pid),
-            Cell::new(p.role.name()),
-            Cell::new(ellipsize(&p.name, 28)),
-            num(bytes(p.rss_bytes)),
-            num(bytes(p.pss_bytes)),
-            num(bytes(p.peak_rss_bytes)),
-            Cell::new(p.read.map_or("", |r| r.name())),
-        ]);
+/// The live view's hold on the terminal: the alternate screen, the cursor hidden. Dropping it
+/// restores both, so every way out of `watch` (the end, Ctrl-C or SIGTERM, an error, a panic)
+/// gives the user back their screen and scrollback as they were.
+struct Screen {
+    view: LiveView,
+    /// A frame could not be written (the terminal went away): drawing stops, recording not.
+    broken: bool,
+}
+
+impl Screen {
+    fn enter() -> Result<Screen, WriteError> {
+        out!("{}", live::ENTER)?;
+        Ok(Screen {
+            view: LiveView::new(),
+            broken: false,
+        })
     }
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "ramscope watch: t={}  {} processes  RSS sum {}  PSS {}  (sample took {:.2} ms CPU)  Ctrl-C stops",
-        seconds(s.t_s),
-        s.snapshot.processes.len(),
-        bytes(s.snapshot.total.rss_sum_bytes),
-        bytes(s.snapshot.total.pss_bytes),
-        s.overhead.cpu_s * 1e3
-    );
-    let _ = writeln!(out, "{t}");
-    out
+
+    /// Draws `s` over the last frame, sized to the terminal as it is now (it may have been
+    /// resized since).
+    fn draw(&mut self, s: &Sample) {
+        if self.broken {
+            return;
+        }
+        let (width, height) = (terminal_width(), live::terminal_height());
+        let frame = live::paint(&self.view.frame(s, width, height), width, height);
+        if out!("{frame}").is_err() {
+            self.broken = true;
+        }
+    }
+}
+
+impl Drop for Screen {
+    fn drop(&mut self) {
+        // Nothing better to do when even this fails: the terminal is gone.
+        let _ = out!("{}", live::LEAVE);
+    }
+}
+
+/// A terminal that cannot move its cursor (`TERM=dumb`, Emacs shell buffers) gets progress
+/// lines instead of the live view.
+fn can_redraw() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("TERM").map_or(true, |t| t != "dumb")
 }
 
 pub fn run(args: WatchArgs) -> anyhow::Result<()> {
@@ -127,19 +138,29 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| format!("PID {p}"))
         })
         .collect();
+    // Bad options fail here, before the live view takes the screen.
+    check(&args.record)?;
     signals::install(None);
+    let screen = if !args.no_live && can_redraw() {
+        Some(Screen::enter()?)
+    } else {
+        None
+    };
     let mut control = Watch {
         fs,
         roots: roots.clone(),
         duration: args.duration,
-        live: !args.no_live && std::io::stdout().is_terminal(),
+        screen,
         last_line_t: -1.0,
     };
     let follow = Follow {
         roots,
         exclude_roots: false,
     };
-    let out = record(&args.record, "watch", command, follow, &mut control)?;
+    let recorded = record(&args.record, "watch", command, follow, &mut control);
+    // The user's screen comes back before the summary, or the error, is printed.
+    control.screen = None;
+    let out = recorded?;
     out!("{}", summarize(&out, args.record.json)?)?;
     Ok(())
 }

@@ -8,6 +8,7 @@ pub mod estimate;
 pub mod explain;
 pub mod html;
 pub mod layout;
+pub mod live;
 pub mod measure;
 pub mod record;
 

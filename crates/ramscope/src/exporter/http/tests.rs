@@ -366,11 +366,20 @@ fn a_line_of_carriage_returns_is_a_bad_request_line_not_a_blank_one() {
     let request = b"\r\r\r\n\nHEAD /metrics HTTP/1.1\r\n\r\n";
     let a = answer(request, false).expect("an answer");
     assert_eq!(a.status(), Status::BadRequest);
-    assert!(matches!(a, Answer::Refuse { head_only: false, .. }));
+    assert!(matches!(
+        a,
+        Answer::Refuse {
+            head_only: false,
+            ..
+        }
+    ));
     fuzz_http_request(request);
     // Real blank lines before a HEAD are skipped.
     assert!(matches!(
         answer(b"\r\n\nHEAD /metrics HTTP/1.1\r\n\r\n", false),
-        Some(Answer::Page { head_only: true, .. })
+        Some(Answer::Page {
+            head_only: true,
+            ..
+        })
     ));
 }

@@ -44,8 +44,9 @@ pub enum HfError {
     Config { path: PathBuf, message: String },
     #[error("{}: {message}", path.display())]
     Safetensors { path: PathBuf, message: String },
-    #[error("{}: not a regular file (a FIFO, device or socket is not read)", path.display())]
-    NotRegular { path: PathBuf },
+    /// Not a regular file, or unreadable: the same rules as every file a user names.
+    #[error(transparent)]
+    File(#[from] crate::userfile::UserFileError),
 }
 
 /// Storage dtype of weights or KV cache.
@@ -411,32 +412,18 @@ pub(crate) fn strip_position(message: &str) -> String {
     }
 }
 
-/// Opens `path` for reading only if it is a regular file, and returns its size. The type is
-/// checked before opening (so a device is never opened) and again on the open file (so a
-/// file swapped in between is caught); the open itself never blocks, as it would on a FIFO
-/// without a writer.
+/// Opens `path` for reading only if it is a regular file (see [`crate::userfile`]), and
+/// returns its size.
 pub(crate) fn open_regular(path: &Path) -> Result<(File, u64), HfError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let io_err = |source| HfError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let not_regular = || HfError::NotRegular {
-        path: path.to_path_buf(),
-    };
-    if !std::fs::metadata(path).map_err(io_err)?.is_file() {
-        return Err(not_regular());
-    }
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(io_err)?;
-    let meta = file.metadata().map_err(io_err)?;
-    if !meta.is_file() {
-        return Err(not_regular());
-    }
-    Ok((file, meta.len()))
+    let file = crate::userfile::open_regular(path)?;
+    let len = file
+        .metadata()
+        .map_err(|source| HfError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .len();
+    Ok((file, len))
 }
 
 /// A regular file of at most `limit` bytes, as text.

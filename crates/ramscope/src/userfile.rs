@@ -23,17 +23,23 @@ pub enum UserFileError {
 
 /// Opens `path` for reading if it is a regular file (after following symlinks).
 ///
-/// The open itself does not block: `O_NONBLOCK` keeps a FIFO from waiting for a writer, and
-/// the type is checked on the opened file, so nothing can swap it in between. Reads of a
-/// regular file ignore the flag.
+/// The type is checked before opening, so a device is never opened (opening some, such as a
+/// watchdog or a tape, acts), and again on the opened file, so nothing can swap it in between.
+/// The open itself does not block: `O_NONBLOCK` keeps a FIFO from waiting for a writer; reads
+/// of a regular file ignore the flag.
 pub fn open_regular(path: &Path) -> Result<File, UserFileError> {
     let io = |source| UserFileError::Io {
         path: path.to_path_buf(),
         source,
     };
+    if !std::fs::metadata(path).map_err(io)?.is_file() {
+        return Err(UserFileError::NotRegular {
+            path: path.to_path_buf(),
+        });
+    }
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
         .map_err(io)?;
     if !file.metadata().map_err(io)?.is_file() {

@@ -283,18 +283,29 @@ pub fn lookup(name: &str) -> Option<(&'static Flag, bool)> {
 /// The known flag closest to an unknown one, if any is close: within an edit distance of a
 /// third of the name (a typo), or one the name abbreviates (`--quant`). Names are compared
 /// without their dashes, which every flag shares, so `--bogus-flag` matches nothing.
+/// Every flag name and alias vLLM knows.
+fn all_names() -> impl Iterator<Item = &'static str> {
+    FLAGS
+        .iter()
+        .flat_map(|f| std::iter::once(f.name).chain(f.aliases.iter().copied()))
+}
+
+/// The names within `limit` edits of `body` could be: the edit distance is at least the
+/// difference in length, so longer or shorter names are skipped before the O(n·m) distance.
+/// A hostile 64 KiB "flag" then costs no distance at all (found by fuzzing: such words cost
+/// ~1 ms each, over a second once instrumented).
+fn typo_candidates(body: &str, limit: usize) -> impl Iterator<Item = &'static str> + '_ {
+    let len = body.chars().count();
+    all_names().filter(move |c| c.trim_start_matches('-').chars().count().abs_diff(len) <= limit)
+}
+
 pub fn suggest(name: &str) -> Option<String> {
     let body = name.trim_start_matches('-').replace('_', "-");
     if body.is_empty() {
         return None;
     }
-    let candidates = || {
-        FLAGS
-            .iter()
-            .flat_map(|f| std::iter::once(f.name).chain(f.aliases.iter().copied()))
-    };
     let limit = (body.chars().count() / 3).max(1);
-    let typo = candidates()
+    let typo = typo_candidates(&body, limit)
         .map(|c| (strsim::levenshtein(&body, c.trim_start_matches('-')), c))
         .filter(|(d, _)| *d <= limit)
         // Closest first; among equals, the one sharing the longer start.
@@ -307,7 +318,7 @@ pub fn suggest(name: &str) -> Option<String> {
     let abbreviation = || {
         (body.chars().count() >= 3)
             .then(|| {
-                candidates()
+                all_names()
                     .filter(|c| c.starts_with("--") && c[2..].starts_with(&body))
                     .min_by_key(|c| c.len())
             })
@@ -616,6 +627,14 @@ mod tests {
             Err(ArgsError::BadValue { .. })
         ));
         assert!(matches!(parse_str("--model 'x"), Err(ArgsError::Quotes)));
+    }
+
+    #[test]
+    fn a_long_unknown_flag_costs_no_distance_computations() {
+        let long = format!("max-{}model-len", "\u{92}".repeat(4000));
+        assert_eq!(typo_candidates(&long, 1334).count(), 0);
+        assert_eq!(suggest(&format!("--{long}")), None);
+        assert!(typo_candidates("max-model-length", 5).any(|c| c == "--max-model-len"));
     }
 
     #[test]

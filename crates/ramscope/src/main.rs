@@ -69,7 +69,9 @@ fn one_line(e: &anyhow::Error) -> String {
             parts.push(text);
         }
     }
-    parts.join(": ").replace('\n', " ")
+    // Errors quote what users and other processes wrote (paths, command lines, config
+    // values): escaped like every other untrusted string, so the error stays one line.
+    ramscope::text::clean(&parts.join(": ")).into_owned()
 }
 
 fn reset_sigpipe() {

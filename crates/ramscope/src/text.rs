@@ -18,7 +18,15 @@ pub fn clean(s: &str) -> Cow<'_, str> {
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         if needs_escape(c) {
-            if (c as u32) < 0x100 {
+            // The common whitespace controls as a reader knows them; the rest in hex.
+            if let Some(short) = match c {
+                '\n' => Some("\\n"),
+                '\t' => Some("\\t"),
+                '\r' => Some("\\r"),
+                _ => None,
+            } {
+                out.push_str(short);
+            } else if (c as u32) < 0x100 {
                 let _ = write!(out, "\\x{:02x}", c as u32);
             } else {
                 let _ = write!(out, "\\u{{{:x}}}", c as u32);
@@ -35,6 +43,16 @@ pub fn clean(s: &str) -> Cow<'_, str> {
 pub fn for_terminal(s: String) -> String {
     let width = crate::report::layout::terminal_width();
     crate::report::layout::fit_lines(&clean_lines(s), width)
+}
+
+/// A command line for one line of prose: escaped, and runs of spaces (a script's indent)
+/// made one, so it wraps like prose instead of passing for a table row.
+pub fn one_line_command(s: &str) -> String {
+    clean(s)
+        .split(' ')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A whole report: every line [`clean`]ed, the line breaks kept.
@@ -70,7 +88,7 @@ mod tests {
             clean("\x1b[31mEVIL\x1b]0;title\x07"),
             "\\x1b[31mEVIL\\x1b]0;title\\x07"
         );
-        assert_eq!(clean("a\0b\tc\nd\x7f"), "a\\x00b\\x09c\\x0ad\\x7f");
+        assert_eq!(clean("a\0b\tc\nd\x7f\r"), "a\\x00b\\tc\\nd\\x7f\\r");
         assert_eq!(clean("\u{9b}2J"), "\\x9b2J");
     }
 

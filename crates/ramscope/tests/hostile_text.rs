@@ -117,3 +117,39 @@ fn control_characters_in_a_config_are_shown_escaped() {
     assert!(raw_controls(&err).is_empty(), "{err:?}");
     assert!(text.contains("\\x1b[31mEVIL"), "{text}");
 }
+
+#[test]
+fn a_multi_line_command_is_one_escaped_line_in_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("r.jsonl");
+    let rec = rec.to_str().unwrap();
+    let script = "import time\nif True:\n    time.sleep(0.3)  # \x1b[2J";
+    let out = ramscope(&[
+        "run",
+        "--interval",
+        "50ms",
+        "--out",
+        rec,
+        "--",
+        "python3",
+        "-c",
+        script,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_ramscope"))
+        .args(["report", rec])
+        .env_remove("COLUMNS")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(raw_controls(&text).is_empty(), "{text:?}");
+    assert!(
+        text.contains("import time\\nif True:\\n time.sleep"),
+        "{text}"
+    );
+    assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+}

@@ -39,7 +39,8 @@ fn render_raw(x: &Explanation) -> String {
         bytes(e.model.weights_bytes),
     );
     if let Some(l) = &x.launch {
-        let _ = writeln!(out, "command: {}", ellipsize(&l.argv.join(" "), 160));
+        let command = ellipsize(&l.argv.join(" "), 160);
+        let _ = writeln!(out, "command: {}", crate::text::one_line_command(&command));
         let vars: Vec<String> = l
             .env
             .iter()

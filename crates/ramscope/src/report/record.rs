@@ -23,7 +23,7 @@ fn render_raw(a: &Analysis) -> String {
         out,
         "{} of `{}`: {} sample{} over {} (every {}); {}",
         a.mode,
-        ellipsize(&a.command.join(" "), 80),
+        crate::text::one_line_command(&ellipsize(&a.command.join(" "), 80)),
         a.samples,
         if a.samples == 1 { "" } else { "s" },
         seconds(a.duration_s),

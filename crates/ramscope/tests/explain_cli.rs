@@ -62,11 +62,7 @@ fn a_small_dev_shm_is_flagged() {
 #[test]
 fn explains_a_saved_snapshot_offline() {
     let dir = tempfile::tempdir().unwrap();
-    let snap = dir.path().join("snapshot.json");
-    let me = std::process::id().to_string();
-    let out = ramscope(&["measure", "--json", "--no-tree", &me]);
-    assert!(out.status.success());
-    std::fs::write(&snap, &out.stdout).unwrap();
+    let snap = common::snapshot_of_self(dir.path());
     let x = json_of(&[
         "explain",
         "--json",

@@ -45,8 +45,7 @@ fn assert_fits(args: &[&str], text: &str, width: usize) {
 fn every_report_fits_80_columns_in_a_pipe_and_columns_when_set() {
     let me = std::process::id().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let snap = dir.path().join("snap.json");
-    std::fs::write(&snap, piped(&["measure", "--json", &me], None)).unwrap();
+    let snap = common::snapshot_of_self(dir.path());
     let snap = snap.to_str().unwrap();
     let commands: Vec<Vec<&str>> = vec![
         vec!["estimate"],
@@ -96,10 +95,8 @@ fn estimate_text_names_real_processes_and_categories() {
 fn the_readme_names_every_key_of_the_explain_document() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
-    let me = std::process::id().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let snap = dir.path().join("snap.json");
-    std::fs::write(&snap, piped(&["measure", "--json", &me], None)).unwrap();
+    let snap = common::snapshot_of_self(dir.path());
     let x = common::json_of(&[
         "explain",
         "--json",

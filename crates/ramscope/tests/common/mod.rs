@@ -167,3 +167,17 @@ impl Drop for StandIn {
         let _ = self.child.wait();
     }
 }
+
+/// `ramscope measure --json` of this test process (no children), written into `dir`.
+pub fn snapshot_of_self(dir: &std::path::Path) -> std::path::PathBuf {
+    let me = std::process::id().to_string();
+    let out = ramscope(&["measure", "--json", "--no-tree", &me]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = dir.join("snapshot.json");
+    std::fs::write(&path, &out.stdout).expect("write the snapshot");
+    path
+}

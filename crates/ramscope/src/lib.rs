@@ -18,6 +18,7 @@ pub mod measure;
 pub mod model;
 pub mod proc;
 pub mod record;
+pub mod scan;
 pub mod report;
 pub mod server;
 pub mod snapshot;

@@ -1,0 +1,1 @@
+//! Two scans compared (placeholder until written).

@@ -1,0 +1,1 @@
+//! Finding the tree to scan (placeholder until written).

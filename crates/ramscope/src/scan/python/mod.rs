@@ -1,0 +1,3 @@
+//! Python sources (placeholder until written).
+pub mod resolve;
+pub struct FileFacts;

@@ -34,6 +34,57 @@ pub enum Command {
     Diff(DiffArgs),
     /// Serve Prometheus metrics of a process tree at /metrics.
     Serve(ServeArgs),
+    /// Find every host-RAM allocation site in a source tree, with its size formula.
+    Scan(ScanArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  ramscope scan ~/src/vllm                       # a checkout, a source archive or site-packages/vllm\n  ramscope scan --installed --python .venv/bin/python\n  ramscope scan --pid 4242                         # the vLLM a running server uses\n  ramscope scan vllm-0.11.0 --config -- vllm serve Qwen/Qwen3-8B --max-model-len 5120\n  ramscope scan vllm-0.33.0 --check              # sites the estimator misses or models differently\n  ramscope scan --diff vllm-0.12.0 vllm-0.33.0   # the host-RAM changelog of a release"
+)]
+pub struct ScanArgs {
+    /// The source tree: a vLLM checkout, an unpacked source archive, or an installed package.
+    #[arg(value_name = "PATH")]
+    pub path: Option<std::path::PathBuf>,
+    /// Scan the vLLM that a Python environment imports (see --python).
+    #[arg(long, conflicts_with_all = ["path", "pid"])]
+    pub installed: bool,
+    /// The Python (or virtualenv) for --installed (default: python3 on PATH).
+    #[arg(long, value_name = "PY", requires = "installed")]
+    pub python: Option<std::path::PathBuf>,
+    /// Scan the vLLM a running server (this PID, or a process of its tree) uses.
+    #[arg(long, value_name = "PID", conflicts_with = "path")]
+    pub pid: Option<u32>,
+    /// Compare two trees: sites added, removed, moved and changed from OLD to NEW.
+    #[arg(long, num_args = 2, value_names = ["OLD", "NEW"], conflicts_with_all = ["path", "installed", "pid"])]
+    pub diff: Option<Vec<std::path::PathBuf>>,
+    /// Join with ramscope's estimator: components whose site is gone, sites ≥ 1 MiB no component models, formulas that differ.
+    #[arg(long)]
+    pub check: bool,
+    /// Evaluate every formula for the vLLM command line after `--` and sort by bytes.
+    #[arg(long)]
+    pub config: bool,
+    /// With --config or --check: hide sites smaller than this (e.g. 1MiB).
+    #[arg(long, value_name = "SIZE")]
+    pub min_bytes: Option<String>,
+    /// Also list sites whose size depends on data, and tensors on a run-time device.
+    #[arg(long)]
+    pub all: bool,
+    /// Print the ramscope.scan/1 JSON document.
+    #[arg(long)]
+    pub json: bool,
+    /// Parser threads (default: one per core).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// The vLLM command line for --config/--check, after `--`.
+    #[arg(
+        last = true,
+        allow_hyphen_values = true,
+        value_name = "VLLM_COMMAND_LINE"
+    )]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -380,11 +380,13 @@ fn total_of(
 }
 
 /// Predicts the host RAM of `vllm serve` for this model, flags and options.
-pub fn estimate(
+/// The configuration vLLM would run with: its defaults for this release and device, with
+/// the user's flags and environment applied.
+pub fn configuration(
     model: &Model,
     args: &VllmArgs,
     options: &Options,
-) -> Result<Estimate, EstimateError> {
+) -> Result<defaults::Resolved, EstimateError> {
     let mut env = options.env.clone();
     env.extend(args.env.clone());
     let cx = Context {
@@ -394,7 +396,15 @@ pub fn estimate(
         env: &env,
         host_memory_bytes: options.host_memory_bytes,
     };
-    let resolved = defaults::resolve(model, args, &cx)?;
+    Ok(defaults::resolve(model, args, &cx)?)
+}
+
+pub fn estimate(
+    model: &Model,
+    args: &VllmArgs,
+    options: &Options,
+) -> Result<Estimate, EstimateError> {
+    let resolved = configuration(model, args, options)?;
     let built = components::build(model, &resolved, &options.baselines, options);
     check_processes(&built.processes)?;
     let total = total_of(

@@ -12,6 +12,7 @@ mod measure;
 mod recording;
 mod report;
 mod run;
+mod scan;
 mod serve;
 mod signals;
 mod watch;
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Report(args)) => report::run(args),
         Some(Command::Diff(args)) => diff::run(args),
         Some(Command::Serve(args)) => serve::run(args),
+        Some(Command::Scan(args)) => scan::run(args),
         Some(Command::Estimate(args)) => estimate::run(args),
         Some(Command::Calibrate(args)) => calibrate::run(args),
         Some(Command::Explain(args)) => explain::run(args, false),

@@ -11,6 +11,7 @@ pub mod layout;
 pub mod live;
 pub mod measure;
 pub mod record;
+pub mod scan;
 
 pub use layout::{Cell, Table};
 

@@ -496,6 +496,7 @@ mod tests {
                 resolution: Resolution::Full,
                 via: Vec::new(),
                 paths: 1,
+                inner: None,
             }
         };
         let sites = sites.split(',').filter(|s| !s.trim().is_empty());

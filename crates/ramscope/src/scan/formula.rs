@@ -152,6 +152,8 @@ impl Formula {
         let mut constant: Option<u64> = None;
         for t in terms {
             match t {
+                // Sizes are never negative: `max(x, 0)` is `x`.
+                Formula::Const(0) if max => {}
                 Formula::Const(c) => {
                     constant = Some(match constant {
                         Some(k) if max => k.max(c),

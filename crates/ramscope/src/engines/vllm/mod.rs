@@ -13,6 +13,8 @@ pub mod defaults;
 mod flags;
 mod gpu;
 pub mod limits;
+pub mod scan_check;
+pub mod sites;
 mod weights;
 
 use serde::Serialize;

@@ -173,6 +173,7 @@ pub fn sites(file: &str, source: &str) -> (Vec<Site>, bool) {
             formula,
             via: Vec::new(),
             paths: 1,
+            inner: None,
         });
     }
     (out, root.has_error())

@@ -1,0 +1,194 @@
+//! `ramscope scan`: host allocation sites of a source tree; evaluated for a configuration
+//! (`--config`), joined with the estimator (`--check`), or compared (`--diff`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail, Context};
+
+use ramscope::engines::vllm::{args, scan_check, sites, Version};
+use ramscope::estimate::{configuration, estimate};
+use ramscope::model::Model;
+use ramscope::report::scan as render;
+use ramscope::scan::{self, diff, locate, Bindings, Options, Scan};
+use ramscope::units;
+
+use crate::cli::{EngineArgs, ScanArgs};
+
+/// `--check` looks at sites this large at the evaluated configuration.
+const CHECK_THRESHOLD: u64 = 1 << 20;
+
+pub fn run(a: ScanArgs) -> anyhow::Result<()> {
+    let options = Options { threads: a.threads };
+    let min_bytes = match &a.min_bytes {
+        Some(s) => Some(units::parse_bytes(s).ok_or_else(|| {
+            anyhow!("--min-bytes {s}: expected a size such as 1MiB, 512K or 1048576")
+        })?),
+        None => None,
+    };
+    if !a.command.is_empty() && !(a.config || a.check || a.diff.is_some()) {
+        bail!("a vLLM command line after `--` needs --config, --check or --diff");
+    }
+    if let Some(pair) = &a.diff {
+        let [old, new] = pair.as_slice() else {
+            bail!("--diff needs two trees: OLD NEW");
+        };
+        let old_scan = scan_tree(old, &options)?;
+        let new_scan = scan_tree(new, &options)?;
+        let config = if a.config {
+            Some(config_for(
+                &a.engine,
+                &a.command,
+                new_scan.version.as_deref(),
+            )?)
+        } else {
+            None
+        };
+        let mut d = diff::diff_with(&old_scan, &new_scan, config.as_ref().map(|c| &c.bindings));
+        if config.is_some() {
+            d.sort_by_impact();
+        }
+        if a.json {
+            outln!(
+                "{}",
+                serde_json::to_string_pretty(&d).context("encoding JSON")?
+            )?;
+        } else {
+            out!(
+                "{}",
+                diff::render(&d, ramscope::report::layout::terminal_width())
+            )?;
+        }
+        return Ok(());
+    }
+    let root = match (&a.path, a.installed, a.pid) {
+        (Some(p), false, None) => p.clone(),
+        (None, true, None) => locate::installed(a.python.as_deref())?,
+        (None, false, Some(pid)) => locate::of_pid(pid)?,
+        _ => bail!("give a source tree PATH, --installed or --pid PID"),
+    };
+    let result = scan_tree(&root, &options)?;
+    if a.check {
+        let config = config_for(&a.engine, &a.command, result.version.as_deref())?;
+        let threshold = min_bytes.unwrap_or(CHECK_THRESHOLD);
+        let report = scan_check::check(
+            &result,
+            &config.estimate,
+            &config.bindings,
+            config.pin_memory,
+            config.cpu_backend,
+            threshold,
+            config.version_assumed.clone(),
+        );
+        if a.json {
+            outln!(
+                "{}",
+                serde_json::to_string_pretty(&report).context("encoding JSON")?
+            )?;
+        } else {
+            out!("{}", render::check(&result, &report, &config.describe))?;
+        }
+        let failures = report.failures();
+        if failures > 0 {
+            bail!("{failures} unexplained difference(s) between the estimator and this source");
+        }
+        return Ok(());
+    }
+    let config = if a.config {
+        Some(config_for(
+            &a.engine,
+            &a.command,
+            result.version.as_deref(),
+        )?)
+    } else {
+        None
+    };
+    if a.json {
+        let doc = render::json(
+            &result,
+            config.as_ref().map(|c| (&c.bindings, c.pin_memory)),
+        );
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&doc).context("encoding JSON")?
+        )?;
+        return Ok(());
+    }
+    let view = render::View {
+        all: a.all,
+        min_bytes,
+        bindings: config.as_ref().map(|c| (&c.bindings, c.pin_memory)),
+        describe: config.as_ref().map(|c| c.describe.clone()),
+        width: ramscope::report::layout::terminal_width(),
+    };
+    out!("{}", render::sites(&result, &view))?;
+    Ok(())
+}
+
+fn scan_tree(root: &PathBuf, options: &Options) -> anyhow::Result<Scan> {
+    scan::scan(root, options).with_context(|| format!("scanning {}", root.display()))
+}
+
+/// One configuration, resolved as `estimate` resolves it.
+struct Config {
+    bindings: Bindings,
+    estimate: ramscope::estimate::Estimate,
+    pin_memory: bool,
+    cpu_backend: bool,
+    version_assumed: Option<String>,
+    describe: String,
+}
+
+fn config_for(
+    engine: &EngineArgs,
+    command: &[String],
+    tree_version: Option<&str>,
+) -> anyhow::Result<Config> {
+    let mut engine = engine.clone();
+    let mut version_assumed = None;
+    if engine.vllm_version.is_none() {
+        match tree_version.and_then(Version::parse) {
+            Some(v) => engine.vllm_version = Some(v.name().to_string()),
+            None => {
+                let newest = Version::NEWEST.name().to_string();
+                version_assumed = Some(newest.clone());
+                engine.vllm_version = Some(newest);
+            }
+        }
+    }
+    let options = super::estimate::options(&engine, None, &BTreeMap::new())?;
+    let getenv = |k: &str| std::env::var(k).ok();
+    let mut vllm_args = args::parse(command)?;
+    let model = match &vllm_args.model {
+        Some(spec) => Model::resolve(spec, &getenv)?,
+        None => Model::default_model(),
+    };
+    if vllm_args.model.is_none() && vllm_args.given.is_empty() {
+        // The built-in example, as `estimate` uses it: Qwen3-8B with a 5120-token context.
+        vllm_args.max_model_len = Some(5120);
+    }
+    let resolved = configuration(&model, &vllm_args, &options)?;
+    let est = estimate(&model, &vllm_args, &options)?;
+    let describe = format!(
+        "{} · vLLM {}{} · {} · max_num_seqs {} · max_model_len {} · max_num_batched_tokens {}",
+        model.name,
+        resolved.version.name(),
+        if version_assumed.is_some() {
+            " (assumed: the tree's release is not one ramscope knows)"
+        } else {
+            ""
+        },
+        resolved.device.name(),
+        resolved.max_num_seqs,
+        resolved.max_model_len,
+        resolved.max_num_batched_tokens
+    );
+    Ok(Config {
+        bindings: sites::bindings(&model, &resolved),
+        pin_memory: resolved.pin_memory,
+        cpu_backend: resolved.device == ramscope::engines::vllm::Device::Cpu,
+        estimate: est,
+        version_assumed,
+        describe,
+    })
+}

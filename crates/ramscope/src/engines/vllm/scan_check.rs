@@ -1,0 +1,212 @@
+//! `ramscope scan --check`: the estimator against one release's source. Three kinds of
+//! difference fail it: a component whose sites are gone from the release (stale), a site
+//! that reaches the threshold at the evaluated configuration and that no component models
+//! and no known gap explains (unmodelled), and a component whose bytes differ from its
+//! sites' evaluated formulas (mismatch).
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use super::sites::{KNOWN_GAPS, MODELLED};
+use crate::estimate::Estimate;
+use crate::scan::{Bindings, Pinned, Resolution, Scan, Site};
+use crate::units::Checked;
+
+pub const SCHEMA: &str = "ramscope.scan-check/1";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SiteRef {
+    pub file: String,
+    pub line: u32,
+    pub anchor: String,
+    pub formula: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Joined {
+    pub component: String,
+    pub estimated_bytes: u64,
+    pub low_bytes: u64,
+    pub high_bytes: u64,
+    /// Sum of the sites' evaluated formulas (None when one has names without values).
+    pub scanned_bytes: Option<u64>,
+    pub sites: Vec<SiteRef>,
+    /// Anchors the table names that this release does not have (some may be optional).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+    pub agrees: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Known {
+    pub site: SiteRef,
+    pub why: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub schema: &'static str,
+    pub version: Option<String>,
+    /// The release whose estimator tables were used, when the tree's is not one ramscope
+    /// knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_assumed: Option<String>,
+    pub threshold_bytes: u64,
+    pub joined: Vec<Joined>,
+    /// Components whose sites this release no longer has.
+    pub stale: Vec<Joined>,
+    /// Components whose bytes differ from their sites'.
+    pub mismatched: Vec<Joined>,
+    /// Sites at or over the threshold that nothing models or explains.
+    pub unmodelled: Vec<SiteRef>,
+    /// Sites at or over the threshold that the estimator knowingly leaves out.
+    pub known: Vec<Known>,
+    /// Sites whose size could not be evaluated for this configuration.
+    pub unevaluated: u64,
+}
+
+impl Check {
+    /// Differences nobody explained.
+    pub fn failures(&self) -> usize {
+        self.stale.len() + self.mismatched.len() + self.unmodelled.len()
+    }
+}
+
+/// A site's bytes for the configuration, rounded as PyTorch's pinned allocator rounds it
+/// (power of two) when the site is pinned and pinning is on.
+pub fn site_bytes(s: &Site, b: &Bindings, pin_memory: bool) -> Option<u64> {
+    let raw = s.formula.eval(b).ok()?;
+    let pinned = match &s.pinned {
+        Pinned::Yes => true,
+        Pinned::When(_) => pin_memory,
+        Pinned::No => false,
+    };
+    let v: Checked = if pinned { raw.pow2() } else { raw };
+    v.get()
+}
+
+fn site_ref(s: &Site, bytes: Option<u64>) -> SiteRef {
+    SiteRef {
+        file: s.file.clone(),
+        line: s.line,
+        anchor: s.anchor.clone(),
+        formula: s.formula.to_string(),
+        bytes,
+    }
+}
+
+/// Joins `scan` with `estimate` (made for the same release) at the configuration `b`.
+pub fn check(
+    scan: &Scan,
+    estimate: &Estimate,
+    b: &Bindings,
+    pin_memory: bool,
+    cpu_backend: bool,
+    threshold: u64,
+    version_assumed: Option<String>,
+) -> Check {
+    let mut out = Check {
+        schema: SCHEMA,
+        version: scan.version.clone(),
+        version_assumed,
+        threshold_bytes: threshold,
+        joined: Vec::new(),
+        stale: Vec::new(),
+        mismatched: Vec::new(),
+        unmodelled: Vec::new(),
+        known: Vec::new(),
+        unevaluated: 0,
+    };
+    let mut modelled: BTreeSet<(&str, &str)> = BTreeSet::new();
+    for m in MODELLED {
+        for a in m.anchors {
+            modelled.insert((m.file, a));
+        }
+    }
+    let components = estimate.processes.iter().flat_map(|p| &p.components);
+    let mut seen = BTreeSet::new();
+    for c in components {
+        let Some(m) = MODELLED.iter().find(|m| m.component == c.id) else {
+            continue;
+        };
+        if m.anchors.is_empty() || !seen.insert(c.id.as_str()) {
+            continue;
+        }
+        let mut sites = Vec::new();
+        let mut missing = Vec::new();
+        let mut sum = Some(Checked::new(0));
+        for a in m.anchors {
+            let found: Vec<&Site> = scan
+                .sites
+                .iter()
+                .filter(|s| s.file == m.file && s.anchor == *a)
+                .collect();
+            if found.is_empty() {
+                missing.push((*a).to_string());
+            }
+            for s in found {
+                let bytes = site_bytes(s, b, pin_memory);
+                sum = match (sum, bytes) {
+                    (Some(acc), Some(v)) => Some(acc + v),
+                    _ => None,
+                };
+                sites.push(site_ref(s, bytes));
+            }
+        }
+        let scanned = sum.and_then(Checked::get);
+        let agrees = scanned.map(|v| {
+            let slack = (c.high_bytes / 100).max(4096);
+            v + slack >= c.low_bytes && v <= c.high_bytes.saturating_add(slack)
+        });
+        let j = Joined {
+            component: c.id.clone(),
+            estimated_bytes: c.bytes,
+            low_bytes: c.low_bytes,
+            high_bytes: c.high_bytes,
+            scanned_bytes: if sites.is_empty() { None } else { scanned },
+            sites,
+            missing,
+            agrees,
+        };
+        if j.sites.is_empty() {
+            out.stale.push(j);
+        } else if j.agrees == Some(false) {
+            out.mismatched.push(j);
+        } else {
+            out.joined.push(j);
+        }
+    }
+    for s in &scan.sites {
+        if (!s.method.always_host() && !cpu_backend) || s.resolution == Resolution::None {
+            continue;
+        }
+        if modelled.contains(&(s.file.as_str(), s.anchor.as_str())) {
+            continue;
+        }
+        let Some(bytes) = site_bytes(s, b, pin_memory) else {
+            out.unevaluated += 1;
+            continue;
+        };
+        if bytes < threshold {
+            continue;
+        }
+        let r = site_ref(s, Some(bytes));
+        match KNOWN_GAPS
+            .iter()
+            .find(|g| s.file.starts_with(g.file) && s.anchor.starts_with(g.anchor))
+        {
+            Some(g) => out.known.push(Known {
+                site: r,
+                why: g.why.to_string(),
+            }),
+            None => out.unmodelled.push(r),
+        }
+    }
+    let by_size = |a: &SiteRef, b: &SiteRef| b.bytes.cmp(&a.bytes).then(a.file.cmp(&b.file));
+    out.unmodelled.sort_by(by_size);
+    out.known.sort_by(|a, b| by_size(&a.site, &b.site));
+    out
+}

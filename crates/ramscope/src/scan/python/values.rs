@@ -1,0 +1,709 @@
+//! Symbolic evaluation of Python expressions into sizes, shapes, dtypes, devices and flags,
+//! following local assignments, `self` attributes (through base classes), module constants
+//! (through imports), and the arguments a caller passed (an [`Env`] of call frames).
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeSet;
+use std::rc::Rc;
+
+use super::index::{dotted, CallRef, FuncId, Index};
+use super::{BinOp, Expr, ParamKind, Target};
+use crate::scan::Formula;
+
+/// What an expression is worth, as far as sizes go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val {
+    Num(Formula),
+    Tuple(Vec<Val>),
+    Dtype {
+        bytes: Formula,
+        text: String,
+    },
+    Device(Dev),
+    Truth(Truth),
+    Str(String),
+    NoneLit,
+    /// A configuration object (`vllm_config.scheduler_config`): its attributes are names.
+    Config,
+    /// A parameter of a function with no frame: its value comes from callers.
+    Param(String),
+    /// Something the scan does not follow (an object, a local of unknown origin).
+    Obj(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dev {
+    Cpu,
+    Accel,
+    Runtime(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Truth {
+    Yes,
+    No,
+    Runtime(String),
+}
+
+/// Call frames: `func`'s parameters are the arguments of `call`, evaluated in `next`.
+#[derive(Debug)]
+pub struct Frame {
+    pub func: FuncId,
+    pub call: CallRef,
+    pub next: Env,
+}
+
+pub type Env = Option<Rc<Frame>>;
+
+/// Deep enough for real code (a size through a dozen assignments), bounded for cycles.
+const MAX_DEPTH: u32 = 40;
+/// Steps per evaluation, so a pathological tree costs milliseconds, not minutes.
+const MAX_STEPS: u32 = 20_000;
+
+pub struct Eval<'a> {
+    pub ix: &'a Index<'a>,
+    /// Functions whose parameters were needed but had no frame.
+    pub unbound: RefCell<Vec<FuncId>>,
+    /// Functions whose parameters were needed and that no parsed code calls.
+    pub uncalled: RefCell<BTreeSet<FuncId>>,
+    /// Names that came from configuration objects (`max_num_seqs`), as opposed to values
+    /// left symbolic.
+    pub config_names: RefCell<BTreeSet<String>>,
+    steps: Cell<u32>,
+}
+
+/// Where an expression is evaluated.
+#[derive(Clone)]
+pub struct At {
+    pub func: FuncId,
+    pub line: u32,
+    pub env: Env,
+    pub depth: u32,
+}
+
+impl At {
+    fn deeper(&self, func: FuncId, line: u32, env: Env) -> At {
+        At {
+            func,
+            line,
+            env,
+            depth: self.depth + 1,
+        }
+    }
+}
+
+impl<'a> Eval<'a> {
+    pub fn new(ix: &'a Index<'a>) -> Eval<'a> {
+        Eval {
+            ix,
+            unbound: RefCell::new(Vec::new()),
+            uncalled: RefCell::new(BTreeSet::new()),
+            config_names: RefCell::new(BTreeSet::new()),
+            steps: Cell::new(0),
+        }
+    }
+
+    pub fn reset(&self) {
+        self.unbound.borrow_mut().clear();
+        self.steps.set(0);
+    }
+
+    pub fn eval(&self, e: &Expr, at: &At) -> Val {
+        let steps = self.steps.get() + 1;
+        self.steps.set(steps);
+        if at.depth > MAX_DEPTH || steps > MAX_STEPS {
+            return Val::Obj(short(e));
+        }
+        match e {
+            Expr::Int(v) => Val::Num(Formula::Const(*v)),
+            Expr::Str(s) => Val::Str(s.clone()),
+            Expr::Bool(true) => Val::Truth(Truth::Yes),
+            Expr::Bool(false) => Val::Truth(Truth::No),
+            Expr::NoneLit => Val::NoneLit,
+            Expr::Name(n) => self.name(n, at),
+            Expr::Attr(base, a) => self.attr(e, base, a, at),
+            Expr::Call(c) => self.call(e, c, at),
+            Expr::Bin(op, l, r) => self.binary(*op, l, r, at),
+            Expr::Tuple(items) => Val::Tuple(self.items(items, at)),
+            Expr::Starred(inner) => self.eval(inner, at),
+            Expr::Subscript(v, idx)
+                if dotted(v)
+                    .and_then(|d| self.ix.qualify(at.func.file, &d))
+                    .as_deref()
+                    == Some("os.environ")
+                    && is_env_var(idx.trim().trim_matches(|c| c == '"' || c == '\'')) =>
+            {
+                self.config(idx.trim().trim_matches(|c| c == '"' || c == '\''))
+            }
+            Expr::Subscript(v, idx) => match (self.eval(v, at), idx.trim().parse::<usize>()) {
+                (Val::Tuple(items), Ok(i)) if i < items.len() => items[i].clone(),
+                _ => Val::Obj(short(e)),
+            },
+            Expr::Cond(a, cond, b) => {
+                let (x, y) = (self.eval(a, at), self.eval(b, at));
+                choose(x, y, cond)
+            }
+            Expr::Test(t) => Val::Truth(Truth::Runtime(t.clone())),
+            Expr::Other(t) => Val::Obj(t.clone()),
+        }
+    }
+
+    /// Positional items with `*x` expanded when `x` is a known tuple.
+    pub fn items(&self, items: &[Expr], at: &At) -> Vec<Val> {
+        let mut out = Vec::new();
+        for it in items {
+            match it {
+                Expr::Starred(inner) => match self.eval(inner, at) {
+                    Val::Tuple(v) => out.extend(v),
+                    other => out.push(other),
+                },
+                _ => out.push(self.eval(it, at)),
+            }
+        }
+        out
+    }
+
+    fn name(&self, n: &str, at: &At) -> Val {
+        if n == "self" || n == "cls" {
+            return Val::Obj(n.to_string());
+        }
+        if is_env_var(n) {
+            return self.config(n);
+        }
+        let Some(func) = self.ix.func(at.func) else {
+            return Val::Obj(n.to_string());
+        };
+        // The last assignment before this line, in this function.
+        let local = func
+            .assigns
+            .iter()
+            .rev()
+            .find(|a| a.line < at.line && a.target == Target::Name(n.to_string()));
+        if let Some(a) = local {
+            return self.eval(&a.value, &at.deeper(at.func, a.line, at.env.clone()));
+        }
+        if func.params.iter().any(|p| p.name == n) {
+            return self.param(n, at);
+        }
+        if let Some(v) = self.global(at.func.file, n, at) {
+            return v;
+        }
+        if n.ends_with("config") {
+            return Val::Config;
+        }
+        Val::Obj(n.to_string())
+    }
+
+    /// A module constant, here or imported.
+    fn global(&self, file: usize, n: &str, at: &At) -> Option<Val> {
+        let q = self.ix.qualify(file, n)?;
+        let (gfile, assign) = self.ix.global(&q)?;
+        let body = FuncId {
+            file: gfile,
+            func: 0,
+        };
+        Some(self.eval(&assign.value, &at.deeper(body, u32::MAX, None)))
+    }
+
+    fn param(&self, n: &str, at: &At) -> Val {
+        let mut frame = at.env.as_ref();
+        while let Some(f) = frame {
+            if f.func == at.func {
+                return self.bound(n, f, at);
+            }
+            frame = f.next.as_ref();
+        }
+        if n.ends_with("config") {
+            return Val::Config;
+        }
+        let mut unbound = self.unbound.borrow_mut();
+        if !unbound.contains(&at.func) {
+            unbound.push(at.func);
+        }
+        Val::Param(n.to_string())
+    }
+
+    /// The value a caller passed for parameter `n` (or its default).
+    fn bound(&self, n: &str, frame: &Frame, at: &At) -> Val {
+        let (Some(func), Some(site)) = (self.ix.func(frame.func), self.ix.call(frame.call)) else {
+            return Val::Obj(n.to_string());
+        };
+        // Every frame stays visible: frames are added in the order parameters were found
+        // missing, not in call order, so a caller's frame may come before its callee's.
+        let caller = at.deeper(frame.call.in_func, site.line + 1, at.env.clone());
+        if let Some((_, e)) = site.call.kwargs.iter().find(|(k, _)| k == n) {
+            return self.eval(e, &caller);
+        }
+        // Methods called through `self.`/a class/`super()` do not pass `self` positionally.
+        let skip = usize::from(
+            func.class.is_some()
+                && func
+                    .params
+                    .first()
+                    .is_some_and(|p| p.name == "self" || p.name == "cls"),
+        );
+        // The positional arguments, up to a `*x` whose length the scan does not know: what
+        // comes from it is named by its position in `x`.
+        let mut positional = Vec::new();
+        let mut rest: Option<String> = None;
+        for a in &site.call.args {
+            match a {
+                Expr::Starred(inner) => match self.eval(inner, &caller) {
+                    Val::Tuple(v) => positional.extend(v),
+                    _ => {
+                        rest = Some(short(inner));
+                        break;
+                    }
+                },
+                _ => positional.push(self.eval(a, &caller)),
+            }
+        }
+        let from_rest = |i: usize| {
+            let r = rest.as_ref()?;
+            Some(Val::Obj(format!("{r}[{}]", i - positional.len())))
+        };
+        let mut i = 0;
+        // After `*args` (or a bare `*`) parameters are keyword-only: no positional argument
+        // fills them.
+        let mut keyword_only = false;
+        for p in func.params.iter().skip(skip) {
+            match p.kind {
+                ParamKind::Star if p.name == n => {
+                    let mut v = positional.get(i..).unwrap_or_default().to_vec();
+                    if let Some(r) = &rest {
+                        let from = i.saturating_sub(positional.len());
+                        v.push(Val::Obj(if from == 0 {
+                            format!("*{r}")
+                        } else {
+                            format!("*{r}[{from}:]")
+                        }));
+                    }
+                    return Val::Tuple(v);
+                }
+                ParamKind::Star => keyword_only = true,
+                ParamKind::DoubleStar => {}
+                ParamKind::Plain if p.name == n => {
+                    if !keyword_only {
+                        if let Some(v) = positional.get(i).cloned().or_else(|| from_rest(i)) {
+                            return v;
+                        }
+                    }
+                    return match &p.default {
+                        Some(d) => {
+                            let body = FuncId {
+                                file: frame.func.file,
+                                func: 0,
+                            };
+                            self.eval(d, &at.deeper(body, u32::MAX, None))
+                        }
+                        None => Val::Obj(n.to_string()),
+                    };
+                }
+                ParamKind::Plain => i += 1,
+            }
+        }
+        Val::Obj(n.to_string())
+    }
+
+    fn attr(&self, whole: &Expr, base: &Expr, a: &str, at: &At) -> Val {
+        if matches!(base, Expr::Name(s) if s == "self") {
+            return self.self_attr(a, at);
+        }
+        if is_env_var(a) {
+            return self.config(a);
+        }
+        if let Some(d) = dotted(whole) {
+            if let Some(q) = self.ix.qualify(at.func.file, &d) {
+                if let Some(t) = dtype(&q) {
+                    return t;
+                }
+                if let Some((gfile, assign)) = self.ix.global(&q) {
+                    let body = FuncId {
+                        file: gfile,
+                        func: 0,
+                    };
+                    return self.eval(&assign.value, &at.deeper(body, u32::MAX, None));
+                }
+            }
+        }
+        match self.object(base, at) {
+            Val::Config if a.ends_with("config") => Val::Config,
+            Val::Config => self.config(a),
+            Val::Tuple(_) if a == "shape" => self.eval(base, at),
+            _ => Val::Obj(short(whole)),
+        }
+    }
+
+    /// The object of an attribute access or a method call. A value the scan does not follow
+    /// but whose name says it is a configuration (`self.vllm_config` of a class that never
+    /// assigns it, an argument bound to something opaque) is one: its attributes are
+    /// configuration names, as for a configuration parameter nobody passes.
+    fn object(&self, base: &Expr, at: &At) -> Val {
+        match self.eval(base, at) {
+            Val::Obj(t) | Val::Param(t)
+                if is_config_name(&t) || dotted(base).is_some_and(|d| is_config_name(&d)) =>
+            {
+                Val::Config
+            }
+            v => v,
+        }
+    }
+
+    /// `self.name`: its assignment in this class (`__init__` first) or a base class.
+    fn self_attr(&self, a: &str, at: &At) -> Val {
+        let Some(mut class) = self.ix.class_of(at.func) else {
+            return Val::Obj(format!("self.{a}"));
+        };
+        for _ in 0..8 {
+            let file = &self.ix.files[class.file];
+            let Some(cname) = self.ix.func(class).and_then(|c| c.class.clone()) else {
+                break;
+            };
+            let target = Target::SelfAttr(a.to_string());
+            let mut best = None;
+            for (i, f) in file.functions.iter().enumerate() {
+                if f.class.as_deref() != Some(cname.as_str()) {
+                    continue;
+                }
+                let found = if f.name == "<class>" {
+                    f.assigns
+                        .iter()
+                        .find(|x| x.target == Target::Name(a.to_string()))
+                } else {
+                    // Within a method, the last assignment before the line asked about,
+                    // when asked from that method; else the first.
+                    let same = i == at.func.func && class.file == at.func.file;
+                    f.assigns
+                        .iter()
+                        .filter(|x| x.target == target && (!same || x.line < at.line))
+                        .next_back()
+                };
+                if let Some(x) = found {
+                    let rank = match f.name.as_str() {
+                        "__init__" => 0,
+                        "<class>" => 2,
+                        _ => 1,
+                    };
+                    if best.as_ref().is_none_or(|(r, _, _)| rank < *r) {
+                        best = Some((rank, i, x));
+                    }
+                }
+            }
+            if let Some((_, i, x)) = best {
+                let func = FuncId {
+                    file: class.file,
+                    func: i,
+                };
+                return self.eval(&x.value, &at.deeper(func, x.line, at.env.clone()));
+            }
+            match self.ix.bases(class).first() {
+                Some(b) => class = *b,
+                None => break,
+            }
+        }
+        Val::Obj(format!("self.{a}"))
+    }
+
+    fn config(&self, name: &str) -> Val {
+        self.config_names.borrow_mut().insert(name.to_string());
+        Val::Num(Formula::name(name))
+    }
+
+    fn call(&self, whole: &Expr, c: &super::Call, at: &At) -> Val {
+        let name = dotted(&c.func)
+            .and_then(|d| self.ix.qualify(at.func.file, &d))
+            .unwrap_or_default();
+        let last = name.rsplit('.').next().unwrap_or_default();
+        let arg = |i: usize| c.args.get(i).map(|e| self.eval(e, at));
+        let num = |v: Option<Val>| v.map(|v| as_num(&v));
+        // `os.getenv("VLLM_X")`, `os.environ.get("VLLM_X", default)`: the setting, as
+        // `envs.VLLM_X` is.
+        if name == "os.getenv" || name == "os.environ.get" {
+            if let Some(Expr::Str(var)) = c.args.first() {
+                if is_env_var(var) {
+                    return self.config(var);
+                }
+            }
+        }
+        match last {
+            "int" | "ceil" | "floor" | "round" | "index" | "tuple" | "list" | "Size" => {
+                if c.args.len() == 1 {
+                    if let Some(v) = arg(0) {
+                        return v;
+                    }
+                }
+            }
+            "max" | "min" if c.args.len() >= 2 => {
+                let terms = self.items(&c.args, at).iter().map(as_num).collect();
+                return Val::Num(if last == "max" {
+                    Formula::max(terms)
+                } else {
+                    Formula::min(terms)
+                });
+            }
+            "cdiv" | "div_ceil" => {
+                if let (Some(a), Some(b)) = (num(arg(0)), num(arg(1))) {
+                    return Val::Num(Formula::ceil_div(a, b));
+                }
+            }
+            "round_up" => {
+                if let (Some(a), Some(b)) = (num(arg(0)), num(arg(1))) {
+                    return Val::Num(Formula::mul(Formula::ceil_div(a, b.clone()), b));
+                }
+            }
+            "next_power_of_2" | "next_pow2" | "next_power_of_two" => {
+                if let Some(a) = num(arg(0)) {
+                    return Val::Num(Formula::pow2(a));
+                }
+            }
+            "prod" => {
+                if let Some(a) = num(arg(0)) {
+                    return Val::Num(a);
+                }
+            }
+            "device" if name.starts_with("torch.") => {
+                return match arg(0) {
+                    Some(v) => Val::Device(as_device(&v)),
+                    None => Val::Obj(short(whole)),
+                };
+            }
+            "get_dtype_size" => {
+                if let Some(v) = arg(0) {
+                    return Val::Num(as_dtype(&v, Lib::Torch).0);
+                }
+            }
+            "is_pin_memory_available" => {
+                return Val::Truth(Truth::Runtime("is_pin_memory_available()".into()))
+            }
+            _ => {}
+        }
+        if let Expr::Attr(obj, method) = &c.func {
+            if let Some(x) = method.strip_prefix("get_") {
+                if matches!(self.object(obj, at), Val::Config) {
+                    let x = match x {
+                        "num_layers" => "num_hidden_layers",
+                        "inputs_embeds_size" => "hidden_size",
+                        other => other,
+                    };
+                    return self.config(x);
+                }
+            }
+        }
+        Val::Obj(short(whole))
+    }
+
+    fn binary(&self, op: BinOp, l: &Expr, r: &Expr, at: &At) -> Val {
+        let (a, b) = (self.eval(l, at), self.eval(r, at));
+        if let (BinOp::Add, Val::Tuple(x), Val::Tuple(y)) = (op, &a, &b) {
+            return Val::Tuple(x.iter().chain(y).cloned().collect());
+        }
+        let (x, y) = (as_num(&a), as_num(&b));
+        // What the scan cannot fold is named by the whole expression (`a ** n`), not by
+        // one operand.
+        let whole = || Formula::unknown(&format!("{} {} {}", short(l), op.symbol(), short(r)));
+        Val::Num(match op {
+            BinOp::Add => Formula::sum(vec![x, y]),
+            BinOp::Sub => Formula::sub(x, y),
+            BinOp::Mul => Formula::mul(x, y),
+            BinOp::FloorDiv | BinOp::Div => Formula::div(x, y),
+            BinOp::Shl => match y {
+                Formula::Const(s) if s < 64 => Formula::mul(x, Formula::Const(1u64 << s)),
+                _ => whole(),
+            },
+            BinOp::Shr => match y {
+                Formula::Const(s) if s < 64 => Formula::div(x, Formula::Const(1u64 << s)),
+                _ => whole(),
+            },
+            BinOp::Pow => match (x, y) {
+                (Formula::Const(base), Formula::Const(e)) if e < 64 => {
+                    Formula::Const(base.checked_pow(e as u32).unwrap_or(u64::MAX))
+                }
+                _ => whole(),
+            },
+            BinOp::Mod => match (x, y) {
+                (Formula::Const(p), Formula::Const(q)) if q > 0 => Formula::Const(p % q),
+                _ => whole(),
+            },
+        })
+    }
+}
+
+/// `vllm_config`, `self.model_config`, `hf_text_config`: a configuration object by its name.
+fn is_config_name(t: &str) -> bool {
+    t.rsplit('.')
+        .next()
+        .is_some_and(|last| last.ends_with("config"))
+}
+
+/// `VLLM_…` environment settings are configuration, whatever module reads them.
+fn is_env_var(n: &str) -> bool {
+    n.len() > 5
+        && n.starts_with("VLLM_")
+        && n.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// `a if c else b`: the same value when both branches agree; a conditional size counts its
+/// larger branch (the scan reports what the code can hold).
+fn choose(x: Val, y: Val, cond: &str) -> Val {
+    if x == y {
+        return x;
+    }
+    match (&x, &y) {
+        (Val::NoneLit, _) => y,
+        (_, Val::NoneLit) => x,
+        (Val::Num(a), Val::Num(b)) => Val::Num(Formula::max(vec![a.clone(), b.clone()])),
+        // A size on one side and something the scan does not follow on the other
+        // (`cfg.max_len if cfg else self.default_len`): still the larger of the two.
+        (Val::Num(_) | Val::Param(_), Val::Num(_) | Val::Param(_) | Val::Obj(_))
+        | (Val::Obj(_), Val::Num(_) | Val::Param(_)) => {
+            Val::Num(Formula::max(vec![as_num(&x), as_num(&y)]))
+        }
+        (Val::Dtype { bytes: a, text: ta }, Val::Dtype { bytes: b, text: tb }) => Val::Dtype {
+            bytes: Formula::max(vec![a.clone(), b.clone()]),
+            text: format!("{ta} | {tb}"),
+        },
+        (Val::Truth(_), _) | (_, Val::Truth(_)) => Val::Truth(Truth::Runtime(cond.to_string())),
+        _ => Val::Obj(format!("{} if {cond} else {}", describe(&x), describe(&y))),
+    }
+}
+
+fn describe(v: &Val) -> String {
+    match v {
+        Val::Num(f) => f.to_string(),
+        Val::Str(s) => format!("{s:?}"),
+        Val::Obj(t) | Val::Param(t) => t.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The expression's text, short, for names of things the scan does not follow and for a
+/// site's shape: Python as written (`(max_num_reqs, max_model_len)`, `1 << 20`), never
+/// the parser's structures. Parenthesised where an operand is itself an operation.
+pub fn short(e: &Expr) -> String {
+    match e {
+        Expr::Name(n) => n.clone(),
+        Expr::Attr(b, a) => format!("{}.{a}", operand(b)),
+        Expr::Call(c) => c.text.clone(),
+        Expr::Other(t) | Expr::Test(t) => t.clone(),
+        Expr::Int(v) => v.to_string(),
+        Expr::Str(s) => format!("{s:?}"),
+        Expr::Bool(true) => "True".into(),
+        Expr::Bool(false) => "False".into(),
+        Expr::NoneLit => "None".into(),
+        Expr::Bin(op, l, r) => format!("{} {} {}", operand(l), op.symbol(), operand(r)),
+        Expr::Tuple(items) if items.len() == 1 => format!("({},)", short(&items[0])),
+        Expr::Tuple(items) => {
+            format!(
+                "({})",
+                items.iter().map(short).collect::<Vec<_>>().join(", ")
+            )
+        }
+        Expr::Starred(inner) => format!("*{}", operand(inner)),
+        Expr::Subscript(v, idx) => format!("{}[{idx}]", operand(v)),
+        Expr::Cond(a, c, b) => format!("{} if {c} else {}", operand(a), operand(b)),
+    }
+}
+
+fn operand(e: &Expr) -> String {
+    match e {
+        Expr::Bin(..) | Expr::Cond(..) => format!("({})", short(e)),
+        _ => short(e),
+    }
+}
+
+/// A number (or a shape's element count).
+pub fn as_num(v: &Val) -> Formula {
+    match v {
+        Val::Num(f) => f.clone(),
+        Val::Tuple(items) => Formula::product(items.iter().map(as_num).collect()),
+        Val::Param(p) => Formula::Param(p.clone()),
+        Val::Obj(t) => Formula::Name(t.clone()),
+        Val::Truth(Truth::Yes) => Formula::Const(1),
+        Val::Truth(Truth::No) | Val::NoneLit => Formula::Const(0),
+        other => Formula::Unknown(describe(other)),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lib {
+    Torch,
+    Numpy,
+}
+
+/// Element bytes and the dtype as written.
+pub fn as_dtype(v: &Val, lib: Lib) -> (Formula, String) {
+    match v {
+        Val::Dtype { bytes, text } => (bytes.clone(), text.clone()),
+        Val::Str(s) => match dtype_bytes(s) {
+            Some(b) => (Formula::Const(b), s.clone()),
+            None => (Formula::unknown(s), s.clone()),
+        },
+        Val::Obj(t) if t == "bool" => (Formula::Const(1), "bool".into()),
+        Val::Obj(t) if t == "int" => (Formula::Const(8), "int".into()),
+        // Python's `float` is a double in numpy and in torch alike (`torch.zeros(n,
+        // dtype=float).dtype` is `torch.float64`).
+        Val::Obj(t) if t == "float" => (Formula::Const(8), "float".into()),
+        // `dtype=None`: the library's default.
+        Val::NoneLit if lib == Lib::Torch => (Formula::Const(4), "torch.float32".into()),
+        Val::NoneLit => (Formula::Const(8), "float64".into()),
+        Val::Num(Formula::Name(n)) => (Formula::Name(n.clone()), n.clone()),
+        Val::Param(p) => (Formula::Param(p.clone()), p.clone()),
+        Val::Obj(t) => (Formula::Name(format!("sizeof({t})")), t.clone()),
+        other => (Formula::unknown(&describe(other)), describe(other)),
+    }
+}
+
+pub fn as_device(v: &Val) -> Dev {
+    match v {
+        Val::Device(d) => d.clone(),
+        Val::Str(s) if s == "cpu" || s.starts_with("cpu:") => Dev::Cpu,
+        Val::Str(_) => Dev::Accel,
+        Val::NoneLit => Dev::Cpu,
+        Val::Obj(t) if t.ends_with("device_type") || t.contains("cuda") => Dev::Accel,
+        Val::Obj(t) | Val::Param(t) => Dev::Runtime(t.clone()),
+        other => Dev::Runtime(describe(other)),
+    }
+}
+
+pub fn as_truth(v: &Val) -> Truth {
+    match v {
+        Val::Truth(t) => t.clone(),
+        Val::NoneLit | Val::Num(Formula::Const(0)) => Truth::No,
+        Val::Num(Formula::Const(_)) => Truth::Yes,
+        Val::Obj(t) | Val::Param(t) => Truth::Runtime(t.clone()),
+        other => Truth::Runtime(describe(other)),
+    }
+}
+
+/// A dtype by its qualified name (`torch.int32`, `numpy.float64`).
+fn dtype(q: &str) -> Option<Val> {
+    let (lib, name) = q.split_once('.')?;
+    if lib != "torch" && lib != "numpy" {
+        return None;
+    }
+    let bytes = match (lib, name) {
+        ("torch", "float") => 4,
+        ("torch", "int") => 4,
+        ("numpy", "bool_" | "byte" | "ubyte") => 1,
+        ("numpy", "intc" | "uintc") => 4,
+        ("numpy", "intp" | "uintp" | "longlong" | "int_" | "float_") => 8,
+        _ => dtype_bytes(name)?,
+    };
+    Some(Val::Dtype {
+        bytes: Formula::Const(bytes),
+        text: q.to_string(),
+    })
+}
+
+fn dtype_bytes(name: &str) -> Option<u64> {
+    Some(match name {
+        "bool" | "int8" | "uint8" | "qint8" | "quint8" => 1,
+        n if n.starts_with("float8") || n.starts_with("float4") => 1,
+        "float16" | "half" | "bfloat16" | "int16" | "short" | "uint16" => 2,
+        "float32" | "int32" | "uint32" | "single" => 4,
+        "float64" | "double" | "int64" | "long" | "uint64" | "complex64" => 8,
+        "complex128" | "cdouble" => 16,
+        _ => return None,
+    })
+}

@@ -61,6 +61,9 @@ pub struct ScanArgs {
     /// Join with ramscope's estimator: components whose site is gone, sites ≥ 1 MiB no component models, formulas that differ.
     #[arg(long)]
     pub check: bool,
+    /// With --check: print the estimator's source-lines table rows for this release.
+    #[arg(long, requires = "check", hide = true)]
+    pub source_lines: bool,
     /// Evaluate every formula for the vLLM command line after `--` and sort by bytes.
     #[arg(long)]
     pub config: bool,

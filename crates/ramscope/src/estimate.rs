@@ -13,8 +13,8 @@ use serde::Serialize;
 use crate::attribute::Category;
 use crate::calibrate::Baselines;
 use crate::engines::vllm::args::{self, ArgsError, VllmArgs};
-use crate::engines::vllm::components;
 use crate::engines::vllm::defaults::{self, Context, Gpu, ResolveError};
+use crate::engines::vllm::{components, source_lines};
 use crate::engines::vllm::{Device, Version};
 use crate::model::{Model, ModelError};
 use crate::proc::roles::Role;
@@ -405,7 +405,17 @@ pub fn estimate(
     options: &Options,
 ) -> Result<Estimate, EstimateError> {
     let resolved = configuration(model, args, options)?;
-    let built = components::build(model, &resolved, &options.baselines, options);
+    let mut built = components::build(model, &resolved, &options.baselines, options);
+    // Where the release's source allocates each component, from `ramscope scan` of it.
+    for c in built
+        .processes
+        .iter_mut()
+        .flat_map(|p| p.components.iter_mut())
+    {
+        if let Some(at) = source_lines::lookup(resolved.version, &c.id) {
+            c.source = at;
+        }
+    }
     check_processes(&built.processes)?;
     let total = total_of(
         &built.processes,

@@ -86,7 +86,7 @@ fn the_seed_list_on_0_11_with_formulas_and_bytes() {
     let embeds = find(
         &doc,
         "vllm/v1/worker/gpu_model_runner.py",
-        "GPUModelRunner.inputs_embeds",
+        "GPUModelRunner.inputs_embeds/CpuGpuBuffer.cpu",
     );
     assert_eq!(
         embeds["formula"],
@@ -271,4 +271,68 @@ fn bad_input_is_one_line_and_a_nonzero_exit() {
         assert!(err.starts_with("ramscope: "), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
+}
+
+/// The estimator's `file:line@release` sources come from `source_lines.tsv`; this compares
+/// the table with fresh scans, so a release that moves a buffer fails here until
+/// `scripts/vllm-source-lines.sh` regenerates it.
+#[test]
+fn the_estimators_source_lines_match_every_release() {
+    let table = std::fs::read_to_string(
+        repo_root().join("crates/ramscope/src/engines/vllm/source_lines.tsv"),
+    )
+    .expect("source_lines.tsv");
+    let mut trees: Vec<PathBuf> = ["0.11.0", "0.12.0", "0.33.0"]
+        .iter()
+        .map(|v| tree(v))
+        .collect();
+    if let Some(venv) = common::vllm::venv() {
+        if let Some(site) = std::fs::read_dir(venv.join("lib")).ok().and_then(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path().join("site-packages/vllm"))
+                .find(|p| p.is_dir())
+        }) {
+            trees.push(site);
+        }
+    }
+    for t in trees {
+        let mut args = vec![
+            "scan".to_string(),
+            t.display().to_string(),
+            "--check".into(),
+            "--source-lines".into(),
+        ];
+        args.extend(SEED_CONFIG.iter().map(|s| s.to_string()));
+        let out = ramscope(&args);
+        let rows = String::from_utf8_lossy(&out.stdout).to_string();
+        let release = rows
+            .lines()
+            .next()
+            .and_then(|l| l.split('\t').next())
+            .expect("rows");
+        let expected: Vec<&str> = table
+            .lines()
+            .filter(|l| l.starts_with(&format!("{release}\t")))
+            .collect();
+        let got: Vec<&str> = rows.lines().collect();
+        assert_eq!(
+            got, expected,
+            "{release}: the sources moved; run scripts/vllm-source-lines.sh"
+        );
+    }
+    // And the estimator prints them.
+    let est = json_of(&[
+        "estimate",
+        "--json",
+        "--vllm-version",
+        "0.11",
+        "Qwen/Qwen3-8B",
+        "--max-model-len",
+        "5120",
+    ]);
+    let text = est.to_string();
+    assert!(
+        text.contains("vllm/v1/worker/gpu_input_batch.py:111@0.11.0"),
+        "no file:line@release source"
+    );
 }

@@ -80,7 +80,11 @@ pub fn run(a: ScanArgs) -> anyhow::Result<()> {
             threshold,
             config.version_assumed.clone(),
         );
-        if a.json {
+        if a.source_lines {
+            for row in report.source_lines() {
+                outln!("{row}")?;
+            }
+        } else if a.json {
             outln!(
                 "{}",
                 serde_json::to_string_pretty(&report).context("encoding JSON")?

@@ -15,6 +15,7 @@ mod gpu;
 pub mod limits;
 pub mod scan_check;
 pub mod sites;
+pub mod source_lines;
 mod weights;
 
 use serde::Serialize;

@@ -69,6 +69,23 @@ pub struct Check {
 }
 
 impl Check {
+    /// `release<TAB>component<TAB>file:line` for every joined component (its first site):
+    /// the rows of `source_lines.tsv` for this release.
+    pub fn source_lines(&self) -> Vec<String> {
+        let release = self.version.clone().unwrap_or_default();
+        let mut rows: Vec<String> = self
+            .joined
+            .iter()
+            .chain(&self.mismatched)
+            .filter_map(|j| {
+                let s = j.sites.first()?;
+                Some(format!("{release}\t{}\t{}:{}", j.component, s.file, s.line))
+            })
+            .collect();
+        rows.sort();
+        rows
+    }
+
     /// Differences nobody explained.
     pub fn failures(&self) -> usize {
         self.stale.len() + self.mismatched.len() + self.unmodelled.len()
@@ -139,10 +156,12 @@ pub fn check(
         let mut missing = Vec::new();
         let mut sum = Some(Checked::new(0));
         for a in m.anchors {
+            // A tensor on the run-time device is host memory only on the CPU backend.
             let found: Vec<&Site> = scan
                 .sites
                 .iter()
                 .filter(|s| s.file == m.file && s.anchor == *a)
+                .filter(|s| cpu_backend || s.method.always_host())
                 .collect();
             if found.is_empty() {
                 missing.push((*a).to_string());

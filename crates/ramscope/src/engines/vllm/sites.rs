@@ -20,7 +20,8 @@ const MR: &str = "vllm/v1/worker/gpu_model_runner.py";
 const V2: &str = "vllm/v1/worker/gpu/model_runner.py";
 const V2S: &str = "vllm/v1/worker/gpu/states.py";
 
-/// Components and their sites. A component absent from an estimate (another runner, a
+/// Components and their sites; a component's anchors are summed (those a release lacks are
+/// skipped, so renamed sites are listed side by side). A component absent from an estimate (another runner, a
 /// feature that is off) is not checked; one present whose sites are all missing from the
 /// scanned release is reported as stale.
 pub const MODELLED: &[Modelled] = &[
@@ -82,12 +83,19 @@ pub const MODELLED: &[Modelled] = &[
     Modelled {
         component: "block_table.block_table",
         file: MR,
-        anchors: &["GPUModelRunner.input_batch/InputBatch.block_table"],
+        anchors: &[
+            "GPUModelRunner.input_batch/InputBatch.block_table",
+            // 0.10: BlockTable allocates a device table and a host copy at one call.
+            "GPUModelRunner.input_batch/InputBatch.block_table/BlockTable.block_table_cpu",
+        ],
     },
     Modelled {
         component: "block_table.slot_mapping",
         file: IB,
-        anchors: &["InputBatch.block_table/BlockTable.slot_mapping"],
+        anchors: &[
+            "InputBatch.block_table/BlockTable.slot_mapping",
+            "InputBatch.block_table/BlockTable.slot_mapping_cpu",
+        ],
     },
     Modelled {
         component: "block_table.num_blocks_per_row",
@@ -97,47 +105,47 @@ pub const MODELLED: &[Modelled] = &[
     Modelled {
         component: "runner.input_ids",
         file: MR,
-        anchors: &["GPUModelRunner.input_ids"],
+        anchors: &["GPUModelRunner.input_ids/CpuGpuBuffer.cpu"],
     },
     Modelled {
         component: "runner.positions",
         file: MR,
-        anchors: &["GPUModelRunner.positions"],
+        anchors: &["GPUModelRunner.positions/CpuGpuBuffer.cpu"],
     },
     Modelled {
         component: "runner.query_start_loc",
         file: MR,
-        anchors: &["GPUModelRunner.query_start_loc"],
+        anchors: &["GPUModelRunner.query_start_loc/CpuGpuBuffer.cpu"],
     },
     Modelled {
         component: "runner.seq_lens",
         file: MR,
-        anchors: &["GPUModelRunner.seq_lens"],
+        anchors: &["GPUModelRunner.seq_lens/CpuGpuBuffer.cpu"],
     },
     Modelled {
         component: "runner.inputs_embeds",
         file: MR,
-        anchors: &["GPUModelRunner.inputs_embeds"],
+        anchors: &["GPUModelRunner.inputs_embeds/CpuGpuBuffer.cpu"],
     },
     Modelled {
         component: "runner.is_token_ids",
         file: MR,
-        anchors: &["GPUModelRunner.is_token_ids"],
+        anchors: &["GPUModelRunner.is_token_ids/CpuGpuBuffer.cpu"],
     },
     Modelled {
         component: "runner.discard_request_indices",
         file: MR,
-        anchors: &["GPUModelRunner.discard_request_indices"],
+        anchors: &["GPUModelRunner.discard_request_indices/CpuGpuBuffer.cpu"],
     },
     Modelled {
         component: "runner.num_decode_draft_tokens",
         file: MR,
-        anchors: &["GPUModelRunner.num_decode_draft_tokens"],
+        anchors: &["GPUModelRunner.num_decode_draft_tokens/CpuGpuBuffer.cpu"],
     },
     Modelled {
         component: "runner.num_accepted_tokens",
         file: MR,
-        anchors: &["GPUModelRunner.num_accepted_tokens"],
+        anchors: &["GPUModelRunner.num_accepted_tokens/CpuGpuBuffer.cpu"],
     },
     Modelled {
         component: "runner.arange_np",

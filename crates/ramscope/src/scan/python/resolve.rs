@@ -310,16 +310,18 @@ fn site(ix: &Index, ev: &Eval, inst: &Instance, k: usize) -> Option<Site> {
     let file = ix.files.get(at.in_func.file)?;
     let cs = ix.call(*at)?;
     let (anchor, scope) = anchor_of(ix, *at)?;
-    // The nearest call inside that stores into an attribute names what is allocated.
-    let inner = inst.path[..k]
+    // The attributes the allocation is stored in on its way here, outermost first
+    // (`BlockTable.block_table/CpuGpuBuffer.cpu`): what names two sites at one call apart.
+    let stores: Vec<String> = inst.path[..k]
         .iter()
         .rev()
-        .find(|c| {
+        .filter(|c| {
             ix.call(**c)
                 .is_some_and(|cs| matches!(cs.target, Target::SelfAttr(_)))
         })
-        .and_then(|c| anchor_of(ix, *c))
-        .map(|(a, _)| a);
+        .filter_map(|c| anchor_of(ix, *c).map(|(a, _)| a))
+        .collect();
+    let inner = (!stores.is_empty()).then(|| stores.join("/"));
     let via = inst.path[..k]
         .iter()
         .rev()
@@ -391,20 +393,45 @@ fn resolution(ev: &Eval, f: &crate::scan::Formula) -> Resolution {
 /// Anchors name sites across releases, so they must be unique within a file: repeats get
 /// `#2`, `#3` in line order.
 fn unique_anchors(sites: &mut [Site]) {
-    // Two sites at one call (a constructor that allocates twice) are named by what the
-    // constructor stores: `InputBatch.block_table/BlockTable.slot_mapping`.
-    let mut count: HashMap<(String, String), u32> = HashMap::new();
-    for s in sites.iter() {
-        *count.entry((s.file.clone(), s.anchor.clone())).or_insert(0) += 1;
+    // Sites reached through a class are named by what it stores, and two sites at one call
+    // (a constructor that allocates twice) told apart the same way:
+    // `InputBatch.block_table/BlockTable.slot_mapping`.
+    let mut groups: HashMap<(String, u32, String), Vec<usize>> = HashMap::new();
+    for (i, s) in sites.iter().enumerate() {
+        groups
+            .entry((s.file.clone(), s.line, s.anchor.clone()))
+            .or_default()
+            .push(i);
     }
-    for s in sites.iter_mut() {
-        if count
-            .get(&(s.file.clone(), s.anchor.clone()))
-            .is_some_and(|n| *n > 1)
-        {
-            if let Some(inner) = &s.inner {
-                s.anchor = format!("{}/{inner}", s.anchor);
+    for members in groups.values() {
+        // A site reached through a class is named by what the class stores, too (one store
+        // at least, more when needed to tell sites at one call apart).
+        let depth = |i: usize| {
+            sites[i]
+                .inner
+                .as_deref()
+                .map_or(0, |x| x.split('/').count())
+        };
+        let max = members.iter().map(|&i| depth(i)).max().unwrap_or(0);
+        let named = |i: usize, d: usize| -> String {
+            match &sites[i].inner {
+                Some(inner) if d > 0 => {
+                    let part: Vec<&str> = inner.split('/').take(d).collect();
+                    format!("{}/{}", sites[i].anchor, part.join("/"))
+                }
+                _ => sites[i].anchor.clone(),
             }
+        };
+        let best = (1..=max).find(|&d| {
+            let mut names: Vec<String> = members.iter().map(|&i| named(i, d)).collect();
+            names.sort();
+            names.dedup();
+            names.len() == members.len()
+        });
+        let d = best.unwrap_or(max).max(1);
+        let renamed: Vec<(usize, String)> = members.iter().map(|&i| (i, named(i, d))).collect();
+        for (i, name) in renamed {
+            sites[i].anchor = name;
         }
     }
     let mut seen: HashMap<(String, String), u32> = HashMap::new();

@@ -175,6 +175,17 @@ fn check_joins_the_estimator_with_0_11_and_0_33_without_unexplained_differences(
     let (_, doc) = check("0.33.0", false);
     let known = doc["known"].to_string();
     assert!(known.contains("ngram_proposer.py"), "{known}");
+    // The source audit's "not modelled at all": KV offload to CPU, Nixl host buffers,
+    // prefetch weight offload.
+    let missing = doc["not_modelled"].to_string();
+    for file in [
+        "vllm/v1/kv_offload/cpu/spec.py",
+        "nixl/base_worker.py",
+        "vllm/model_executor/offloader/prefetch.py",
+        "vllm/v1/simple_kv_offload/worker.py",
+    ] {
+        assert!(missing.contains(file), "{file} not flagged: {missing}");
+    }
 }
 
 #[test]

@@ -226,6 +226,14 @@ pub fn check(scan: &Scan, c: &Check, describe: &str) -> String {
     for k in &c.known {
         let _ = writeln!(out, "  {}\n      {}", site_line(&k.site), clean(&k.why));
     }
+    section(
+        &mut out,
+        "not modelled yet (sized by run-time settings)",
+        c.not_modelled.len(),
+    );
+    for k in &c.not_modelled {
+        let _ = writeln!(out, "  {}\n      {}", site_line(&k.site), clean(&k.why));
+    }
     let _ = writeln!(
         out,
         "\n{} unexplained difference(s); {} sites could not be evaluated for this configuration",

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use super::sites::{KNOWN_GAPS, MODELLED};
+use super::sites::{KNOWN_GAPS, MODELLED, NOT_MODELLED};
 use crate::estimate::Estimate;
 use crate::scan::{Bindings, Pinned, Resolution, Scan, Site};
 use crate::units::Checked;
@@ -64,6 +64,8 @@ pub struct Check {
     pub unmodelled: Vec<SiteRef>,
     /// Sites at or over the threshold that the estimator knowingly leaves out.
     pub known: Vec<Known>,
+    /// Allocations sized by run-time settings that the estimator does not model yet.
+    pub not_modelled: Vec<Known>,
     /// Sites whose size could not be evaluated for this configuration.
     pub unevaluated: u64,
 }
@@ -135,6 +137,7 @@ pub fn check(
         mismatched: Vec::new(),
         unmodelled: Vec::new(),
         known: Vec::new(),
+        not_modelled: Vec::new(),
         unevaluated: 0,
     };
     let mut modelled: BTreeSet<(&str, &str)> = BTreeSet::new();
@@ -199,6 +202,16 @@ pub fn check(
         }
     }
     for s in &scan.sites {
+        let gap = NOT_MODELLED
+            .iter()
+            .find(|g| s.file.starts_with(g.file) && s.anchor.starts_with(g.anchor));
+        if let Some(g) = gap {
+            out.not_modelled.push(Known {
+                site: site_ref(s, site_bytes(s, b, pin_memory)),
+                why: g.why.to_string(),
+            });
+            continue;
+        }
         if (!s.method.always_host() && !cpu_backend) || s.resolution == Resolution::None {
             continue;
         }

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::engines::vllm::scan_check::{site_bytes, Check, Joined, SiteRef};
-use crate::report::{num, table, Cell};
+use crate::report::layout::wrap;
 use crate::scan::{Bindings, Pinned, Resolution, Scan, Site};
 use crate::text::clean;
 use crate::units::bytes;
@@ -72,46 +72,35 @@ pub fn sites(scan: &Scan, view: &View) -> String {
     if view.bindings.is_some() {
         rows.sort_by(|a, b| b.1.cmp(&a.1));
     }
-    let mut t = if view.bindings.is_some() {
-        table(&["bytes", "site", "anchor", "kind", "formula"])
-    } else {
-        table(&["site", "anchor", "kind", "formula", "size"])
-    };
-    t.set_width(view.width);
+    // One entry per site: bytes (with a configuration) or resolution, anchor and kind on the
+    // first line; the formula, then where and through what, indented below. Paths and
+    // formulas are long, and a table would squeeze the one thing people read: the formula.
+    let indent = 11;
+    let room = view.width.saturating_sub(indent).max(20);
     for (s, b) in &rows {
-        let site = format!("{}:{}", clean(&s.file), s.line);
-        let formula = format!("{} B", clean(&s.formula.to_string()));
-        let mut detail = Vec::new();
+        let head = match (view.bindings.is_some(), b) {
+            (true, Some(b)) => format!("{:>9}", bytes(*b)),
+            (true, None) => format!("{:>9}", "?"),
+            (false, _) => format!("{:>9}", resolution(s.resolution)),
+        };
+        let _ = writeln!(out, "{head}  {}  {}", clean(&s.anchor), kind(s));
+        let mut below = vec![format!("{} B", clean(&s.formula.to_string()))];
+        let mut at = format!("{}:{}", clean(&s.file), s.line);
         if !s.via.is_empty() {
             let via: Vec<String> = s
                 .via
                 .iter()
                 .map(|h| format!("{} ({}:{})", clean(&h.callee), clean(&h.file), h.line))
                 .collect();
-            detail.push(format!("via {}", via.join(" → ")));
+            at.push_str(&format!(" via {}", via.join(" → ")));
         }
-        let cells = if view.bindings.is_some() {
-            vec![
-                num(b.map_or_else(|| "?".to_string(), bytes)),
-                Cell::new(site),
-                Cell::new(clean(&s.anchor)),
-                Cell::new(kind(s)),
-                Cell::new(formula),
-            ]
-        } else {
-            vec![
-                Cell::new(site),
-                Cell::new(clean(&s.anchor)),
-                Cell::new(kind(s)),
-                Cell::new(formula),
-                Cell::new(resolution(s.resolution)),
-            ]
-        };
-        t.add_row_with_detail(cells, detail);
+        below.push(at);
+        for text in below {
+            for line in wrap(&text, room) {
+                let _ = writeln!(out, "{:indent$}{line}", "");
+            }
+        }
     }
-    let formula_col = if view.bindings.is_some() { 4 } else { 3 };
-    t.text_column(formula_col).text_column(2);
-    let _ = write!(out, "{t}");
     let hidden = scan.sites.len() - shown_before;
     let _ = writeln!(
         out,

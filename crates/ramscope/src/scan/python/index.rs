@@ -245,7 +245,7 @@ impl<'a> Index<'a> {
         };
         c.bases
             .iter()
-            .filter_map(|b| dotted(b))
+            .filter_map(dotted)
             .filter_map(|d| self.qualify(class.file, &d))
             .filter_map(|q| self.class(&q))
             .filter(|b| *b != class)

@@ -213,6 +213,8 @@ fn unalias_callees(facts: &mut FileFacts) {
 /// Python's default recursion limit keeps real code far below this; generated or hostile
 /// files do not get to exhaust the stack.
 const MAX_DEPTH: usize = 200;
+/// Characters of source text kept for messages and for expressions kept as text.
+const MAX_TEXT: usize = 200;
 
 struct Walker<'a> {
     src: &'a [u8],
@@ -220,24 +222,49 @@ struct Walker<'a> {
     is_package: bool,
 }
 
+/// Named children without the extras (comments, line continuations) tree-sitter attaches
+/// anywhere: a comment inside a tuple is not an element, one between the parts of a
+/// conditional expression is not a part.
+fn kids(n: Node) -> Vec<Node> {
+    let mut cursor = n.walk();
+    n.named_children(&mut cursor)
+        .filter(|k| !k.is_extra())
+        .collect()
+}
+
+/// The first named child that is not an extra.
+fn first_kid(n: Node) -> Option<Node> {
+    kids(n).into_iter().next()
+}
+
 fn line(n: Node) -> u32 {
     u32::try_from(n.start_position().row + 1).unwrap_or(u32::MAX)
 }
 
 impl Walker<'_> {
+    /// The node's text, whitespace collapsed, at most [`MAX_TEXT`] characters (then `…`).
+    /// Only the start of the node is read: a node can be most of a 4 MiB file, and the
+    /// walker asks for the text of every call and of every expression it keeps as text.
     fn text(&self, n: Node) -> String {
-        let raw = self.src.get(n.byte_range()).unwrap_or_default();
+        let range = n.byte_range();
+        let end = range.end.min(range.start.saturating_add(4 * MAX_TEXT + 4));
+        let raw = self.src.get(range.start..end).unwrap_or_default();
         let s = String::from_utf8_lossy(raw);
-        let mut out = String::with_capacity(s.len().min(200));
-        for word in s.split_whitespace() {
-            if !out.is_empty() {
-                out.push(' ');
-            }
-            out.push_str(word);
-            if out.len() > 200 {
-                out.push('…');
+        let mut out = String::with_capacity(s.len().min(MAX_TEXT + 4));
+        let mut truncated = end < range.end;
+        let words = s.split_whitespace();
+        let chars = words
+            .flat_map(|w| std::iter::once(' ').chain(w.chars()))
+            .skip(1);
+        for (count, c) in chars.enumerate() {
+            if count == MAX_TEXT {
+                truncated = true;
                 break;
             }
+            out.push(c);
+        }
+        if truncated {
+            out.push('…');
         }
         out
     }
@@ -245,8 +272,7 @@ impl Walker<'_> {
     /// The statements of a block (module, class or function body, or a nested block),
     /// attributed to function `func`.
     fn block(&mut self, node: Node, func: usize, class: Option<&str>, depth: usize) {
-        let mut cursor = node.walk();
-        let children: Vec<Node> = node.named_children(&mut cursor).collect();
+        let children: Vec<Node> = kids(node);
         for child in children {
             self.statement(child, func, class, depth);
         }
@@ -269,8 +295,7 @@ impl Walker<'_> {
                 }
             }
             "expression_statement" => {
-                let mut cursor = n.walk();
-                let kids: Vec<Node> = n.named_children(&mut cursor).collect();
+                let kids: Vec<Node> = kids(n);
                 for k in kids {
                     if k.kind() == "assignment" {
                         self.assignment(k, func, depth);
@@ -284,16 +309,14 @@ impl Walker<'_> {
             "return_statement" => {
                 // The returned call is what the function's callers store (`x = helper()`);
                 // the statement node itself is not a call, so its children carry the target.
-                let mut cursor = n.walk();
-                let kids: Vec<Node> = n.named_children(&mut cursor).collect();
+                let kids: Vec<Node> = kids(n);
                 for k in kids {
                     self.calls_in(k, func, &Target::Name("return".into()), depth + 1);
                 }
             }
             _ => {
                 // Compound statements: their conditions and bodies belong to this function.
-                let mut cursor = n.walk();
-                let kids: Vec<Node> = n.named_children(&mut cursor).collect();
+                let kids: Vec<Node> = kids(n);
                 for k in kids {
                     if k.kind() == "block" || k.kind().ends_with("_clause") {
                         self.statement_list(k, func, class, depth + 1);
@@ -308,8 +331,7 @@ impl Walker<'_> {
     }
 
     fn statement_list(&mut self, n: Node, func: usize, class: Option<&str>, depth: usize) {
-        let mut cursor = n.walk();
-        let kids: Vec<Node> = n.named_children(&mut cursor).collect();
+        let kids: Vec<Node> = kids(n);
         for k in kids {
             self.statement(k, func, class, depth + 1);
         }
@@ -390,8 +412,7 @@ impl Walker<'_> {
         };
         let mut bases = Vec::new();
         if let Some(sup) = n.child_by_field_name("superclasses") {
-            let mut cursor = sup.walk();
-            let kids: Vec<Node> = sup.named_children(&mut cursor).collect();
+            let kids: Vec<Node> = kids(sup);
             for k in kids {
                 if k.kind() != "keyword_argument" {
                     bases.push(self.expr(k, 0));
@@ -423,8 +444,7 @@ impl Walker<'_> {
         };
         let mut params = Vec::new();
         if let Some(ps) = n.child_by_field_name("parameters") {
-            let mut cursor = ps.walk();
-            let kids: Vec<Node> = ps.named_children(&mut cursor).collect();
+            let kids: Vec<Node> = kids(ps);
             for p in kids {
                 if let Some(param) = self.param(p) {
                     params.push(param);
@@ -443,8 +463,7 @@ impl Walker<'_> {
         if let Some(body) = n.child_by_field_name("body") {
             // Nested functions and classes are folded into this one: their allocations are
             // this function's.
-            let mut cursor = body.walk();
-            let kids: Vec<Node> = body.named_children(&mut cursor).collect();
+            let kids: Vec<Node> = kids(body);
             for k in kids {
                 match k.kind() {
                     "function_definition" | "class_definition" | "decorated_definition" => {
@@ -471,8 +490,7 @@ impl Walker<'_> {
         };
         if let Some(b) = body {
             let class = self.facts.functions.get(func).and_then(|f| f.class.clone());
-            let mut cursor = b.walk();
-            let kids: Vec<Node> = b.named_children(&mut cursor).collect();
+            let kids: Vec<Node> = kids(b);
             for k in kids {
                 match k.kind() {
                     "function_definition" | "class_definition" | "decorated_definition" => {
@@ -496,15 +514,15 @@ impl Walker<'_> {
                 })
             }
             "typed_parameter" => {
-                let inner = p.named_child(0)?;
+                let inner = first_kid(p)?;
                 return match inner.kind() {
                     "list_splat_pattern" => Some(Param {
-                        name: self.text(inner.named_child(0)?),
+                        name: self.text(first_kid(inner)?),
                         kind: ParamKind::Star,
                         default: None,
                     }),
                     "dictionary_splat_pattern" => Some(Param {
-                        name: self.text(inner.named_child(0)?),
+                        name: self.text(first_kid(inner)?),
                         kind: ParamKind::DoubleStar,
                         default: None,
                     }),
@@ -520,8 +538,8 @@ impl Walker<'_> {
                 p.child_by_field_name("name"),
                 p.child_by_field_name("value"),
             ),
-            "list_splat_pattern" => (ParamKind::Star, p.named_child(0), None),
-            "dictionary_splat_pattern" => (ParamKind::DoubleStar, p.named_child(0), None),
+            "list_splat_pattern" => (ParamKind::Star, first_kid(p), None),
+            "dictionary_splat_pattern" => (ParamKind::DoubleStar, first_kid(p), None),
             _ => return None,
         };
         Some(Param {
@@ -532,54 +550,62 @@ impl Walker<'_> {
     }
 
     fn assignment(&mut self, n: Node, func: usize, depth: usize) {
-        let (Some(left), right) = (
-            n.child_by_field_name("left"),
-            n.child_by_field_name("right"),
-        ) else {
-            return;
-        };
-        let Some(right) = right else {
-            return; // an annotation without a value
-        };
         if depth > MAX_DEPTH {
             return;
         }
         let ln = line(n);
-        // `a, b = x, y` pairs up; `a = b = x` is an assignment whose right is an assignment.
-        if right.kind() == "assignment" {
-            self.assignment(right, func, depth + 1);
-        }
-        let lefts = self.targets(left, depth);
-        let rights: Vec<Node> = if matches!(left.kind(), "pattern_list" | "tuple_pattern")
-            && matches!(right.kind(), "expression_list" | "tuple")
-        {
-            let mut cursor = right.walk();
-            right.named_children(&mut cursor).collect()
-        } else {
-            vec![right]
-        };
-        for (i, target) in lefts.iter().enumerate() {
-            let value = if lefts.len() == rights.len() {
-                rights.get(i).map(|r| self.expr(*r, 0))
-            } else if lefts.len() == 1 {
-                Some(self.expr(right, 0))
-            } else {
-                None
+        // `a = b = x` is an assignment whose right is an assignment: every left gets `x`,
+        // and the calls in `x` are recorded once. A loop, not a recursion: a generated chain
+        // can be as long as the file.
+        let mut lefts_chain = Vec::new();
+        let mut node = n;
+        let right = loop {
+            let Some(left) = node.child_by_field_name("left") else {
+                return;
             };
-            if let (Some(value), Some(f)) = (value, self.facts.functions.get_mut(func)) {
-                f.assigns.push(Assign {
-                    target: target.clone(),
-                    value,
-                    line: ln,
+            lefts_chain.push(left);
+            match node.child_by_field_name("right") {
+                Some(r) if r.kind() == "assignment" => node = r,
+                Some(r) => break r,
+                None => return, // an annotation without a value
+            }
+        };
+        let mut first: Option<Target> = None;
+        for left in lefts_chain {
+            let lefts = self.targets(left, depth);
+            // `a, b = x, y` pairs up.
+            let rights: Vec<Node> = if matches!(left.kind(), "pattern_list" | "tuple_pattern")
+                && matches!(right.kind(), "expression_list" | "tuple")
+            {
+                kids(right)
+            } else {
+                vec![right]
+            };
+            for (i, target) in lefts.iter().enumerate() {
+                let value = if lefts.len() == rights.len() {
+                    rights.get(i).map(|r| self.expr(*r, 0))
+                } else if lefts.len() == 1 {
+                    Some(self.expr(right, 0))
+                } else {
+                    None
+                };
+                if let (Some(value), Some(f)) = (value, self.facts.functions.get_mut(func)) {
+                    f.assigns.push(Assign {
+                        target: target.clone(),
+                        value,
+                        line: ln,
+                    });
+                }
+            }
+            if first.is_none() {
+                first = Some(if lefts.len() == 1 {
+                    lefts[0].clone()
+                } else {
+                    Target::None
                 });
             }
         }
-        let whole = if lefts.len() == 1 {
-            lefts[0].clone()
-        } else {
-            Target::None
-        };
-        self.calls_in(right, func, &whole, depth + 1);
+        self.calls_in(right, func, &first.unwrap_or(Target::None), depth + 1);
     }
 
     /// `n *= 2`: an assignment of `n * 2`, so a later use sees the new value.
@@ -641,8 +667,7 @@ impl Walker<'_> {
                 vec![Target::Item(v)]
             }
             "pattern_list" | "tuple_pattern" => {
-                let mut cursor = left.walk();
-                let kids: Vec<Node> = left.named_children(&mut cursor).collect();
+                let kids: Vec<Node> = kids(left);
                 kids.into_iter()
                     .flat_map(|k| self.targets(k, depth + 1).into_iter().take(1))
                     .collect()
@@ -673,8 +698,7 @@ impl Walker<'_> {
         ) {
             return;
         }
-        let mut cursor = n.walk();
-        let kids: Vec<Node> = n.named_children(&mut cursor).collect();
+        let kids: Vec<Node> = kids(n);
         for k in kids {
             // Inner calls (arguments, receivers) are not what the target stores.
             self.calls_in(k, func, &Target::None, depth + 1);
@@ -702,15 +726,14 @@ impl Walker<'_> {
                 (Some(o), Some(a)) => Expr::Attr(Box::new(o), self.text(a)),
                 _ => Expr::Other(self.text(n)),
             },
-            "parenthesized_expression" => n
-                .named_child(0)
-                .map_or_else(|| Expr::Other(self.text(n)), |c| self.expr(c, depth + 1)),
+            "parenthesized_expression" => {
+                first_kid(n).map_or_else(|| Expr::Other(self.text(n)), |c| self.expr(c, depth + 1))
+            }
             "tuple" | "list" | "expression_list" => {
-                let mut cursor = n.walk();
-                let kids: Vec<Node> = n.named_children(&mut cursor).collect();
+                let kids: Vec<Node> = kids(n);
                 Expr::Tuple(kids.into_iter().map(|k| self.expr(k, depth + 1)).collect())
             }
-            "list_splat" => n.named_child(0).map_or_else(
+            "list_splat" => first_kid(n).map_or_else(
                 || Expr::Other(self.text(n)),
                 |c| Expr::Starred(Box::new(self.expr(c, depth + 1))),
             ),
@@ -729,8 +752,7 @@ impl Walker<'_> {
                 }
             }
             "conditional_expression" => {
-                let mut cursor = n.walk();
-                let kids: Vec<Node> = n.named_children(&mut cursor).collect();
+                let kids: Vec<Node> = kids(n);
                 match kids.as_slice() {
                     [a, c, b] => Expr::Cond(
                         Box::new(self.expr(*a, depth + 1)),
@@ -786,8 +808,7 @@ impl Walker<'_> {
             text: self.text(n),
         };
         if let Some(args) = n.child_by_field_name("arguments") {
-            let mut cursor = args.walk();
-            let kids: Vec<Node> = args.named_children(&mut cursor).collect();
+            let kids: Vec<Node> = kids(args);
             for a in kids {
                 match a.kind() {
                     "keyword_argument" => {

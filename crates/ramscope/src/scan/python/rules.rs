@@ -3,7 +3,7 @@
 //! storage. The size is evaluated with [`Eval`], so it follows the code's own names.
 
 use super::index::dotted;
-use super::values::{as_device, as_dtype, as_num, as_truth, At, Dev, Eval, Lib, Truth, Val};
+use super::values::{as_device, as_dtype, as_num, as_truth, minus, At, Dev, Eval, Lib, Truth, Val};
 use super::{Call, Expr};
 use crate::scan::{Formula, Method, Pinned};
 
@@ -97,7 +97,7 @@ pub fn alloc(ev: &Eval, call: &Call, at: &At) -> Option<Alloc> {
             let vals = ev.items(&call.args, at);
             let n = match vals.as_slice() {
                 [end] => as_num(end),
-                [start, end, ..] => Formula::sub(as_num(end), as_num(start)),
+                [start, end, ..] => minus(as_num(end), as_num(start)),
                 [] => Formula::Unknown(call.text.clone()),
             };
             let (elem, text) = match kwv("dtype") {
@@ -187,7 +187,7 @@ fn torch_factory(ev: &Eval, call: &Call, at: &At, f: &str) -> Option<Alloc> {
         let vals = ev.items(&call.args, at);
         let n = match vals.as_slice() {
             [end] => as_num(end),
-            [start, end, ..] => Formula::sub(as_num(end), as_num(start)),
+            [start, end, ..] => minus(as_num(end), as_num(start)),
             [] => Formula::Unknown(call.text.clone()),
         };
         (

@@ -5,6 +5,7 @@
 
 mod aliases;
 mod bad_input;
+mod evaluation;
 mod rules;
 mod wrappers;
 

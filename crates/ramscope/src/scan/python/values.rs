@@ -59,6 +59,11 @@ pub type Env = Option<Rc<Frame>>;
 const MAX_DEPTH: u32 = 40;
 /// Steps per evaluation, so a pathological tree costs milliseconds, not minutes.
 const MAX_STEPS: u32 = 20_000;
+/// Evaluations in progress at once (the recursion's depth, whatever it goes through:
+/// operands, assignments, arguments). A parsed expression is at most 200 deep, but
+/// [`MAX_DEPTH`] hops of such expressions would be thousands of frames, past a thread's
+/// stack; real sizes nest a few dozen deep.
+const MAX_NESTING: u32 = 400;
 
 pub struct Eval<'a> {
     pub ix: &'a Index<'a>,
@@ -70,6 +75,7 @@ pub struct Eval<'a> {
     /// left symbolic.
     pub config_names: RefCell<BTreeSet<String>>,
     steps: Cell<u32>,
+    nesting: Cell<u32>,
 }
 
 /// Where an expression is evaluated.
@@ -100,6 +106,7 @@ impl<'a> Eval<'a> {
             uncalled: RefCell::new(BTreeSet::new()),
             config_names: RefCell::new(BTreeSet::new()),
             steps: Cell::new(0),
+            nesting: Cell::new(0),
         }
     }
 
@@ -111,9 +118,17 @@ impl<'a> Eval<'a> {
     pub fn eval(&self, e: &Expr, at: &At) -> Val {
         let steps = self.steps.get() + 1;
         self.steps.set(steps);
-        if at.depth > MAX_DEPTH || steps > MAX_STEPS {
+        let nesting = self.nesting.get();
+        if at.depth > MAX_DEPTH || steps > MAX_STEPS || nesting >= MAX_NESTING {
             return Val::Obj(short(e));
         }
+        self.nesting.set(nesting + 1);
+        let v = self.eval_inner(e, at);
+        self.nesting.set(nesting);
+        v
+    }
+
+    fn eval_inner(&self, e: &Expr, at: &At) -> Val {
         match e {
             Expr::Int(v) => Val::Num(Formula::Const(*v)),
             Expr::Str(s) => Val::Str(s.clone()),
@@ -245,13 +260,13 @@ impl<'a> Eval<'a> {
         // The positional arguments, up to a `*x` whose length the scan does not know: what
         // comes from it is named by its position in `x`.
         let mut positional = Vec::new();
-        let mut rest: Option<String> = None;
+        let mut rest: Option<(String, Val)> = None;
         for a in &site.call.args {
             match a {
                 Expr::Starred(inner) => match self.eval(inner, &caller) {
                     Val::Tuple(v) => positional.extend(v),
-                    _ => {
-                        rest = Some(short(inner));
+                    other => {
+                        rest = Some((short(inner), other));
                         break;
                     }
                 },
@@ -259,7 +274,7 @@ impl<'a> Eval<'a> {
             }
         }
         let from_rest = |i: usize| {
-            let r = rest.as_ref()?;
+            let (r, _) = rest.as_ref()?;
             Some(Val::Obj(format!("{r}[{}]", i - positional.len())))
         };
         let mut i = 0;
@@ -270,13 +285,14 @@ impl<'a> Eval<'a> {
             match p.kind {
                 ParamKind::Star if p.name == n => {
                     let mut v = positional.get(i..).unwrap_or_default().to_vec();
-                    if let Some(r) = &rest {
+                    if let Some((r, whole)) = &rest {
                         let from = i.saturating_sub(positional.len());
-                        v.push(Val::Obj(if from == 0 {
-                            format!("*{r}")
-                        } else {
-                            format!("*{r}[{from}:]")
-                        }));
+                        v.push(match whole {
+                            // A caller's parameter stays one: its own callers may bind it.
+                            Val::Param(_) if from == 0 => whole.clone(),
+                            _ if from == 0 => Val::Obj(format!("*{r}")),
+                            _ => Val::Obj(format!("*{r}[{from}:]")),
+                        });
                     }
                     return Val::Tuple(v);
                 }
@@ -306,7 +322,8 @@ impl<'a> Eval<'a> {
     }
 
     fn attr(&self, whole: &Expr, base: &Expr, a: &str, at: &At) -> Val {
-        if matches!(base, Expr::Name(s) if s == "self") {
+        // `cls.X` in a class method is the class's, as `self.X` is.
+        if matches!(base, Expr::Name(s) if s == "self" || s == "cls") {
             return self.self_attr(a, at);
         }
         if is_env_var(a) {
@@ -323,6 +340,20 @@ impl<'a> Eval<'a> {
                         func: 0,
                     };
                     return self.eval(&assign.value, &at.deeper(body, u32::MAX, None));
+                }
+                // `Class.CONSTANT`: an assignment in the class body.
+                if let Some(v) = q.rsplit_once('.').and_then(|(c, name)| {
+                    let body = self.ix.class(c)?;
+                    let x = self
+                        .ix
+                        .func(body)?
+                        .assigns
+                        .iter()
+                        .rev()
+                        .find(|x| matches!(&x.target, Target::Name(t) if t == name))?;
+                    Some(self.eval(&x.value, &at.deeper(body, u32::MAX, None)))
+                }) {
+                    return v;
                 }
             }
         }
@@ -371,12 +402,12 @@ impl<'a> Eval<'a> {
                         .find(|x| x.target == Target::Name(a.to_string()))
                 } else {
                     // Within a method, the last assignment before the line asked about,
-                    // when asked from that method; else the first.
+                    // when asked from that method; else the last (what the attribute holds
+                    // once the method has run).
                     let same = i == at.func.func && class.file == at.func.file;
                     f.assigns
                         .iter()
-                        .filter(|x| x.target == target && (!same || x.line < at.line))
-                        .next_back()
+                        .rfind(|x| x.target == target && (!same || x.line < at.line))
                 };
                 if let Some(x) = found {
                     let rank = match f.name.as_str() {
@@ -384,7 +415,7 @@ impl<'a> Eval<'a> {
                         "<class>" => 2,
                         _ => 1,
                     };
-                    if best.as_ref().is_none_or(|(r, _, _)| rank < *r) {
+                    if !matches!(&best, Some((r, _, _)) if *r <= rank) {
                         best = Some((rank, i, x));
                     }
                 }
@@ -426,11 +457,11 @@ impl<'a> Eval<'a> {
             }
         }
         match last {
-            "int" | "ceil" | "floor" | "round" | "index" | "tuple" | "list" | "Size" => {
-                if c.args.len() == 1 {
-                    if let Some(v) = arg(0) {
-                        return v;
-                    }
+            "int" | "ceil" | "floor" | "round" | "index" | "tuple" | "list" | "Size"
+                if c.args.len() == 1 =>
+            {
+                if let Some(v) = arg(0) {
+                    return v;
                 }
             }
             "max" | "min" if c.args.len() >= 2 => {
@@ -503,7 +534,7 @@ impl<'a> Eval<'a> {
         let whole = || Formula::unknown(&format!("{} {} {}", short(l), op.symbol(), short(r)));
         Val::Num(match op {
             BinOp::Add => Formula::sum(vec![x, y]),
-            BinOp::Sub => Formula::sub(x, y),
+            BinOp::Sub => minus(x, y),
             BinOp::Mul => Formula::mul(x, y),
             BinOp::FloorDiv | BinOp::Div => Formula::div(x, y),
             BinOp::Shl => match y {
@@ -563,17 +594,53 @@ fn choose(x: Val, y: Val, cond: &str) -> Val {
             bytes: Formula::max(vec![a.clone(), b.clone()]),
             text: format!("{ta} | {tb}"),
         },
+        // `torch.float64 if fp64 else probs.dtype`: the known width or the other one.
+        (Val::Dtype { .. }, Val::Param(_) | Val::Obj(_) | Val::Num(_))
+        | (Val::Param(_) | Val::Obj(_) | Val::Num(_), Val::Dtype { .. }) => {
+            let (a, ta) = as_dtype(&x, Lib::Torch);
+            let (b, tb) = as_dtype(&y, Lib::Torch);
+            Val::Dtype {
+                bytes: Formula::max(vec![a, b]),
+                text: format!("{ta} | {tb}"),
+            }
+        }
         (Val::Truth(_), _) | (_, Val::Truth(_)) => Val::Truth(Truth::Runtime(cond.to_string())),
+        // Shapes: dimension by dimension when they have as many, else the larger count.
+        (Val::Tuple(a), Val::Tuple(b)) if a.len() == b.len() => Val::Tuple(
+            a.iter()
+                .zip(b)
+                .map(|(p, q)| choose(p.clone(), q.clone(), cond))
+                .collect(),
+        ),
+        (Val::Tuple(_), Val::Tuple(_) | Val::Num(_)) | (Val::Num(_), Val::Tuple(_)) => {
+            Val::Num(Formula::max(vec![as_num(&x), as_num(&y)]))
+        }
         _ => Val::Obj(format!("{} if {cond} else {}", describe(&x), describe(&y))),
     }
 }
 
+/// A value as text, for names of things the scan does not follow: what the code says,
+/// never the evaluator's structures.
 fn describe(v: &Val) -> String {
     match v {
         Val::Num(f) => f.to_string(),
         Val::Str(s) => format!("{s:?}"),
         Val::Obj(t) | Val::Param(t) => t.clone(),
-        other => format!("{other:?}"),
+        Val::Dtype { text, .. } => text.clone(),
+        Val::Device(Dev::Cpu) => "\"cpu\"".into(),
+        Val::Device(Dev::Accel) => "the accelerator".into(),
+        Val::Device(Dev::Runtime(t)) | Val::Truth(Truth::Runtime(t)) => t.clone(),
+        Val::Truth(Truth::Yes) => "True".into(),
+        Val::Truth(Truth::No) => "False".into(),
+        Val::NoneLit => "None".into(),
+        Val::Config => "a configuration".into(),
+        Val::Tuple(items) if items.len() == 1 => format!("({},)", describe(&items[0])),
+        Val::Tuple(items) => {
+            format!(
+                "({})",
+                items.iter().map(describe).collect::<Vec<_>>().join(", ")
+            )
+        }
     }
 }
 
@@ -610,6 +677,42 @@ fn operand(e: &Expr) -> String {
         Expr::Bin(..) | Expr::Cond(..) => format!("({})", short(e)),
         _ => short(e),
     }
+}
+
+/// `a − b` with the terms both sides share cancelled: `np.arange(start, start + n)` is `n`
+/// long, not `start + n − start`.
+pub fn minus(a: Formula, b: Formula) -> Formula {
+    fn split(f: Formula) -> (Vec<Formula>, u64) {
+        let terms = match f {
+            Formula::Add(v) => v,
+            other => vec![other],
+        };
+        let mut rest = Vec::new();
+        let mut constant = 0u64;
+        for t in terms {
+            match t {
+                Formula::Const(c) => constant = constant.saturating_add(c),
+                other => rest.push(other),
+            }
+        }
+        (rest, constant)
+    }
+    let (mut at, ac) = split(a);
+    let (bt, bc) = split(b);
+    let mut left = Vec::new();
+    for t in bt {
+        match at.iter().position(|x| *x == t) {
+            Some(i) => {
+                at.remove(i);
+            }
+            None => left.push(t),
+        }
+    }
+    let common = ac.min(bc);
+    let mut a_terms = at;
+    a_terms.push(Formula::Const(ac - common));
+    left.push(Formula::Const(bc - common));
+    Formula::sub(Formula::sum(a_terms), Formula::sum(left))
 }
 
 /// A number (or a shape's element count).

@@ -135,3 +135,99 @@ fn deep_nesting_does_not_exhaust_the_stack() {
     assert!(s.sites.iter().any(|x| x.anchor == "C"), "{}", listing(&s));
     assert!(s.sites.iter().any(|x| x.anchor == "D"), "{}", listing(&s));
 }
+
+/// Nesting that Python's own parser would refuse but tree-sitter accepts: every recursion
+/// of the walker is bounded, whatever the construct.
+#[test]
+fn hostile_nesting_of_every_kind() {
+    let levels = 2000;
+    let mut classes = String::from("import numpy as np\n");
+    let mut ifs = String::from("import numpy as np\ndef f(x):\n");
+    let mut defs = String::from("import numpy as np\n");
+    for i in 0..levels {
+        classes.push_str(&format!("{}class C{i}:\n", " ".repeat(i)));
+        ifs.push_str(&format!("{}if x:\n", " ".repeat(i + 1)));
+        defs.push_str(&format!(
+            "{}def g{i}(x):\n{}  if x:\n",
+            " ".repeat(i * 3),
+            " ".repeat(i * 3)
+        ));
+    }
+    classes.push_str(&format!("{}A = np.zeros(1)\n", " ".repeat(levels)));
+    ifs.push_str(&format!("{}B = np.zeros(2)\n", " ".repeat(levels + 1)));
+    defs.push_str(&format!("{}C = np.zeros(3)\n", " ".repeat(levels * 3)));
+    let chain = format!(
+        "import numpy as np\n{}np.zeros(4)\n",
+        "a = ".repeat(100_000)
+    );
+    let pattern = format!(
+        "import numpy as np\n{}a{} = np.zeros(5)\n",
+        "(".repeat(5000),
+        ", b)".repeat(5000)
+    );
+    let augmented = format!(
+        "import numpy as np\nn = 1\n{}n += 1\nD = np.zeros(n)\n",
+        "n += 1\n".repeat(50_000)
+    );
+    let attrs = format!(
+        "import numpy as np\nE = np.zeros(x{})\n",
+        ".y".repeat(100_000)
+    );
+    let lambdas = format!(
+        "import numpy as np\nF = np.zeros({}1)\n",
+        "lambda: ".repeat(10_000)
+    );
+    let s = scan_of(&[
+        ("pkg/classes.py", &classes),
+        ("pkg/ifs.py", &ifs),
+        ("pkg/defs.py", &defs),
+        ("pkg/chain.py", &chain),
+        ("pkg/pattern.py", &pattern),
+        ("pkg/augmented.py", &augmented),
+        ("pkg/attrs.py", &attrs),
+        ("pkg/lambdas.py", &lambdas),
+    ]);
+    // What is too deep is not looked at; the rest of the tree is.
+    for f in [
+        "pkg/chain.py",
+        "pkg/augmented.py",
+        "pkg/attrs.py",
+        "pkg/lambdas.py",
+    ] {
+        assert!(s.sites.iter().any(|x| x.file == f), "no site in {f}");
+    }
+    // Text kept from the source is short, however long the expression.
+    for x in &s.sites {
+        assert!(
+            x.formula.to_string().chars().count() < 1000,
+            "{}: {:.300}",
+            x.anchor,
+            x.formula
+        );
+        assert!(
+            x.shape.chars().count() < 1000,
+            "{}: {:.300}",
+            x.anchor,
+            x.shape
+        );
+    }
+    let chain = s.sites.iter().find(|x| x.file == "pkg/chain.py").unwrap();
+    assert_eq!(
+        (chain.anchor.as_str(), chain.formula.to_string().as_str()),
+        ("a", "32")
+    );
+}
+
+/// A size through forty assignments, each a sum two hundred deep: the evaluator's recursion
+/// stays within a thread's stack.
+#[test]
+fn a_long_chain_of_deep_expressions() {
+    let mut src = String::from("import numpy as np\na0 = 1\n");
+    for i in 1..=60 {
+        src.push_str(&format!("a{i} = a{} {}\n", i - 1, "+ 1 ".repeat(190)));
+    }
+    src.push_str("A = np.zeros(a60, dtype=np.int8)\n");
+    let s = scan_of(&[("pkg/long.py", &src)]);
+    let a = site(&s, "A");
+    assert_eq!(a.method, Method::Numpy);
+}

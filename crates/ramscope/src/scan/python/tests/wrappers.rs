@@ -90,7 +90,7 @@ class Runner:
 ";
     let s = scan_of(&[("pkg/utils.py", UTILS), ("pkg/runner.py", runner)]);
     let alloc_line = line_of(UTILS, "self.cpu =");
-    let p = site(&s, "Runner.positions");
+    let p = site(&s, "Runner.positions/Buf.cpu");
     check(
         p,
         "max_num_batched_tokens × 8",
@@ -104,7 +104,7 @@ class Runner:
         (p.via[0].line, p.via[0].callee.as_str()),
         (alloc_line, "torch.zeros")
     );
-    let i = site(&s, "Runner.input_ids");
+    let i = site(&s, "Runner.input_ids/Buf.cpu");
     check(
         i,
         "max_num_batched_tokens × 4",
@@ -126,7 +126,7 @@ class Runner:
         ]
     );
     check(
-        site(&s, "Runner.seq_lens"),
+        site(&s, "Runner.seq_lens/Buf.cpu"),
         "max_num_seqs × 4",
         Method::TorchCpu,
         Resolution::Full,
@@ -310,7 +310,7 @@ class Worker:
         ("pkg/runner.py", runner),
         ("pkg/platform.py", platform),
     ]);
-    let b = site(&s, "BlockTable.block_table");
+    let b = site(&s, "BlockTable.block_table/CpuGpuBuffer.cpu");
     check(
         b,
         "max_num_seqs × max(cdiv(max_model_len, block_size), 1) × 4",
@@ -318,7 +318,7 @@ class Worker:
         Resolution::Partial,
     );
     assert_eq!(b.pinned, Pinned::When("is_pin_memory_available()".into()));
-    let m = site(&s, "BlockTable.slot_mapping");
+    let m = site(&s, "BlockTable.slot_mapping/CpuGpuBuffer.cpu");
     check(
         m,
         "max_num_batched_tokens × 8",

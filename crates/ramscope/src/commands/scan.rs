@@ -2,7 +2,7 @@
 //! (`--config`), joined with the estimator (`--check`), or compared (`--diff`).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::Path;
 
 use anyhow::{anyhow, bail, Context};
 
@@ -26,7 +26,8 @@ pub fn run(a: ScanArgs) -> anyhow::Result<()> {
         })?),
         None => None,
     };
-    if !a.command.is_empty() && !(a.config || a.check || a.diff.is_some()) {
+    let wants_config = a.config || a.check || a.diff.is_some();
+    if !a.command.is_empty() && !wants_config {
         bail!("a vLLM command line after `--` needs --config, --check or --diff");
     }
     if let Some(pair) = &a.diff {
@@ -129,7 +130,7 @@ pub fn run(a: ScanArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn scan_tree(root: &PathBuf, options: &Options) -> anyhow::Result<Scan> {
+fn scan_tree(root: &Path, options: &Options) -> anyhow::Result<Scan> {
     scan::scan(root, options).with_context(|| format!("scanning {}", root.display()))
 }
 

@@ -70,7 +70,7 @@ pub fn sites(scan: &Scan, view: &View) -> String {
         rows.retain(|(_, b)| b.is_some_and(|b| b >= min));
     }
     if view.bindings.is_some() {
-        rows.sort_by(|a, b| b.1.cmp(&a.1));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.1));
     }
     // One entry per site: bytes (with a configuration) or resolution, anchor and kind on the
     // first line; the formula, then where and through what, indented below. Paths and

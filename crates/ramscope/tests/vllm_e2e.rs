@@ -264,3 +264,34 @@ fn the_help_fixture_is_what_the_installed_vllm_prints() {
     let missing: Vec<_> = live.difference(&fixture).collect();
     assert!(missing.is_empty(), "flags the fixture lacks: {missing:?}");
 }
+
+#[test]
+fn scan_pid_finds_the_servers_own_vllm_and_evaluates_its_command_line() {
+    let Some(server) = server() else { return };
+    let pid = server.api_pid.to_string();
+    // The vLLM the server maps, found from its PID; file names are the package's own.
+    let doc = json_of(&["scan", "--pid", &pid, "--json"]);
+    assert!(
+        doc["version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("0.32")),
+        "{}",
+        doc["version"]
+    );
+    let sites = doc["sites"].as_array().expect("sites");
+    let token = sites
+        .iter()
+        .find(|s| s["anchor"] == "InputBatch.token_ids_cpu_tensor")
+        .expect("the input batch's token table");
+    // Evaluated with the server's own command line (--max-num-seqs 256 --max-model-len 5120):
+    // the tokens table is 256 × 5120 × 4 bytes.
+    assert_eq!(token["formula"], "max_num_seqs × max_model_len × 4");
+    let doc = json_of(&["scan", "--pid", &pid, "--config", "--json"]);
+    let token = doc["sites"]
+        .as_array()
+        .expect("sites")
+        .iter()
+        .find(|s| s["anchor"] == "InputBatch.token_ids_cpu_tensor")
+        .expect("token table");
+    assert_eq!(token["bytes"], 256 * 5120 * 4, "{token}");
+}

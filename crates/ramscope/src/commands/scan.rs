@@ -41,6 +41,7 @@ pub fn run(a: ScanArgs) -> anyhow::Result<()> {
                 &a.engine,
                 &a.command,
                 new_scan.version.as_deref(),
+                None,
             )?)
         } else {
             None
@@ -69,8 +70,17 @@ pub fn run(a: ScanArgs) -> anyhow::Result<()> {
         _ => bail!("give a source tree PATH, --installed or --pid PID"),
     };
     let result = scan_tree(&root, &options)?;
+    let server = match a.pid {
+        Some(pid) if a.config || a.check => Some(running(pid)?),
+        _ => None,
+    };
     if a.check {
-        let config = config_for(&a.engine, &a.command, result.version.as_deref())?;
+        let config = config_for(
+            &a.engine,
+            &a.command,
+            result.version.as_deref(),
+            server.as_ref(),
+        )?;
         let threshold = min_bytes.unwrap_or(CHECK_THRESHOLD);
         let report = scan_check::check(
             &result,
@@ -104,6 +114,7 @@ pub fn run(a: ScanArgs) -> anyhow::Result<()> {
             &a.engine,
             &a.command,
             result.version.as_deref(),
+            server.as_ref(),
         )?)
     } else {
         None
@@ -144,12 +155,41 @@ struct Config {
     describe: String,
 }
 
+/// What a running server (`--pid`) says about its configuration: its command line, its
+/// environment, and whether it is the CPU build.
+struct Running {
+    argv: Vec<String>,
+    env: BTreeMap<String, String>,
+    cpu: bool,
+}
+
+fn running(pid: u32) -> anyhow::Result<Running> {
+    let fs = ramscope::proc::ProcFs::new("/proc");
+    let launch = ramscope::server::ServerLaunch::read(&fs, pid)
+        .with_context(|| format!("reading the command line of PID {pid}"))?;
+    Ok(Running {
+        cpu: launch.is_cpu_build(),
+        argv: launch.argv,
+        env: launch.env,
+    })
+}
+
 fn config_for(
     engine: &EngineArgs,
     command: &[String],
     tree_version: Option<&str>,
+    server: Option<&Running>,
 ) -> anyhow::Result<Config> {
     let mut engine = engine.clone();
+    // A running server's own command line and environment, unless the user gave one.
+    let (command, server_env) = match server {
+        Some(r) if command.is_empty() => (r.argv.as_slice(), r.env.clone()),
+        Some(r) => (command, r.env.clone()),
+        None => (command, BTreeMap::new()),
+    };
+    if engine.device.is_none() && server.is_some_and(|r| r.cpu) {
+        engine.device = Some(crate::cli::DeviceArg::Cpu);
+    }
     let mut version_assumed = None;
     if engine.vllm_version.is_none() {
         match tree_version.and_then(Version::parse) {
@@ -161,7 +201,7 @@ fn config_for(
             }
         }
     }
-    let options = super::estimate::options(&engine, None, &BTreeMap::new())?;
+    let options = super::estimate::options(&engine, None, &server_env)?;
     let getenv = |k: &str| std::env::var(k).ok();
     let mut vllm_args = args::parse(command)?;
     let model = match &vllm_args.model {

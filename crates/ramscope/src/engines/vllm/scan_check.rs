@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use super::sites::{KNOWN_GAPS, MODELLED, NOT_MODELLED};
+use super::sites::{CPU_BACKEND_FILES, KNOWN_GAPS, MODELLED, NOT_MODELLED};
 use crate::estimate::Estimate;
 use crate::scan::{Bindings, Pinned, Resolution, Scan, Site};
 use crate::units::Checked;
@@ -212,7 +212,9 @@ pub fn check(
             });
             continue;
         }
-        if (!s.method.always_host() && !cpu_backend) || s.resolution == Resolution::None {
+        let host = s.method.always_host()
+            || (cpu_backend && CPU_BACKEND_FILES.iter().any(|f| s.file.starts_with(f)));
+        if !host || s.resolution == Resolution::None {
             continue;
         }
         if modelled.contains(&(s.file.as_str(), s.anchor.as_str())) {

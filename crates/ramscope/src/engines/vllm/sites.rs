@@ -247,6 +247,20 @@ pub const KNOWN_GAPS: &[KnownGap] = &[
     },
 ];
 
+/// On the CPU backend a tensor on the run-time device is host memory, but only the code the
+/// CPU backend runs matters: its worker and runner (the GPU runner's subclass), the input
+/// batch and block table, the sampler, and its attention backend. Attention backends and
+/// runners of other platforms are not loaded.
+pub const CPU_BACKEND_FILES: &[&str] = &[
+    "vllm/v1/worker/cpu_",
+    "vllm/v1/worker/gpu_model_runner.py",
+    "vllm/v1/worker/gpu_input_batch.py",
+    "vllm/v1/worker/block_table.py",
+    "vllm/v1/worker/utils.py",
+    "vllm/v1/sample/",
+    "vllm/v1/attention/backends/cpu_attn.py",
+];
+
 /// The values of the names scan formulas use, for one resolved configuration.
 pub fn bindings(model: &Model, r: &Resolved) -> Bindings {
     let c = &model.config;

@@ -310,6 +310,20 @@ impl Walker<'_> {
                 // The returned call is what the function's callers store (`x = helper()`);
                 // the statement node itself is not a call, so its children carry the target.
                 let kids: Vec<Node> = kids(n);
+                // The returned value, as an assignment to `return` (not a name Python code
+                // can use): a size helper's callers evaluate it with their arguments.
+                if let (Some(k), Some(f)) = (kids.first(), self.facts.functions.get(func)) {
+                    if f.name != "<module>" && f.name != "<class>" {
+                        let value = self.expr(*k, 0);
+                        if let Some(f) = self.facts.functions.get_mut(func) {
+                            f.assigns.push(Assign {
+                                target: Target::Name("return".into()),
+                                value,
+                                line: line(n),
+                            });
+                        }
+                    }
+                }
                 for k in kids {
                     self.calls_in(k, func, &Target::Name("return".into()), depth + 1);
                 }

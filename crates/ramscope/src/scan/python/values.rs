@@ -64,6 +64,10 @@ const MAX_STEPS: u32 = 20_000;
 /// [`MAX_DEPTH`] hops of such expressions would be thousands of frames, past a thread's
 /// stack; real sizes nest a few dozen deep.
 const MAX_NESTING: u32 = 400;
+/// Helpers' return values evaluated per evaluation, and the steps each may take: a size
+/// helper is a line or two; one that is not is left as its call.
+const MAX_HELPERS: u32 = 64;
+const HELPER_STEPS: u32 = 1_000;
 
 pub struct Eval<'a> {
     pub ix: &'a Index<'a>,
@@ -76,6 +80,11 @@ pub struct Eval<'a> {
     pub config_names: RefCell<BTreeSet<String>>,
     steps: Cell<u32>,
     nesting: Cell<u32>,
+    /// The step count at which evaluation gives up: [`MAX_STEPS`], lower while a helper's
+    /// return value is evaluated.
+    limit: Cell<u32>,
+    /// Helpers' return values evaluated since the last [`Eval::reset`].
+    helpers: Cell<u32>,
 }
 
 /// Where an expression is evaluated.
@@ -107,19 +116,22 @@ impl<'a> Eval<'a> {
             config_names: RefCell::new(BTreeSet::new()),
             steps: Cell::new(0),
             nesting: Cell::new(0),
+            limit: Cell::new(MAX_STEPS),
+            helpers: Cell::new(0),
         }
     }
 
     pub fn reset(&self) {
         self.unbound.borrow_mut().clear();
         self.steps.set(0);
+        self.helpers.set(0);
     }
 
     pub fn eval(&self, e: &Expr, at: &At) -> Val {
         let steps = self.steps.get() + 1;
         self.steps.set(steps);
         let nesting = self.nesting.get();
-        if at.depth > MAX_DEPTH || steps > MAX_STEPS || nesting >= MAX_NESTING {
+        if at.depth > MAX_DEPTH || steps > self.limit.get() || nesting >= MAX_NESTING {
             return Val::Obj(short(e));
         }
         self.nesting.set(nesting + 1);
@@ -391,12 +403,16 @@ impl<'a> Eval<'a> {
                 break;
             };
             let target = Target::SelfAttr(a.to_string());
-            let mut best = None;
+            // Every assignment that may give the attribute its value, best first: the
+            // asking method's own earlier one (the value at that line), `__init__`'s,
+            // another method's, the class body's.
+            let mut found = Vec::new();
             for (i, f) in file.functions.iter().enumerate() {
                 if f.class.as_deref() != Some(cname.as_str()) {
                     continue;
                 }
-                let found = if f.name == "<class>" {
+                let same = i == at.func.func && class.file == at.func.file;
+                let x = if f.name == "<class>" {
                     f.assigns
                         .iter()
                         .find(|x| x.target == Target::Name(a.to_string()))
@@ -404,28 +420,52 @@ impl<'a> Eval<'a> {
                     // Within a method, the last assignment before the line asked about,
                     // when asked from that method; else the last (what the attribute holds
                     // once the method has run).
-                    let same = i == at.func.func && class.file == at.func.file;
                     f.assigns
                         .iter()
                         .rfind(|x| x.target == target && (!same || x.line < at.line))
                 };
-                if let Some(x) = found {
-                    let rank = match f.name.as_str() {
-                        "__init__" => 0,
-                        "<class>" => 2,
-                        _ => 1,
+                if let Some(x) = x {
+                    let rank: u8 = match f.name.as_str() {
+                        _ if same => 0,
+                        "__init__" => 1,
+                        "<class>" => 3,
+                        _ => 2,
                     };
-                    if !matches!(&best, Some((r, _, _)) if *r <= rank) {
-                        best = Some((rank, i, x));
-                    }
+                    found.push((rank, i, x));
                 }
             }
-            if let Some((_, i, x)) = best {
+            found.sort_by_key(|(rank, _, _)| *rank);
+            let value_of = |&(_, i, x): &(u8, usize, &super::Assign)| {
                 let func = FuncId {
                     file: class.file,
                     func: i,
                 };
-                return self.eval(&x.value, &at.deeper(func, x.line, at.env.clone()));
+                self.eval(&x.value, &at.deeper(func, x.line, at.env.clone()))
+            };
+            if let Some(first) = found.first() {
+                let v = value_of(first);
+                if first.0 == 0 || !is_placeholder(&v) {
+                    return v;
+                }
+                // `self.num_regions = 0` in `__init__`, set for real when the caches are
+                // registered: what the other methods set (the larger, when several do).
+                // An update of the attribute from itself (`self.filled -= n`) is a counter
+                // moving, not the attribute being set.
+                let mut set: Option<Val> = None;
+                for other in &found[1..] {
+                    if mentions_self_attr(&other.2.value, a) {
+                        continue;
+                    }
+                    let w = value_of(other);
+                    if is_placeholder(&w) {
+                        continue;
+                    }
+                    set = Some(match set {
+                        None => w,
+                        Some(p) => choose(p, w, &format!("where self.{a} was set")),
+                    });
+                }
+                return set.unwrap_or(v);
             }
             match self.ix.bases(class).first() {
                 Some(b) => class = *b,
@@ -508,6 +548,9 @@ impl<'a> Eval<'a> {
             }
             _ => {}
         }
+        if let Some(v) = self.returned(whole, c, at) {
+            return v;
+        }
         if let Expr::Attr(obj, method) = &c.func {
             if let Some(x) = method.strip_prefix("get_") {
                 if matches!(self.object(obj, at), Val::Config) {
@@ -521,6 +564,104 @@ impl<'a> Eval<'a> {
             }
         }
         Val::Obj(short(whole))
+    }
+
+    /// What a function of the tree returns for this call's arguments
+    /// (`get_pack_factor(num_bits)` is `32 // num_bits`), when it is a size, a shape, a
+    /// dtype or a constant; `None` for anything else (the call's text names it then).
+    fn returned(&self, whole: &Expr, c: &super::Call, at: &At) -> Option<Val> {
+        let callee = self.ix.callee(at.func, c)?;
+        let f = self.ix.func(callee)?;
+        // A constructor returns an object.
+        if f.name == "__init__" || self.helpers.get() >= MAX_HELPERS {
+            return None;
+        }
+        // A recursive helper is not unrolled.
+        let mut frame = at.env.as_ref();
+        while let Some(fr) = frame {
+            if fr.func == callee {
+                return None;
+            }
+            frame = fr.next.as_ref();
+        }
+        let returns: Vec<&super::Assign> = f
+            .assigns
+            .iter()
+            .filter(|a| a.target == Target::Name("return".into()))
+            .collect();
+        if returns.is_empty() {
+            return None;
+        }
+        // The frame needs the call as recorded in the calling function.
+        let caller = self.ix.func(at.func)?;
+        let ci = caller
+            .calls
+            .iter()
+            .position(|cs| cs.call.text == c.text && cs.call == *c)?;
+        let env = Some(Rc::new(Frame {
+            func: callee,
+            call: CallRef {
+                in_func: at.func,
+                call: ci,
+            },
+            next: at.env.clone(),
+        }));
+        self.helpers.set(self.helpers.get() + 1);
+        let (before, limit) = (self.steps.get(), self.limit.get());
+        self.limit
+            .set(limit.min(before.saturating_add(HELPER_STEPS)));
+        let mut out: Option<Val> = None;
+        for r in returns {
+            let v = self.eval(&r.value, &at.deeper(callee, r.line, env.clone()));
+            out = Some(match out {
+                None => v,
+                Some(p) => choose(p, v, &format!("the return of {}", short(whole))),
+            });
+        }
+        let gave_up = self.steps.get() > self.limit.get();
+        self.limit.set(limit);
+        if gave_up {
+            // What the helper's evaluation used is not the caller's to lose.
+            self.steps.set(before);
+            return None;
+        }
+        let v = out?;
+        // Only a value in the caller's terms (configuration names, the caller's own
+        // parameters, constants) replaces the call: `cdiv(max_model_len, block_size)`
+        // does, `len(kv_caches) * 2` — a name of the helper's — does not.
+        if !self.in_callers_terms(&v) {
+            return None;
+        }
+        Some(match v {
+            // A run-time condition is named by the call (`use_pinned()`), not by what the
+            // helper tests.
+            Val::Truth(Truth::Runtime(_)) => Val::Truth(Truth::Runtime(short(whole))),
+            v => v,
+        })
+    }
+
+    fn in_callers_terms(&self, v: &Val) -> bool {
+        let formula_ok = |f: &Formula| {
+            let config = self.config_names.borrow();
+            let ok = Cell::new(!f.has_unknown());
+            f.substitute(&|x| {
+                if let Formula::Name(n) = x {
+                    if !config.contains(n) {
+                        ok.set(false);
+                    }
+                }
+                None
+            });
+            ok.get()
+        };
+        match v {
+            Val::Num(f) => formula_ok(f),
+            Val::Dtype { bytes, .. } => formula_ok(bytes),
+            Val::Tuple(items) => items.iter().all(|x| self.in_callers_terms(x)),
+            Val::Str(_) | Val::Config | Val::Truth(_) | Val::Param(_) => true,
+            Val::Device(d) => !matches!(d, Dev::Runtime(_)),
+            Val::NoneLit | Val::Obj(_) => false,
+        }
     }
 
     fn binary(&self, op: BinOp, l: &Expr, r: &Expr, at: &At) -> Val {
@@ -556,6 +697,37 @@ impl<'a> Eval<'a> {
                 _ => whole(),
             },
         })
+    }
+}
+
+/// Whether `e` reads `self.<a>`.
+fn mentions_self_attr(e: &Expr, a: &str) -> bool {
+    match e {
+        Expr::Attr(base, x) => {
+            (x == a && matches!(base.as_ref(), Expr::Name(s) if s == "self"))
+                || mentions_self_attr(base, a)
+        }
+        Expr::Call(c) => {
+            mentions_self_attr(&c.func, a)
+                || c.args.iter().any(|x| mentions_self_attr(x, a))
+                || c.kwargs.iter().any(|(_, x)| mentions_self_attr(x, a))
+        }
+        Expr::Bin(_, l, r) | Expr::Cond(l, _, r) => {
+            mentions_self_attr(l, a) || mentions_self_attr(r, a)
+        }
+        Expr::Tuple(items) => items.iter().any(|x| mentions_self_attr(x, a)),
+        Expr::Starred(x) | Expr::Subscript(x, _) => mentions_self_attr(x, a),
+        Expr::Other(t) | Expr::Test(t) => t.contains(&format!("self.{a}")),
+        Expr::Int(_) | Expr::Str(_) | Expr::Bool(_) | Expr::NoneLit | Expr::Name(_) => false,
+    }
+}
+
+/// A value an attribute is given before it is set for real (`= 0`, `= None`, `= ()`).
+fn is_placeholder(v: &Val) -> bool {
+    match v {
+        Val::NoneLit | Val::Num(Formula::Const(0)) => true,
+        Val::Tuple(items) => items.is_empty(),
+        _ => false,
     }
 }
 

@@ -323,3 +323,143 @@ def f(vllm_config, fp64, return_lse):
     check(site(&s, "f.g"), "3", Method::TorchCpu, Resolution::Full);
     no_site(&s, "f.h");
 }
+
+#[test]
+fn attributes_set_in_several_methods() {
+    let src = "\
+import numpy as np
+
+
+class Worker:
+
+    def __init__(self, vllm_config):
+        self.num_regions = 0
+        self.block_size = vllm_config.cache_config.block_size
+        self.scratch = None
+
+    def register_kv_caches(self, kv_caches):
+        self.num_regions = len(kv_caches) * 2
+        self.block_size = 16
+        a = np.zeros(self.block_size, dtype=np.int8)
+
+    def read(self):
+        ids = np.arange(self.num_regions)
+        b = np.zeros(self.block_size, dtype=np.int8)
+        c = np.zeros(self.scratch, dtype=np.int8)
+";
+    let s = scan_of(&[("pkg/worker.py", src)]);
+    // The placeholder `0` of `__init__` is not the attribute's value once it is set.
+    check(
+        site(&s, "Worker.read.ids"),
+        "len(kv_caches) × 16",
+        Method::Numpy,
+        Resolution::Partial,
+    );
+    // A method's own earlier assignment is the value at that line.
+    check(
+        site(&s, "Worker.register_kv_caches.a"),
+        "16",
+        Method::Numpy,
+        Resolution::Full,
+    );
+    // Elsewhere `__init__` gives the value.
+    check(
+        site(&s, "Worker.read.b"),
+        "block_size",
+        Method::Numpy,
+        Resolution::Full,
+    );
+    // A placeholder nobody replaces stays what it is.
+    check(
+        site(&s, "Worker.read.c"),
+        "0",
+        Method::Numpy,
+        Resolution::Full,
+    );
+}
+
+#[test]
+fn sizes_through_helpers_that_return_them() {
+    let utils = "\
+def get_pack_factor(num_bits):
+    assert 32 % num_bits == 0
+    return 32 // num_bits
+
+
+def padded(n, pad=64):
+    if n is None:
+        return None
+    return (n + pad - 1) // pad * pad
+
+
+def use_pinned():
+    return is_pin_memory_available() and not in_wsl()
+";
+    let src = "\
+import numpy as np
+import torch
+from pkg.utils import get_pack_factor, padded, use_pinned
+
+
+class Packer:
+
+    def __init__(self, vllm_config, num_bits):
+        self.hidden = vllm_config.model_config.get_hidden_size()
+        self.a = np.zeros(self.hidden // get_pack_factor(4), dtype=np.int32)
+        self.b = torch.zeros(padded(self.hidden), dtype=torch.int8, pin_memory=use_pinned())
+        self.c = np.zeros(self._rows(), dtype=np.int8)
+
+    def _rows(self):
+        return self.hidden * 2
+";
+    let s = scan_of(&[("pkg/utils.py", utils), ("pkg/packer.py", src)]);
+    check(
+        site(&s, "Packer.a"),
+        "hidden_size ÷ 8 × 4",
+        Method::Numpy,
+        Resolution::Full,
+    );
+    let b = site(&s, "Packer.b");
+    check(
+        b,
+        "(hidden_size + 63) ÷ 64 × 64",
+        Method::TorchCpu,
+        Resolution::Full,
+    );
+    assert_eq!(b.pinned, Pinned::When("use_pinned()".into()));
+    check(
+        site(&s, "Packer.c"),
+        "hidden_size × 2",
+        Method::Numpy,
+        Resolution::Full,
+    );
+}
+
+#[test]
+fn a_counter_is_not_a_size() {
+    let src = "\
+import numpy as np
+
+
+class Buffer:
+
+    def __init__(self, rate):
+        self.size = 120 * rate
+        self.filled = 0
+
+    def write(self, audio):
+        end = self.filled + len(audio)
+        buf = np.empty(max(self.size * 2, end), dtype=np.float32)
+        self.filled += len(audio)
+
+    def consume(self, n):
+        self.filled -= n
+";
+    let s = scan_of(&[("pkg/buffer.py", src)]);
+    check(
+        site(&s, "Buffer.write.buf"),
+        "max(rate? × 240, len(audio)) × 4",
+        Method::Numpy,
+        Resolution::Partial,
+    );
+}

@@ -230,3 +230,63 @@ class Worker:
         Resolution::Full,
     );
 }
+
+#[test]
+fn where_allocations_are_stored_and_more_factories() {
+    let src = "\
+import numpy as np
+
+
+class Pool:
+
+    BLOCK = np.zeros(64, dtype=np.uint8)
+
+    def __init__(self, n):
+        import torch
+        import torch.nn.functional as F
+        from torch import empty as torch_empty
+        self.bufs = {}
+        self.bufs[0] = torch.zeros(16, dtype=torch.int8, device=torch.device(\"cpu\"))
+        self.filled = torch.full((32,), -1, dtype=torch.int64)
+        self.raw = torch_empty(8, dtype=torch.int16)
+        self.padded = F.pad(self.raw, (0, 1))
+        self.arr = np.array([1, 2, 3])
+        self.like = torch.empty_like(self.filled)
+        self.on_gpu = torch.zeros(16, device=torch.device(\"cuda\", 0))
+
+        def make():
+            return torch.zeros(4, dtype=torch.int8)
+
+        self.made = make()
+";
+    let s = scan_of(&[("pkg/pool.py", src)]);
+    // A class attribute: the class body's.
+    let b = site(&s, "Pool.BLOCK");
+    check(b, "64", Method::Numpy, Resolution::Full);
+    assert_eq!(b.scope, "Pool");
+    // An item of a container attribute.
+    check(
+        site(&s, "Pool.bufs[]"),
+        "16",
+        Method::TorchCpu,
+        Resolution::Full,
+    );
+    check(
+        site(&s, "Pool.filled"),
+        "256",
+        Method::TorchCpu,
+        Resolution::Full,
+    );
+    // Imports inside a function, aliases of factories.
+    let raw = site(&s, "Pool.raw");
+    check(raw, "16", Method::TorchCpu, Resolution::Full);
+    assert_eq!(raw.dtype.as_deref(), Some("torch.int16"));
+    no_site(&s, "Pool.padded");
+    assert_eq!(site(&s, "Pool.arr").resolution, Resolution::None);
+    assert_eq!(site(&s, "Pool.like").resolution, Resolution::None);
+    no_site(&s, "Pool.on_gpu");
+    // A nested function's allocation is the enclosing method's.
+    let m = site(&s, "Pool.__init__.return");
+    check(m, "4", Method::TorchCpu, Resolution::Full);
+    assert_eq!(m.line, line_of(src, "return torch.zeros(4"));
+}

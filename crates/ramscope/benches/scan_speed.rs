@@ -39,7 +39,9 @@ fn best(mut f: impl FnMut()) -> Duration {
 
 fn main() {
     let Some(root) = tree() else {
-        println!("no tree: set RAMSCOPE_SCAN_TREE or let scripts/vllm-sources.sh fetch vLLM 0.33.0");
+        println!(
+            "no tree: set RAMSCOPE_SCAN_TREE or let scripts/vllm-sources.sh fetch vLLM 0.33.0"
+        );
         return;
     };
     let options = Options::default();

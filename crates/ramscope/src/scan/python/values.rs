@@ -13,7 +13,9 @@ use crate::scan::Formula;
 mod convert;
 
 pub use convert::{as_device, as_dtype, as_num, as_truth, minus, short, Lib};
-use convert::{choose, dtype, is_config_name, is_env_var, is_placeholder, mentions_self_attr};
+use convert::{
+    choose, dtype, is_config_name, is_env_var, is_placeholder, known_length, mentions_self_attr,
+};
 
 /// What an expression is worth, as far as sizes go.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,6 +92,8 @@ pub struct Eval<'a> {
     limit: Cell<u32>,
     /// Helpers' return values evaluated since the last [`Eval::reset`].
     helpers: Cell<u32>,
+    /// Attributes whose placeholder is being looked past (class, attribute).
+    resolving: RefCell<Vec<(FuncId, String)>>,
 }
 
 /// Where an expression is evaluated.
@@ -123,6 +127,7 @@ impl<'a> Eval<'a> {
             nesting: Cell::new(0),
             limit: Cell::new(MAX_STEPS),
             helpers: Cell::new(0),
+            resolving: RefCell::new(Vec::new()),
         }
     }
 
@@ -167,8 +172,16 @@ impl<'a> Eval<'a> {
             {
                 self.config(idx.trim().trim_matches(|c| c == '"' || c == '\''))
             }
-            Expr::Subscript(v, idx) => match (self.eval(v, at), idx.trim().parse::<usize>()) {
-                (Val::Tuple(items), Ok(i)) if i < items.len() => items[i].clone(),
+            Expr::Subscript(v, idx) => match (self.eval(v, at), idx.trim().parse::<i64>()) {
+                // `shape[0]`, `shape[-1]` of a known shape.
+                (Val::Tuple(items), Ok(i)) if known_length(&items) => {
+                    let n = items.len() as i64;
+                    let k = if i < 0 { n + i } else { i };
+                    match usize::try_from(k).ok().and_then(|k| items.get(k)) {
+                        Some(x) => x.clone(),
+                        None => Val::Obj(short(e)),
+                    }
+                }
                 _ => Val::Obj(short(e)),
             },
             Expr::Cond(a, cond, b) => {
@@ -452,17 +465,39 @@ impl<'a> Eval<'a> {
                 if first.0 == 0 || !is_placeholder(&v) {
                     return v;
                 }
+                // Asked again while looking past this placeholder: the value being looked
+                // for depends on itself (`end = self.filled + n; self.filled = end`).
+                let key = (class, a.to_string());
+                if self.resolving.borrow().contains(&key) {
+                    return Val::Obj(format!("self.{a}"));
+                }
                 // `self.num_regions = 0` in `__init__`, set for real when the caches are
                 // registered: what the other methods set (the larger, when several do).
-                // An update of the attribute from itself (`self.filled -= n`) is a counter
-                // moving, not the attribute being set.
+                // An update of the attribute from itself (`self.filled -= n`) in a method
+                // that never sets it is a counter moving, not the attribute being set; one
+                // after the method set it (`= len(caches); ... *= 2`) scales that.
                 let mut set: Option<Val> = None;
                 for other in &found[1..] {
-                    if mentions_self_attr(&other.2.value, a) {
+                    let (_, i, x) = other;
+                    if mentions_self_attr(&x.value, a)
+                        && !file.functions[*i].assigns.iter().any(|y| {
+                            y.line < x.line
+                                && y.target == target
+                                && !mentions_self_attr(&y.value, a)
+                        })
+                    {
                         continue;
                     }
+                    self.resolving.borrow_mut().push(key.clone());
                     let w = value_of(other);
-                    if is_placeholder(&w) {
+                    self.resolving.borrow_mut().pop();
+                    let marker = format!("self.{a}");
+                    let circular = match &w {
+                        Val::Num(f) => f.names().contains(&marker),
+                        Val::Obj(t) => t.contains(&marker),
+                        _ => false,
+                    };
+                    if is_placeholder(&w) || circular {
                         continue;
                     }
                     set = Some(match set {

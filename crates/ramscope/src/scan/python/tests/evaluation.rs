@@ -463,3 +463,115 @@ class Buffer:
         Resolution::Partial,
     );
 }
+
+#[test]
+fn items_of_known_shapes() {
+    let src = "\
+import numpy as np
+
+
+class Tables:
+
+    def __init__(self, vllm_config, block_sizes):
+        cfg = vllm_config.scheduler_config
+        self.block_sizes = block_sizes
+        shape = (cfg.max_num_seqs, 4, cfg.max_model_len)
+        self.a = np.zeros((len(self.block_sizes), cfg.max_num_seqs), dtype=np.int32)
+        self.b = np.zeros(shape[-1], dtype=np.int8)
+        self.c = np.zeros(shape[1], dtype=np.int8)
+
+
+def build(vllm_config):
+    t = Tables(vllm_config, [vllm_config.cache_config.block_size, 16])
+";
+    let s = scan_of(&[("pkg/tables.py", src)]);
+    // A list's length is not counted (lists grow by appends the scan does not follow).
+    check(
+        site(&s, "Tables.a"),
+        "len(self.block_sizes) × max_num_seqs × 4",
+        Method::Numpy,
+        Resolution::Partial,
+    );
+    check(
+        site(&s, "Tables.b"),
+        "max_model_len",
+        Method::Numpy,
+        Resolution::Full,
+    );
+    check(site(&s, "Tables.c"), "4", Method::Numpy, Resolution::Full);
+}
+
+#[test]
+fn an_empty_list_has_no_known_length() {
+    let src = "\
+import numpy as np
+
+
+def f(items):
+    rows = []
+    for x in items:
+        rows.append(x)
+    a = np.zeros(len(rows) + 1, dtype=np.int32)
+";
+    let s = scan_of(&[("pkg/f.py", src)]);
+    check(
+        site(&s, "f.a"),
+        "(len(rows) + 1) × 4",
+        Method::Numpy,
+        Resolution::Partial,
+    );
+}
+
+#[test]
+fn an_attribute_set_then_scaled_in_one_method() {
+    let src = "\
+import numpy as np
+
+
+class W:
+
+    def __init__(self):
+        self.num_regions = 0
+
+    def register(self, kv_caches, split):
+        self.num_regions = len(kv_caches)
+        if split:
+            self.num_regions *= 2
+
+    def read(self):
+        region_ids = np.arange(self.num_regions)
+";
+    let s = scan_of(&[("pkg/w.py", src)]);
+    check(
+        site(&s, "W.read.region_ids"),
+        "len(kv_caches) × 16",
+        Method::Numpy,
+        Resolution::Partial,
+    );
+}
+
+#[test]
+fn a_counter_through_a_local_is_not_a_size() {
+    let src = "\
+import numpy as np
+
+
+class Buffer:
+
+    def __init__(self, rate):
+        self.size = 120 * rate
+        self.filled = 0
+
+    def write(self, audio):
+        end = self.filled + len(audio)
+        buf = np.empty(max(self.size * 2, end), dtype=np.float32)
+        self.filled = end
+";
+    let s = scan_of(&[("pkg/buffer.py", src)]);
+    check(
+        site(&s, "Buffer.write.buf"),
+        "max(rate? × 240, len(audio)) × 4",
+        Method::Numpy,
+        Resolution::Partial,
+    );
+}

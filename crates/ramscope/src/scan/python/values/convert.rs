@@ -28,6 +28,14 @@ pub(super) fn mentions_self_attr(e: &Expr, a: &str) -> bool {
     }
 }
 
+/// Whether a tuple's items are all there: not when it ends with what a `*x` of unknown
+/// length stands for (a parameter, `*x`).
+pub(super) fn known_length(items: &[Val]) -> bool {
+    !items
+        .iter()
+        .any(|v| matches!(v, Val::Param(_)) || matches!(v, Val::Obj(t) if t.starts_with('*')))
+}
+
 /// A value an attribute is given before it is set for real (`= 0`, `= None`, `= ()`).
 pub(super) fn is_placeholder(v: &Val) -> bool {
     match v {

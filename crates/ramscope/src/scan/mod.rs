@@ -13,10 +13,11 @@ pub mod files;
 pub mod formula;
 pub mod locate;
 pub mod python;
+pub mod ranges;
 pub mod select;
 pub mod version;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -265,13 +266,14 @@ pub fn scan(root: &Path, options: &Options) -> Result<Scan, ScanError> {
         sites.extend(found);
     }
     phase("parsed C++");
-    let mut parsed: BTreeSet<usize> = py_first.iter().copied().collect();
-    let mut facts = files::parse_python(&loaded, &py_first, options.threads);
+    let mut plan = select::Plan::new(&loaded, &py_first, options.threads);
+    let first = plan.take_changed();
+    let mut facts = files::parse_python(&loaded, &first, &mut plan, options.threads);
     phase("parsed Python");
     let mut resolved = python::resolve::sites(&facts, &known);
     phase("resolved");
     for _ in 1..MAX_ROUNDS {
-        let more = select::more(&loaded, &parsed, &resolved.modules, &resolved.callees);
+        let more = plan.more(&resolved.modules, &resolved.callees, options.threads);
         if trace {
             eprintln!(
                 "[scan] wanted modules {:?}\n[scan] wanted callers of {:?}",
@@ -281,8 +283,7 @@ pub fn scan(root: &Path, options: &Options) -> Result<Scan, ScanError> {
         if more.is_empty() {
             break;
         }
-        parsed.extend(more.iter().copied());
-        facts.extend(files::parse_python(&loaded, &more, options.threads));
+        files::parse_more(&mut facts, &loaded, &more, &mut plan, options.threads);
         phase(&format!("parsed {} more Python files", more.len()));
         resolved = python::resolve::sites(&facts, &known);
         phase("resolved");
@@ -296,7 +297,7 @@ pub fn scan(root: &Path, options: &Options) -> Result<Scan, ScanError> {
     sites.extend(resolved.sites);
     sites.sort_by(|a, b| (&a.file, a.line, &a.anchor).cmp(&(&b.file, b.line, &b.anchor)));
     skipped.sort_by(|a, b| a.file.cmp(&b.file));
-    let files_parsed = (parsed.len() + cpp.len()) as u64;
+    let files_parsed = (plan.files() + cpp.len()) as u64;
     Ok(Scan {
         schema: SCHEMA,
         root: root.to_path_buf(),

@@ -1,13 +1,14 @@
 //! Which files to parse. Parsing is the scan's cost (tree-sitter: ~90% of the time on vLLM,
 //! `benches/scan_speed.rs`), and most files of a server never allocate host memory: a file is
 //! parsed when its text can contain an allocation, or when the resolver asks for it (a
-//! module whose constant a size uses, a file that calls a helper that allocates).
-
-use std::collections::BTreeSet;
+//! module whose constant a size uses, a file that calls a helper that allocates); and of
+//! such a file, only the functions and classes the resolver can use ([`Plan`],
+//! `scan::ranges`).
 
 use aho_corasick::AhoCorasick;
 
 use super::files::{Lang, Loaded};
+pub use super::ranges::Plan;
 
 /// Text without which a Python file has no allocation call the rules recognise.
 const PY_ALLOC: &[&str] = &[
@@ -32,6 +33,38 @@ const PY_ALLOC: &[&str] = &[
     "randn(",
     "\"cpu\"",
     "'cpu'",
+];
+
+/// The calls the resolver evaluates as allocations, by their last name (`torch.zeros(`,
+/// `np.empty(`, `x.to(`): the same list as `python::resolve`'s candidates. A function or
+/// method that calls none of these allocates only through what it calls.
+pub const PY_CALLS: &[&str] = &[
+    "empty",
+    "zeros",
+    "ones",
+    "full",
+    "rand",
+    "randn",
+    "empty_strided",
+    "arange",
+    "tensor",
+    "as_tensor",
+    "empty_like",
+    "zeros_like",
+    "ones_like",
+    "full_like",
+    "rand_like",
+    "randn_like",
+    "array",
+    "from_file",
+    "bytearray",
+    "bytes",
+    "mmap",
+    "SharedMemory",
+    "memfd_create",
+    "cpu",
+    "to",
+    "pin_memory",
 ];
 
 /// In model and layer code tensors land on the accelerator unless the code says otherwise.
@@ -125,36 +158,4 @@ pub fn first(files: &[Loaded]) -> (Vec<usize>, Vec<usize>) {
         }
     }
     (py, cc)
-}
-
-/// Python files not parsed yet that the resolver asked for: those of `modules`, and those
-/// that call one of `callees` (`Name(`).
-pub fn more(
-    files: &[Loaded],
-    parsed: &BTreeSet<usize>,
-    modules: &BTreeSet<String>,
-    callees: &BTreeSet<String>,
-) -> Vec<usize> {
-    let words: Vec<String> = callees.iter().map(|c| format!("{c}(")).collect();
-    let calls = if words.is_empty() {
-        None
-    } else {
-        AhoCorasick::new(&words).ok()
-    };
-    let mut out = Vec::new();
-    for (i, f) in files.iter().enumerate() {
-        if f.lang != Lang::Python || parsed.contains(&i) {
-            continue;
-        }
-        let Ok(text) = &f.text else {
-            continue;
-        };
-        let module = super::python::module_name(&f.rel);
-        let by_module = modules.contains(&module);
-        let by_call = calls.as_ref().is_some_and(|m| m.is_match(text));
-        if by_module || by_call {
-            out.push(i);
-        }
-    }
-    out
 }

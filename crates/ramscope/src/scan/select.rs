@@ -36,8 +36,8 @@ const PY_ALLOC: &[&str] = &[
 ];
 
 /// The calls the resolver evaluates as allocations, by their last name (`torch.zeros(`,
-/// `np.empty(`, `x.to(`): the same list as `python::resolve`'s candidates. A function or
-/// method that calls none of these allocates only through what it calls.
+/// `np.empty(`, `x.to(`); `python::resolve` evaluates only these. A function or method that
+/// calls none of them allocates only through what it calls.
 pub const PY_CALLS: &[&str] = &[
     "empty",
     "zeros",

@@ -23,36 +23,6 @@ const MAX_CALLERS: usize = 256;
 /// Instances of one allocation, at most.
 const MAX_INSTANCES: usize = 2048;
 
-/// Call names worth evaluating (the last part of the callee's name).
-const CANDIDATES: &[&str] = &[
-    "empty",
-    "zeros",
-    "ones",
-    "full",
-    "rand",
-    "randn",
-    "empty_strided",
-    "arange",
-    "tensor",
-    "as_tensor",
-    "empty_like",
-    "zeros_like",
-    "ones_like",
-    "full_like",
-    "rand_like",
-    "randn_like",
-    "array",
-    "from_file",
-    "bytearray",
-    "bytes",
-    "mmap",
-    "SharedMemory",
-    "memfd_create",
-    "cpu",
-    "to",
-    "pin_memory",
-];
-
 /// One way an allocation is reached: the allocating call, then the calls that bound the
 /// parameters its size needed, innermost first.
 struct Instance {
@@ -147,7 +117,7 @@ fn is_candidate(func: &Expr) -> bool {
         Expr::Attr(_, a) => a.as_str(),
         _ => return false,
     };
-    CANDIDATES.contains(&last)
+    crate::scan::select::PY_CALLS.contains(&last)
 }
 
 /// A tensor created without naming a device (or pinning).

@@ -283,3 +283,28 @@ fn tensor_method(ev: &Eval, call: &Call, at: &At) -> Option<Alloc> {
 fn text_of(e: &Expr) -> String {
     super::values::short(e)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The resolver evaluates only calls named in `select::PY_CALLS`, and the parse plan keeps
+    /// only code that makes them: a factory added here but not there would never be seen.
+    #[test]
+    fn every_factory_the_rules_know_is_a_call_the_scan_evaluates() {
+        let calls = crate::scan::select::PY_CALLS;
+        for name in TORCH_SHAPED
+            .iter()
+            .chain(TORCH_DATA)
+            .chain(NUMPY_SHAPED)
+            .chain(NUMPY_DATA)
+            .chain(&["full", "arange", "from_file", "bytearray", "bytes", "mmap"])
+            .chain(&["SharedMemory", "memfd_create", "cpu", "to", "pin_memory"])
+        {
+            assert!(
+                calls.contains(name),
+                "{name} is missing from select::PY_CALLS"
+            );
+        }
+    }
+}

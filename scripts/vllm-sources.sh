@@ -8,6 +8,9 @@
 # Cache location: $RAMSCOPE_E2E_CACHE/vllm-src, else ~/.cache/ramscope-e2e/vllm-src.
 # Why not `pip download --no-binary`: it builds the package's metadata, which needs torch and
 # cmake; the archive itself is all a scan reads.
+# A release published without a source archive (0.15.0 and 0.15.1 have wheels only) is taken
+# from its smallest wheel instead: its Python files and its METADATA, which carries the
+# version as a source archive's PKG-INFO does; compiled libraries are not unpacked.
 set -euo pipefail
 cache=${RAMSCOPE_E2E_CACHE:-$HOME/.cache/ramscope-e2e}/vllm-src
 index=${RAMSCOPE_PYPI_SIMPLE:-https://pypi.org/simple}
@@ -24,24 +27,48 @@ for version in "$@"; do
     continue
   fi
   rm -rf "$dir" "$dir.part"
-  log "fetching vllm $version source archive (once)"
-  read -r url sha < <(curl -fsSL --retry 3 -H 'Accept: application/vnd.pypi.simple.v1+json' \
+  read -r kind url sha < <(curl -fsSL --retry 3 -H 'Accept: application/vnd.pypi.simple.v1+json' \
     "$index/vllm/" | "$python" -c '
 import json, sys
-want = "vllm-" + sys.argv[1] + ".tar.gz"
-for f in json.load(sys.stdin)["files"]:
-    if f["filename"] == want:
-        print(f["url"], f["hashes"]["sha256"])
-        break
-else:
-    sys.exit("no source archive " + want + " on the registry")
+version = sys.argv[1]
+files = json.load(sys.stdin)["files"]
+sdist = "vllm-" + version + ".tar.gz"
+for f in files:
+    if f["filename"] == sdist:
+        print("sdist", f["url"], f["hashes"]["sha256"])
+        sys.exit()
+wheels = [f for f in files
+          if f["filename"].startswith("vllm-" + version + "-") and f["filename"].endswith(".whl")]
+if not wheels:
+    sys.exit("no source archive or wheel of vllm " + version + " on the registry")
+w = min(wheels, key=lambda f: (f.get("size") or 0, f["filename"]))
+print("wheel", w["url"], w["hashes"]["sha256"])
 ' "$version")
-  archive=$cache/vllm-$version.tar.gz
+  log "fetching vllm $version ($kind, once)"
+  archive=$cache/vllm-$version.$kind
   curl -fsSL --retry 3 -o "$archive.part" "$url"
   echo "$sha  $archive.part" | sha256sum -c --quiet -
   mv "$archive.part" "$archive"
   mkdir -p "$dir.part"
-  tar -xzf "$archive" -C "$dir.part" --strip-components=1
+  if [[ $kind == sdist ]]; then
+    tar -xzf "$archive" -C "$dir.part" --strip-components=1
+  else
+    "$python" - "$archive" "$dir.part" <<'PY'
+import os, sys, zipfile
+archive, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(archive) as z:
+    for name in z.namelist():
+        parts = name.split("/")
+        wanted = (parts[0] == "vllm" and name.endswith(".py")) or (
+            len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] == "METADATA")
+        if not wanted or ".." in parts or name.startswith("/"):
+            continue
+        target = os.path.join(out, *parts)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with z.open(name) as src, open(target, "wb") as dst:
+            dst.write(src.read())
+PY
+  fi
   rm -f "$archive"
   mv "$dir.part" "$dir"
   touch "$dir/.ready"

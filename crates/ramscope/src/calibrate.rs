@@ -1,6 +1,6 @@
 //! Runtime baselines: what Python, torch, vLLM's imports and a CUDA context cost before any
-//! model-specific buffer. Built-in numbers come from measurements (docs/categories.md,
-//! docs/vllm-cpu-backend.md Part C); `ramscope calibrate` measures the user's own stack
+//! model-specific buffer. Built-in numbers come from measurements (docs/baselines.md §2,
+//! docs/categories.md §9); `ramscope calibrate` measures the user's own stack
 //! with short probes and stores a [`Profile`] that replaces them.
 
 use std::path::{Path, PathBuf};
@@ -164,19 +164,19 @@ pub struct Baselines {
 
 /// What vLLM's imports add over `import torch`, for profiles taken where vLLM is not
 /// installed: the built-in server's import baseline (527 MiB anonymous, 342 MiB of library
-/// pages) less `import torch` alone (277 MiB and 213 MiB, categories.md).
+/// pages) less `import torch` alone (277 MiB and 213 MiB, docs/categories.md §9).
 const VLLM_OVER_TORCH_ANON: u64 = (527 - 277) * MIB;
 const VLLM_OVER_TORCH_FILE: u64 = (342 - 213) * MIB;
 
 /// Where the built-in first-forward cost was measured.
 pub const BUILT_IN_FIRST_FORWARD: &str =
-    "first forward of a tiny Qwen3 on an H100, PyTorch 2.11 + CUDA 13 (categories.md)";
+    "first forward of a tiny Qwen3 on an H100, PyTorch 2.11 + CUDA 13 (docs/baselines.md §2)";
 
 /// The stack the built-in numbers were measured on.
 pub const BUILT_IN_CPU_STACK: &str =
-    "vllm-cpu 0.32.0, torch 2.13.0 (CUDA build), Python 3.11, x86-64: measured PSS (vllm-cpu-backend.md C2/C3)";
+    "vllm-cpu 0.32.0, torch 2.13.0 (CUDA build), Python 3.11, x86-64: measured PSS (docs/baselines.md §2)";
 pub const BUILT_IN_GPU_STACK: &str =
-    "PyTorch 2.11 + CUDA 13, driver 580, H100: measured PSS stages (categories.md)";
+    "PyTorch 2.11 + CUDA 13, driver 580, H100: measured PSS stages (docs/categories.md §9)";
 
 impl Baselines {
     pub fn built_in() -> Baselines {

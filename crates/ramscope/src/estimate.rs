@@ -593,7 +593,7 @@ mod tests {
 
     #[test]
     fn structured_total_matches_the_worked_example() {
-        // vllm-host-ram.md §11: 71.06 MiB at R=256 and 91.38 MiB at R=1024 (0.11).
+        // docs/vllm-host-ram.md §3: 71.06 MiB at R=256 and 91.38 MiB at R=1024 (0.11).
         for (flags, mib) in [
             ("--max-model-len 5120 --max-num-seqs 256", 71.06),
             ("--max-model-len 5120", 91.38),

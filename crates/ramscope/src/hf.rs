@@ -534,7 +534,7 @@ mod tests {
         assert_eq!(c.dtype, Dtype::Bf16);
         assert_eq!(c.max_model_len, 8192);
         assert!(c.tie_word_embeddings);
-        // The tiny test model's real parameter count (vllm-cpu-backend.md, Part C).
+        // The tiny test model's real parameter count (docs/baselines.md §2).
         assert_eq!(c.estimated_parameters(), Some(3_410_688));
         assert_eq!(c.kv_bytes_per_token(2.0), Some(2048));
         assert_eq!(c.kv_bytes_per_token(0.5), Some(512));

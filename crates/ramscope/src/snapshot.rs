@@ -653,7 +653,7 @@ mod tests {
 
     #[test]
     fn import_torch_is_mostly_heap_and_code() {
-        // categories.md: import torch ≈ 277 MiB anon + 213 MiB file PSS. About 20 MiB of the
+        // docs/categories.md §9: import torch ≈ 277 MiB anon + 213 MiB file. About 20 MiB of the
         // anonymous pages are libraries' copied-on-write data, which stays with the code.
         let (a, _, _) = stage("01-import-torch");
         let heap = a.categories[&Category::Heap].pss_bytes;

@@ -1,6 +1,6 @@
 //! The model runner's host buffers: the GPU runner V1 (0.10–0.12), V2 (0.32/0.33) and the
 //! CPU backend's runner, plus buffers allocated on first use. Sizes follow the tensors each
-//! runner allocates in `__init__` (docs/vllm-host-ram.md §3–§5), checked like every formula
+//! runner allocates in `__init__` (docs/vllm-host-ram.md §3–§6), checked like every formula
 //! in [`super::components`].
 
 use crate::attribute::Category;
@@ -362,7 +362,7 @@ pub(super) fn v2_runner_buffers(cx: &Ctx) -> Vec<Component> {
     out
 }
 
-/// CPU backend: the V1 runner with `device="cpu"`, nothing pinned (vllm-cpu-backend.md §A3.2).
+/// CPU backend: the V1 runner with `device="cpu"`, nothing pinned (docs/vllm-host-ram.md §5).
 pub(super) fn cpu_runner_buffers(cx: &Ctx) -> Vec<Component> {
     let r = cx.r;
     let (rr, l, t) = (

@@ -1,5 +1,5 @@
 //! The host allocations of a vLLM server, per process, as formulas
-//! (docs/vllm-host-ram.md §1–§9, docs/vllm-cpu-backend.md Parts A–C).
+//! (docs/vllm-host-ram.md §1–§13).
 //!
 //! This module builds the processes and their runtime, scheduler and message-queue parts;
 //! [`super::buffers`] has the model runner's buffers and [`super::weights`] the weights, the

@@ -6,6 +6,7 @@
 //! input the fuzzer kept (and every crash it once found) through them in the normal test suite.
 //! None of them touches the file system, the network or `/proc`.
 
+use crate::engines::{self, Engine};
 use crate::proc::smaps::{parse_rollup, SmapsParser, MAX_KB};
 use crate::snapshot::Attributor;
 
@@ -78,6 +79,11 @@ pub fn safetensors(data: &[u8]) {
     crate::hf::fuzz_safetensors(data);
 }
 
+/// vLLM, the engine the `vllm_*` and `shell_command_line` corpora are written for.
+fn vllm() -> &'static dyn Engine {
+    engines::named("vllm").expect("vLLM is in the engine registry")
+}
+
 /// A vLLM argv (words split at NUL and whitespace), parsed as vLLM would: flags, values,
 /// sizes and their checks, without an estimate (that is [`vllm_estimate`], ~50× dearer).
 pub fn vllm_argv(data: &[u8]) {
@@ -87,18 +93,33 @@ pub fn vllm_argv(data: &[u8]) {
         .filter(|w| !w.is_empty())
         .map(str::to_string)
         .collect();
-    let _ = crate::engines::vllm::args::parse(&argv);
+    let _ = vllm().parse(&argv);
 }
 
 /// A vLLM argv parsed and then estimated with a bundled model, checking the invariants of
 /// every estimate (low ≤ bytes ≤ high, no wrapped count).
 pub fn vllm_estimate(data: &[u8]) {
-    crate::estimate::fuzz_argv(data);
+    crate::estimate::fuzz_argv(vllm(), data);
 }
 
-/// A shell command line (`VLLM_X=1 vllm serve M --flag 'a b'`), split and parsed.
+/// A shell command line (`VLLM_X=1 vllm serve M --flag 'a b'`), split into words and parsed
+/// as vLLM would. Words the splitter returns split back to themselves once quoted.
 pub fn shell_command_line(data: &[u8]) {
-    crate::engines::vllm::command_line::fuzz_command_line(data);
+    let engine = vllm();
+    let line = String::from_utf8_lossy(data);
+    let Ok(words) = engine.split_command_line(&line) else {
+        return;
+    };
+    let quoted: Vec<String> = words
+        .iter()
+        .map(|w| format!("'{}'", w.replace('\'', r"'\''")))
+        .collect();
+    assert_eq!(
+        engine.split_command_line(&quoted.join(" ")).ok().as_ref(),
+        Some(&words),
+        "quoting and splitting again must give the same words"
+    );
+    let _ = engine.parse(&words);
 }
 
 /// A `ramscope run` recording (JSON lines): parsed, analysed (peaks, leaks) and shown as the
@@ -137,4 +158,20 @@ pub fn snapshot_json(data: &[u8]) {
     let input = Input::Snapshot(Box::new(snapshot));
     let side = Side::of(&input, Moment::Last);
     let _ = crate::report::diff::render(&diff("a", &side, "b", &side, Moment::Last));
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shell_command_lines_survive_odd_input() {
+        for line in [
+            &b"vllm serve M --max-model-len \xc3\xa9"[..],
+            b"'it''s' \"a\\\"b\" c\\\\ d\\",
+            b"--model 'unterminated",
+            b"A=1 B= python -m x -- --max-model-len 5k --kv-cache-memory-bytes 1e30",
+            b"\0\0 -O -O3 -cc. --no-enforce-eager=1 \xff\xfe",
+        ] {
+            super::shell_command_line(line);
+        }
+    }
 }

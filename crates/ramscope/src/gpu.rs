@@ -1,5 +1,5 @@
-//! The GPUs `--gpu` names, by the memory CUDA reports for them (vLLM's batch defaults and
-//! the KV block count depend on it).
+//! The GPUs `--gpu` names, by the memory CUDA reports for them (an engine's batch defaults
+//! and its KV block count depend on it).
 
 use serde::Serialize;
 
@@ -67,7 +67,8 @@ impl Gpu {
         GPUS.iter().map(|g| g.0[0]).collect()
     }
 
-    pub(super) fn gib(&self) -> f64 {
+    /// The memory in GiB.
+    pub fn gib(&self) -> f64 {
         self.memory_bytes as f64 / GIB
     }
 }

@@ -11,8 +11,10 @@ pub mod error;
 pub mod estimate;
 pub mod explain;
 pub mod exporter;
+pub mod footprint;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod gpu;
 pub mod hf;
 pub mod measure;
 pub mod model;

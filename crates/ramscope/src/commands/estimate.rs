@@ -4,45 +4,29 @@ use anyhow::{anyhow, bail, Context};
 use clap::ValueEnum;
 
 use ramscope::calibrate::{self, Baselines, Profile};
-use ramscope::engines::vllm::args;
-use ramscope::engines::vllm::defaults::Gpu;
-use ramscope::engines::vllm::{Device, Version};
-use ramscope::estimate::{estimate, Options};
+use ramscope::engines::{self, Engine, Options};
+use ramscope::estimate::estimate;
+use ramscope::footprint::Device;
+use ramscope::gpu::Gpu;
 use ramscope::model::Model;
 use ramscope::report::estimate::render;
 
 use crate::cli::{DeviceArg, EngineArgs, EstimateArgs};
 
-/// vLLM environment variables that change host RAM, read from ramscope's own environment.
-const VLLM_ENV: &[&str] = &[
-    "VLLM_CPU_KVCACHE_SPACE",
-    "VLLM_MQ_MAX_CHUNK_BYTES_MB",
-    "VLLM_USE_V2_MODEL_RUNNER",
-    "VLLM_WORKER_MULTIPROC_METHOD",
-    "VLLM_ENABLE_V1_MULTIPROCESSING",
-    "VLLM_XGRAMMAR_CACHE_MB",
-    "VLLM_ATTENTION_BACKEND",
-    "VLLM_CPU_CI_ENV",
-    "VLLM_ALLOW_LONG_MAX_MODEL_LEN",
-];
-
 pub fn run(mut a: EstimateArgs) -> anyhow::Result<()> {
     let given = std::mem::take(&mut a.vllm);
     let mut words = take_own_options(&given, &mut a)?;
     words.extend(a.command.iter().cloned());
-    let options = options(&a.engine, None, &BTreeMap::new())?;
+    let engine = engines::for_command(&words);
+    let options = options(engine, &a.engine, None, &BTreeMap::new())?;
     let getenv = |k: &str| std::env::var(k).ok();
-    let vllm_args = args::parse(&words)?;
-    let model = match &vllm_args.model {
-        Some(spec) => Model::resolve(spec, &getenv)?,
+    let mut launch = engine.parse(&words)?;
+    let model = match launch.resolve_model(&getenv) {
+        Some(model) => model?,
         None => Model::default_model(),
     };
-    let mut vllm_args = vllm_args;
-    if vllm_args.model.is_none() && vllm_args.given.is_empty() {
-        // The built-in example: Qwen3-8B with a 5120-token context.
-        vllm_args.max_model_len = Some(5120);
-    }
-    let est = estimate(&model, &vllm_args, &options)?;
+    launch.use_example_if_empty();
+    let est = estimate(&model, &*launch, &options)?;
     if a.json {
         outln!(
             "{}",
@@ -113,23 +97,24 @@ fn take_own_options(words: &[String], a: &mut EstimateArgs) -> anyhow::Result<Ve
     Ok(rest)
 }
 
-/// The estimator's options from the engine flags. `running` is what a live server showed
-/// (its installed version and device), used where the flags say nothing; `server_env` is the
-/// server's own environment, which wins over ramscope's.
+/// The estimator's options for `engine` from the engine flags. `running` is what a live
+/// server showed (its installed release and device), used where the flags say nothing;
+/// `server_env` is the server's own environment, which wins over ramscope's.
 pub fn options(
+    engine: &dyn Engine,
     a: &EngineArgs,
-    running: Option<(Option<Version>, Option<Device>)>,
+    running: Option<(Option<String>, Option<Device>)>,
     server_env: &BTreeMap<String, String>,
 ) -> anyhow::Result<Options> {
-    let (running_version, running_device) = running.unwrap_or((None, None));
-    let version = match &a.vllm_version {
-        Some(v) => Version::parse(v).ok_or_else(|| {
+    let (running_release, running_device) = running.clone().unwrap_or((None, None));
+    let release = match &a.vllm_version {
+        Some(v) => engine.release(v).ok_or_else(|| {
             anyhow!(
                 "unknown --vllm-version {v}: known are {}",
-                Version::ALL.map(|v| v.name()).join(", ")
+                engine.releases().join(", ")
             )
         })?,
-        None => running_version.unwrap_or(Version::NEWEST),
+        None => running_release.unwrap_or_else(|| engine.newest_release()),
     };
     let device = match a.device {
         Some(DeviceArg::Cuda) => Device::Cuda,
@@ -145,7 +130,7 @@ pub fn options(
     })?;
     let mut env = BTreeMap::new();
     if running.is_none() {
-        for name in VLLM_ENV {
+        for name in engine.environment() {
             if let Ok(v) = std::env::var(name) {
                 env.insert(name.to_string(), v);
             }
@@ -184,7 +169,7 @@ pub fn options(
         }
     };
     Ok(Options {
-        version,
+        release: Some(release),
         device,
         gpu,
         env,

@@ -2,15 +2,15 @@ use std::collections::BTreeMap;
 
 use anyhow::{anyhow, bail, Context};
 
-use ramscope::engines::vllm::args::{self, VllmArgs};
-use ramscope::engines::vllm::{Device, Version};
-use ramscope::estimate::{estimate, Estimate, Options};
+use ramscope::engines::{self, Candidate, Engine, Launch, Options};
+use ramscope::estimate::estimate;
 use ramscope::explain::{explain, Environment, Reestimate};
+use ramscope::footprint::{Device, Estimate};
 use ramscope::measure::{MeasureOptions, Measurer};
 use ramscope::model::Model;
 use ramscope::proc::cgroup::CgroupReader;
 use ramscope::proc::host::{dev_shm_of, HostMemory};
-use ramscope::proc::roles::{identify, Engine};
+use ramscope::proc::roles::identify;
 use ramscope::proc::{Pid, ProcFs};
 use ramscope::record::format::Input;
 use ramscope::report::explain::render;
@@ -18,22 +18,22 @@ use ramscope::server::ServerLaunch;
 
 use crate::cli::{EstimateArgs, ExplainArgs};
 
-/// Prices a change by estimating again with it.
+/// Prices the engine's changes by estimating again with each.
 struct Rerun<'a> {
     model: &'a Model,
-    args: &'a VllmArgs,
+    launch: &'a dyn Launch,
     options: &'a Options,
 }
 
 impl Reestimate for Rerun<'_> {
-    fn with(
-        &self,
-        change: &dyn Fn(&mut VllmArgs, &mut BTreeMap<String, String>),
-    ) -> Option<Estimate> {
-        let mut args = self.args.clone();
+    fn candidates(&self, base: &Estimate) -> Vec<Candidate> {
+        self.launch.candidates(base, &self.options.env)
+    }
+
+    fn with(&self, change: &Candidate) -> Option<Estimate> {
         let mut options = self.options.clone();
-        change(&mut args, &mut options.env);
-        estimate(self.model, &args, &options).ok()
+        options.env = change.env.clone();
+        estimate(self.model, &*change.launch, &options).ok()
     }
 }
 
@@ -41,7 +41,7 @@ impl Reestimate for Rerun<'_> {
 /// the built-in default estimate instead of an error.
 pub fn run(a: ExplainArgs, fallback: bool) -> anyhow::Result<()> {
     let fs = ProcFs::default();
-    let (snapshot, launch, argv, server_env, running) = match &a.from_snapshot {
+    let (snapshot, launch, argv, server_env, engine, running) = match &a.from_snapshot {
         Some(path) => {
             let snapshot = match Input::read(path)? {
                 Input::Snapshot(s) => *s,
@@ -59,15 +59,16 @@ pub fn run(a: ExplainArgs, fallback: bool) -> anyhow::Result<()> {
                 None,
                 a.command.clone(),
                 BTreeMap::new(),
+                engines::for_command(&a.command),
                 (None, device),
             )
         }
         None => {
             let mut measurer = Measurer::new(fs.clone(), MeasureOptions::default());
-            let pid = match a.pid {
-                Some(pid) => pid,
-                None => match find_vllm(&measurer)? {
-                    Some(pid) => pid,
+            let (pid, engine) = match a.pid {
+                Some(pid) => (pid, engine_of(&fs, pid, &a.command)),
+                None => match find_server(&measurer)? {
+                    Some(found) => found,
                     None if fallback => return default_estimate(),
                     None => bail!("no running vLLM server found; give its API server's PID, or explain a saved snapshot with --from-snapshot FILE -- COMMAND"),
                 },
@@ -79,30 +80,30 @@ pub fn run(a: ExplainArgs, fallback: bool) -> anyhow::Result<()> {
             } else {
                 a.command.clone()
             };
-            let version = launch.version.as_deref().and_then(Version::parse);
             let uses_gpu = snapshot.processes.iter().any(|p| p.uses_gpu);
-            let device = if uses_gpu {
-                Device::Cuda
-            } else if launch.is_cpu_build() {
-                Device::Cpu
-            } else {
-                // A CUDA build measured before its first CUDA call still runs on the GPU.
-                Device::Cuda
-            };
+            let (release, device) = engine.running(&launch, uses_gpu);
             let env = launch.env.clone();
-            (snapshot, Some(launch), argv, env, (version, Some(device)))
+            (
+                snapshot,
+                Some(launch),
+                argv,
+                env,
+                engine,
+                (release, Some(device)),
+            )
         }
     };
 
-    let options = super::estimate::options(&a.engine, Some(running), &server_env)?;
-    let args = args::parse(&argv)
+    let options = super::estimate::options(engine, &a.engine, Some(running), &server_env)?;
+    let parsed = engine
+        .parse(&argv)
         .with_context(|| format!("parsing the server's command line `{}`", argv.join(" ")))?;
     let lookup = |k: &str| server_env.get(k).cloned().or_else(|| std::env::var(k).ok());
-    let model = match &args.model {
-        Some(spec) => Model::resolve(spec, &lookup)?,
+    let model = match parsed.resolve_model(&lookup) {
+        Some(model) => model?,
         None => bail!("the command line names no model: `{}`", argv.join(" ")),
     };
-    let est = estimate(&model, &args, &options)?;
+    let est = estimate(&model, &*parsed, &options)?;
 
     let root = snapshot.processes.first().map(|p| p.pid);
     let environment = match (&a.from_snapshot, root) {
@@ -115,7 +116,7 @@ pub fn run(a: ExplainArgs, fallback: bool) -> anyhow::Result<()> {
     };
     let rerun = Rerun {
         model: &model,
-        args: &args,
+        launch: &*parsed,
         options: &options,
     };
     // Told by the installation the server maps, or by the user; otherwise assumed.
@@ -133,18 +134,28 @@ pub fn run(a: ExplainArgs, fallback: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The API server of the first vLLM tree on the machine.
-fn find_vllm(measurer: &Measurer) -> anyhow::Result<Option<Pid>> {
+/// The API server of the first tree on the machine whose engine ramscope can estimate.
+fn find_server(measurer: &Measurer) -> anyhow::Result<Option<(Pid, &'static dyn Engine)>> {
     let fs = measurer.fs();
     for pid in measurer.find_servers()? {
         let (Ok(argv), Ok(comm)) = (fs.cmdline(pid), fs.comm(pid)) else {
             continue;
         };
-        if identify(&comm, &argv).engine == Engine::Vllm {
-            return Ok(Some(pid));
+        if let Some(engine) = engines::for_processes(identify(&comm, &argv).engine) {
+            return Ok(Some((pid, engine)));
         }
     }
     Ok(None)
+}
+
+/// The engine of the process `pid` names, or that `command` (the user's command line for it)
+/// starts when the process does not say.
+fn engine_of(fs: &ProcFs, pid: Pid, command: &[String]) -> &'static dyn Engine {
+    let process = match (fs.cmdline(pid), fs.comm(pid)) {
+        (Ok(argv), Ok(comm)) => engines::for_processes(identify(&comm, &argv).engine),
+        _ => None,
+    };
+    process.unwrap_or_else(|| engines::for_command(command))
 }
 
 fn default_estimate() -> anyhow::Result<()> {

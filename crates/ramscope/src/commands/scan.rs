@@ -6,11 +6,12 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail, Context};
 
-use ramscope::engines::vllm::{args, scan_check, sites, Version};
-use ramscope::estimate::{configuration, estimate};
+use ramscope::engines::{self, Engine, SourceConfig};
+use ramscope::estimate::estimate;
+use ramscope::footprint::Estimate;
 use ramscope::model::Model;
 use ramscope::report::scan as render;
-use ramscope::scan::{self, diff, locate, Bindings, Options, Scan};
+use ramscope::scan::{self, diff, locate, Options, Scan};
 use ramscope::units;
 
 use crate::cli::{EngineArgs, ScanArgs};
@@ -46,7 +47,11 @@ pub fn run(a: ScanArgs) -> anyhow::Result<()> {
         } else {
             None
         };
-        let mut d = diff::diff_with(&old_scan, &new_scan, config.as_ref().map(|c| &c.bindings));
+        let mut d = diff::diff_with(
+            &old_scan,
+            &new_scan,
+            config.as_ref().map(|c| &c.source.bindings),
+        );
         if config.is_some() {
             d.sort_by_impact();
         }
@@ -82,15 +87,21 @@ pub fn run(a: ScanArgs) -> anyhow::Result<()> {
             server.as_ref(),
         )?;
         let threshold = min_bytes.unwrap_or(CHECK_THRESHOLD);
-        let report = scan_check::check(
-            &result,
-            &config.estimate,
-            &config.bindings,
-            config.pin_memory,
-            config.cpu_backend,
-            threshold,
-            config.version_assumed.clone(),
-        );
+        let report = config
+            .engine
+            .check_source(
+                &result,
+                &config.estimate,
+                &config.source,
+                threshold,
+                config.version_assumed.clone(),
+            )
+            .ok_or_else(|| {
+                anyhow!(
+                    "ramscope has no table of {}'s source sites to check against",
+                    config.engine.title()
+                )
+            })?;
         if a.source_lines {
             for row in report.source_lines() {
                 outln!("{row}")?;
@@ -122,7 +133,9 @@ pub fn run(a: ScanArgs) -> anyhow::Result<()> {
     if a.json {
         let doc = render::json(
             &result,
-            config.as_ref().map(|c| (&c.bindings, c.pin_memory)),
+            config
+                .as_ref()
+                .map(|c| (&c.source.bindings, c.source.pin_memory)),
         );
         outln!(
             "{}",
@@ -133,7 +146,9 @@ pub fn run(a: ScanArgs) -> anyhow::Result<()> {
     let view = render::View {
         all: a.all,
         min_bytes,
-        bindings: config.as_ref().map(|c| (&c.bindings, c.pin_memory)),
+        bindings: config
+            .as_ref()
+            .map(|c| (&c.source.bindings, c.source.pin_memory)),
         describe: config.as_ref().map(|c| c.describe.clone()),
         width: ramscope::report::layout::terminal_width(),
     };
@@ -147,10 +162,9 @@ fn scan_tree(root: &Path, options: &Options) -> anyhow::Result<Scan> {
 
 /// One configuration, resolved as `estimate` resolves it.
 struct Config {
-    bindings: Bindings,
-    estimate: ramscope::estimate::Estimate,
-    pin_memory: bool,
-    cpu_backend: bool,
+    engine: &'static dyn Engine,
+    source: SourceConfig,
+    estimate: Estimate,
     version_assumed: Option<String>,
     describe: String,
 }
@@ -190,48 +204,45 @@ fn config_for(
     if engine.device.is_none() && server.is_some_and(|r| r.cpu) {
         engine.device = Some(crate::cli::DeviceArg::Cpu);
     }
+    let server = engines::for_command(command);
     let mut version_assumed = None;
     if engine.vllm_version.is_none() {
-        match tree_version.and_then(Version::parse) {
-            Some(v) => engine.vllm_version = Some(v.name().to_string()),
+        match tree_version.and_then(|v| server.release(v)) {
+            Some(v) => engine.vllm_version = Some(v),
             None => {
-                let newest = Version::NEWEST.name().to_string();
+                let newest = server.newest_release();
                 version_assumed = Some(newest.clone());
                 engine.vllm_version = Some(newest);
             }
         }
     }
-    let options = super::estimate::options(&engine, None, &server_env)?;
+    let options = super::estimate::options(server, &engine, None, &server_env)?;
     let getenv = |k: &str| std::env::var(k).ok();
-    let mut vllm_args = args::parse(command)?;
-    let model = match &vllm_args.model {
-        Some(spec) => Model::resolve(spec, &getenv)?,
+    let mut launch = server.parse(command)?;
+    let model = match launch.resolve_model(&getenv) {
+        Some(model) => model?,
         None => Model::default_model(),
     };
-    if vllm_args.model.is_none() && vllm_args.given.is_empty() {
-        // The built-in example, as `estimate` uses it: Qwen3-8B with a 5120-token context.
-        vllm_args.max_model_len = Some(5120);
-    }
-    let resolved = configuration(&model, &vllm_args, &options)?;
-    let est = estimate(&model, &vllm_args, &options)?;
+    // The built-in example, as `estimate` uses it.
+    launch.use_example_if_empty();
+    let source = launch.source_config(&model, &options)?;
+    let est = estimate(&model, &*launch, &options)?;
     let describe = format!(
-        "{} · vLLM {}{} · {} · max_num_seqs {} · max_model_len {} · max_num_batched_tokens {}",
+        "{} · {} {}{} · {} · {}",
         model.name,
-        resolved.version.name(),
+        server.title(),
+        source.release,
         if version_assumed.is_some() {
             " (assumed: the tree's release is not one ramscope knows)"
         } else {
             ""
         },
-        resolved.device.name(),
-        resolved.max_num_seqs,
-        resolved.max_model_len,
-        resolved.max_num_batched_tokens
+        source.device.name(),
+        source.settings,
     );
     Ok(Config {
-        bindings: sites::bindings(&model, &resolved),
-        pin_memory: resolved.pin_memory,
-        cpu_backend: resolved.device == ramscope::engines::vllm::Device::Cpu,
+        engine: server,
+        source,
         estimate: est,
         version_assumed,
         describe,

@@ -10,9 +10,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::attribute::Category;
-use crate::engines::vllm::args::VllmArgs;
-use crate::engines::vllm::Device;
-use crate::estimate::{Estimate, Phase, ProcessEstimate};
+use crate::engines::Candidate;
+use crate::footprint::{Device, Estimate, Phase, ProcessEstimate};
 use crate::proc::cgroup::CgroupMemory;
 use crate::proc::host::{HostMemory, ShmMount};
 use crate::proc::roles::Role;
@@ -161,12 +160,12 @@ pub struct Environment {
     pub dev_shm: Option<ShmMount>,
 }
 
-/// Re-estimates with changed flags or environment; `None` when the change cannot be priced.
+/// Prices the engine's suggested changes by estimating again.
 pub trait Reestimate {
-    fn with(
-        &self,
-        change: &dyn Fn(&mut VllmArgs, &mut BTreeMap<String, String>),
-    ) -> Option<Estimate>;
+    /// The changes the engine suggests for the command line `base` was estimated for.
+    fn candidates(&self, base: &Estimate) -> Vec<Candidate>;
+    /// The estimate with `change` applied; `None` when the change cannot be priced.
+    fn with(&self, change: &Candidate) -> Option<Estimate>;
 }
 
 /// Joins a measured tree with its estimate.
@@ -216,7 +215,7 @@ pub fn explain(
         .map(|r| r.estimated_bytes.max(r.measured_bytes))
         .sum();
     let checks = checks(&snapshot, &estimate, &environment);
-    let doubts = trust::doubts(version_known, estimate.engine_version.name(), &processes);
+    let doubts = trust::doubts(version_known, &estimate.engine_version, &processes);
     let mut advice = advice::advise(&estimate, reestimate);
     let advice_withheld = if doubts.is_empty() {
         0
@@ -516,35 +515,42 @@ fn checks(snapshot: &TreeSnapshot, estimate: &Estimate, env: &Environment) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engines::vllm::args;
-    use crate::estimate::{estimate, Options};
+    use crate::engines::{self, Launch, Options};
+    use crate::estimate::estimate;
     use crate::model::Model;
     use crate::proc::cgroup::CgroupVersion;
     use crate::proc::roles::Engine;
     use crate::snapshot::CategoryUsage;
 
     struct Rerun {
-        args: VllmArgs,
+        launch: Box<dyn Launch>,
         options: Options,
     }
 
     impl Reestimate for Rerun {
-        fn with(
-            &self,
-            change: &dyn Fn(&mut VllmArgs, &mut BTreeMap<String, String>),
-        ) -> Option<Estimate> {
-            let mut a = self.args.clone();
+        fn candidates(&self, base: &Estimate) -> Vec<Candidate> {
+            self.launch.candidates(base, &self.options.env)
+        }
+
+        fn with(&self, change: &Candidate) -> Option<Estimate> {
             let mut o = self.options.clone();
-            change(&mut a, &mut o.env);
-            estimate(&Model::default_model(), &a, &o).ok()
+            o.env = change.env.clone();
+            estimate(&Model::default_model(), &*change.launch, &o).ok()
         }
     }
 
+    /// A vLLM command line of flags, parsed through the registry.
+    fn parse(flags: &str) -> Box<dyn Launch> {
+        let vllm = engines::named("vllm").unwrap();
+        vllm.parse(&vllm.split_command_line(flags).unwrap())
+            .unwrap()
+    }
+
     fn setup(flags: &str) -> (Estimate, Rerun) {
-        let args = args::parse_str(flags).unwrap();
+        let launch = parse(flags);
         let options = Options::default();
-        let e = estimate(&Model::default_model(), &args, &options).unwrap();
-        (e, Rerun { args, options })
+        let e = estimate(&Model::default_model(), &*launch, &options).unwrap();
+        (e, Rerun { launch, options })
     }
 
     /// A measured process that holds `heap` and `code` bytes of PSS.
@@ -660,11 +666,14 @@ mod tests {
             .iter()
             .find(|a| a.action.starts_with("--max-num-seqs 128"))
             .unwrap();
-        let again = rerun
-            .with(&|a, _| a.max_num_seqs = Some(128))
-            .unwrap()
-            .total
-            .steady_bytes;
+        let again = estimate(
+            &Model::default_model(),
+            &*parse("--max-model-len 5120 --max-num-seqs 128"),
+            &rerun.options,
+        )
+        .unwrap()
+        .total
+        .steady_bytes;
         assert_eq!(seqs.saves_bytes, base - again);
         assert!(x.advice.iter().all(|a| a.saves_bytes >= 1 << 20));
         assert!(x.advice.iter().any(|a| a.action == "--enforce-eager"));

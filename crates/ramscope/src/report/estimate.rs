@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::estimate::{Estimate, Exactness, Phase};
+use crate::footprint::{Estimate, Exactness, Phase};
 use crate::units::{bytes, bytes_range};
 
 use super::{num, table, Cell};

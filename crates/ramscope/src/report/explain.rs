@@ -20,14 +20,11 @@ fn render_raw(x: &Explanation) -> String {
         .launch
         .as_ref()
         .and_then(|l| l.version.clone())
-        .or_else(|| x.version_known.then(|| e.engine_version.name().to_string()));
+        .or_else(|| x.version_known.then(|| e.engine_version.clone()));
     let _ = writeln!(
         out,
         "vLLM {}{} on {} · model {} ({}, {} of weights)",
-        version.unwrap_or_else(|| format!(
-            "(version unknown; estimated as {})",
-            e.engine_version.name()
-        )),
+        version.unwrap_or_else(|| format!("(version unknown; estimated as {})", e.engine_version)),
         x.launch
             .as_ref()
             .and_then(|l| l.distribution.as_deref())

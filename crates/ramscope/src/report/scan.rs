@@ -5,8 +5,8 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::engines::vllm::scan_check::{site_bytes, Check, Joined, SiteRef};
 use crate::report::layout::wrap;
+use crate::scan::check::{site_bytes, Check, Joined, SiteRef};
 use crate::scan::{Bindings, Pinned, Resolution, Scan, Site};
 use crate::text::clean;
 use crate::units::bytes;

@@ -7,6 +7,7 @@
 //! [`Formula`], and [`diff`] compares two scans. Evaluating a formula for one configuration
 //! is [`Formula::eval`] with [`Bindings`].
 
+pub mod check;
 pub mod cpp;
 pub mod diff;
 pub mod files;

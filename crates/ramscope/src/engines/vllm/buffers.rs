@@ -4,7 +4,7 @@
 //! in [`super::components`].
 
 use crate::attribute::Category;
-use crate::estimate::Component;
+use crate::footprint::Component;
 use crate::units::Checked;
 
 use super::components::{n, Ctx, MIB};

@@ -118,23 +118,3 @@ pub(super) fn strip_launcher<'a>(
     }
     &argv[i.min(argv.len())..]
 }
-
-/// Fuzz entry point: any bytes as a shell command line (`vllm serve M …`), split into words
-/// and parsed as vLLM would. Never panics and touches no file; words the splitter returns
-/// split back to themselves once quoted.
-pub fn fuzz_command_line(data: &[u8]) {
-    let line = String::from_utf8_lossy(data);
-    let Ok(words) = split_command_line(&line) else {
-        return;
-    };
-    let quoted: Vec<String> = words
-        .iter()
-        .map(|w| format!("'{}'", w.replace('\'', r"'\''")))
-        .collect();
-    assert_eq!(
-        split_command_line(&quoted.join(" ")).ok().as_ref(),
-        Some(&words),
-        "quoting and splitting again must give the same words"
-    );
-    let _ = super::args::parse(&words);
-}

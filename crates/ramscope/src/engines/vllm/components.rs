@@ -9,7 +9,8 @@
 
 use crate::attribute::Category;
 use crate::calibrate::Baselines;
-use crate::estimate::{Component, Options, ProcessEstimate};
+use crate::engines::Options;
+use crate::footprint::{Component, Device, ProcessEstimate};
 use crate::model::Model;
 use crate::proc::roles::Role;
 use crate::units::Checked;
@@ -17,7 +18,7 @@ use crate::units::Checked;
 use super::buffers::{cpu_runner_buffers, lazy_buffers, v1_runner_buffers, v2_runner_buffers};
 use super::defaults::{LoadStrategy, Resolved};
 use super::weights::{cpu_kv_cache, gpu_features, weights};
-use super::{Device, Version};
+use super::Version;
 
 pub(super) const KIB: u64 = 1 << 10;
 pub(super) const MIB: u64 = 1 << 20;

@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::args::VllmArgs;
-pub use super::gpu::Gpu;
 use super::limits::{self, MAX_CAPTURE_SIZES};
-use super::{Device, Version};
+use super::Version;
+use crate::footprint::Device;
+use crate::gpu::Gpu;
 use crate::hf::Dtype;
 use crate::model::Model;
 use crate::units::Checked;

@@ -5,13 +5,14 @@
 //! offload features in `weights`). Every byte count is computed with
 //! [`crate::units::Checked`], so no flag or config can wrap one.
 
+mod advice;
 pub mod args;
 mod buffers;
 pub(crate) mod command_line;
 pub mod components;
 pub mod defaults;
+pub mod engine;
 mod flags;
-mod gpu;
 pub mod limits;
 pub mod scan_check;
 pub mod sites;
@@ -74,25 +75,6 @@ impl Version {
 impl std::fmt::Display for Version {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
-    }
-}
-
-/// Where the model runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Device {
-    /// NVIDIA GPUs: KV cache on the device, pinned staging buffers on the host.
-    Cuda,
-    /// vLLM's CPU backend: weights and KV cache in host RAM.
-    Cpu,
-}
-
-impl Device {
-    pub fn name(self) -> &'static str {
-        match self {
-            Device::Cuda => "cuda",
-            Device::Cpu => "cpu",
-        }
     }
 }
 

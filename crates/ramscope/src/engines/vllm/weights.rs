@@ -3,12 +3,13 @@
 //! sleep mode and LoRA. Checked like every formula in [`super::components`].
 
 use crate::attribute::Category;
-use crate::estimate::{Component, Options, Phase};
+use crate::engines::Options;
+use crate::footprint::{Component, Device, Phase};
 use crate::units::Checked;
 
 use super::components::{n, Ctx, MIB};
 use super::defaults::LoadStrategy;
-use super::{Device, Version};
+use super::Version;
 
 /// The linear weights of one rank's layers, in load order: every decoder layer has the same
 /// four (qkv, o, gate_up, down), so they are kept as four sizes and a layer count. A list

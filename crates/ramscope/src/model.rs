@@ -48,6 +48,9 @@ pub struct Model {
     pub source: ModelSource,
     pub config: ModelConfig,
     pub weights: Weights,
+    /// Size of the model's `tokenizer.json`, when the model is a folder that has one: what a
+    /// loaded tokenizer costs scales with it (docs/baselines.md §4).
+    pub tokenizer_json_bytes: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -183,7 +186,16 @@ fn from_folder(dir: &Path, source: ModelSource, spec: &str) -> Result<Model, Mod
         source,
         config,
         weights,
+        tokenizer_json_bytes: tokenizer_json_bytes(dir),
     })
+}
+
+/// `tokenizer.json` in the folder, if it is a regular file (a FIFO or device is not a tokenizer).
+fn tokenizer_json_bytes(dir: &Path) -> Option<u64> {
+    std::fs::metadata(dir.join("tokenizer.json"))
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
 }
 
 fn from_catalog(entry: &catalog::Entry) -> Result<Model, HfError> {
@@ -199,6 +211,7 @@ fn from_catalog(entry: &catalog::Entry) -> Result<Model, HfError> {
             parameters: entry.parameters,
             exact: false,
         },
+        tokenizer_json_bytes: None,
     })
 }
 
@@ -210,11 +223,17 @@ impl Model {
         source: ModelSource,
     ) -> Result<Model, ModelError> {
         let weights = weights_from_config(&config)?;
+        // A config.json file: its folder may hold the tokenizer too.
+        let tokenizer_json_bytes = match &source {
+            ModelSource::ConfigFile(p) => p.parent().and_then(tokenizer_json_bytes),
+            _ => None,
+        };
         Ok(Model {
             name,
             source,
             config,
             weights,
+            tokenizer_json_bytes,
         })
     }
 

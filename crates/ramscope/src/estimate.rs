@@ -31,7 +31,10 @@ pub fn estimate(
 ) -> Result<Estimate, EstimateError> {
     let mut listing = launch.list(model, options)?;
     listing.notes.push(options.baselines.describe());
-    Ok(Estimate::assemble(launch.engine().name(), model, listing)?)
+    let mut estimate = Estimate::assemble(launch.engine().name(), model, listing)?;
+    // A release standing in for one ramscope has not read is said in every report.
+    estimate.version_assumed = options.release_assumed.clone();
+    Ok(estimate)
 }
 
 /// Estimates a whole command line as a user would type it (`vllm serve M …` or

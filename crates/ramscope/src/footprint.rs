@@ -234,6 +234,32 @@ pub struct Total {
     pub shm_mapped_bytes: u64,
 }
 
+/// An engine release ramscope has not read (newer, older, or none could be read), and the
+/// known release estimated in its place; every report says so.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReleaseAssumed {
+    /// The version as given or as the installation wrote it (`"0.34.0"`, `"1.0"`); `None`
+    /// when none could be read.
+    pub requested: Option<String>,
+    /// The release whose defaults and buffers the estimate uses (`"0.33"`).
+    pub used: String,
+    /// Why, in a sentence ("newer than the newest release ramscope has read (0.33)").
+    pub reason: String,
+}
+
+impl ReleaseAssumed {
+    /// One sentence for reports: "vLLM 0.34.0 is newer than …: estimated as vLLM 0.33".
+    pub fn describe(&self, engine_title: &str) -> String {
+        match &self.requested {
+            Some(r) => format!(
+                "{engine_title} {r} is {}: estimated as {engine_title} {}",
+                self.reason, self.used
+            ),
+            None => format!("{}: estimated as {engine_title} {}", self.reason, self.used),
+        }
+    }
+}
+
 /// What an engine lists for one command line: the configuration it resolved and the
 /// processes with their components, before they are checked and summed.
 #[derive(Debug, Clone, PartialEq)]
@@ -257,6 +283,9 @@ pub struct Estimate {
     pub schema: &'static str,
     pub engine: &'static str,
     pub engine_version: String,
+    /// Set when `engine_version` stands in for a release ramscope has not read; `null` when
+    /// the release was known.
+    pub version_assumed: Option<ReleaseAssumed>,
     pub device: Device,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gpu: Option<Gpu>,
@@ -286,6 +315,7 @@ impl Estimate {
             schema: SCHEMA,
             engine,
             engine_version: listing.engine_version,
+            version_assumed: None,
             device: listing.device,
             gpu: listing.gpu,
             model: ModelSummary {

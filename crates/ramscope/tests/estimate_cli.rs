@@ -134,7 +134,7 @@ fn whole_command_line_and_human_table() {
     );
     assert!(!text.contains("{j}"), "no title templates: {text}");
     assert!(
-        text.contains("--swap-space was removed in vLLM 0.32"),
+        text.contains("--swap-space was removed in vLLM 0.18"),
         "{text}"
     );
 }
@@ -482,4 +482,80 @@ fn fifos_are_refused_not_read() {
         line.contains("config.json") && line.contains("regular file"),
         "{line}"
     );
+}
+
+/// The warnings of the text report, each joined from its wrapped lines.
+fn warnings(out: &Output) -> Vec<String> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut found: Vec<String> = Vec::new();
+    let mut inside = false;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        if line.starts_with("warning:") {
+            found.push(line.to_string());
+            inside = true;
+        } else if let (true, Some(rest), Some(last)) =
+            (inside, line.strip_prefix("  "), found.last_mut())
+        {
+            last.push(' ');
+            last.push_str(rest.trim_start());
+        } else {
+            inside = false;
+        }
+    }
+    found
+}
+
+#[test]
+fn a_known_release_with_a_patch_suffix_is_used_as_is() {
+    let home = tempfile::tempdir().unwrap();
+    let args = ["estimate", "qwen3-8b", "--max-model-len", "5120"];
+    let with = |extra: &[&'static str]| [&args[..], extra].concat();
+    let v = json_of(&ramscope(
+        &with(&["--vllm-version", "0.25.1", "--json"]),
+        home.path(),
+    ));
+    assert_eq!(v["engine_version"], "0.25");
+    assert!(v["version_assumed"].is_null(), "{}", v["version_assumed"]);
+    let text = ramscope(&with(&["--vllm-version", "0.25.1"]), home.path());
+    assert_eq!(warnings(&text), Vec::<String>::new());
+    assert!(String::from_utf8_lossy(&text.stdout).starts_with("vLLM 0.25 "));
+}
+
+#[test]
+fn releases_ramscope_has_not_read_are_assumed_and_said_so() {
+    let home = tempfile::tempdir().unwrap();
+    for (given, used, why) in [
+        ("0.34.0", "0.33", "newer"),
+        ("1.0", "0.33", "newer"),
+        ("0.9.2", "0.10", "older"),
+    ] {
+        let args = [
+            "estimate",
+            "qwen3-8b",
+            "--max-model-len",
+            "5120",
+            "--vllm-version",
+            given,
+        ];
+        let v = json_of(&ramscope(&[&args[..], &["--json"]].concat(), home.path()));
+        assert_eq!(v["engine_version"], used, "{given}");
+        let a = &v["version_assumed"];
+        assert_eq!(a["requested"], given);
+        assert_eq!(a["used"], used);
+        assert!(
+            a["reason"].as_str().is_some_and(|r| r.contains(why)),
+            "{given}: {a}"
+        );
+        let lines = warnings(&ramscope(&args, home.path()));
+        assert_eq!(lines.len(), 1, "{given}: {lines:?}");
+        assert!(
+            lines[0].contains(given) && lines[0].contains(&format!("estimated as vLLM {used}")),
+            "{}",
+            lines[0]
+        );
+    }
 }

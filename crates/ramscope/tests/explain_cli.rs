@@ -241,6 +241,35 @@ fn a_tree_that_only_looks_like_vllm_is_doubted_and_gets_no_advice() {
         "{doubts:?}"
     );
     assert!(doubts.iter().any(|d| d.contains("apart")), "{doubts:?}");
+    // `version_known` and the estimate's `version_assumed` say the same thing.
+    let assumed = &x["estimate"]["version_assumed"];
+    assert_eq!(x["version_known"], false);
+    assert!(assumed["requested"].is_null(), "{assumed}");
+    assert_eq!(assumed["used"], "0.33");
+    let with = |v: &str| {
+        json_of(&[
+            "explain",
+            "--json",
+            "--no-calibration",
+            "--vllm-version",
+            v,
+            &pid,
+        ])
+    };
+    let newer = with("1.0");
+    assert_eq!(newer["version_known"], false);
+    assert_eq!(newer["estimate"]["version_assumed"]["requested"], "1.0");
+    assert!(
+        newer["doubts"][0]
+            .as_str()
+            .is_some_and(|d| d.starts_with("vLLM 1.0 is newer")),
+        "{}",
+        newer["doubts"]
+    );
+    let known = with("0.25.1");
+    assert_eq!(known["version_known"], true);
+    assert!(known["estimate"]["version_assumed"].is_null());
+    assert_eq!(known["estimate"]["engine_version"], "0.25");
     assert!(x["advice"].as_array().unwrap().is_empty());
     assert!(x["advice_withheld"].as_u64().unwrap() > 0);
     let explained = x["explained_fraction"].as_f64().unwrap();

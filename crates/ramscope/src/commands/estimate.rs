@@ -6,7 +6,7 @@ use clap::ValueEnum;
 use ramscope::calibrate::{self, Baselines, Profile};
 use ramscope::engines::{self, Engine, Options};
 use ramscope::estimate::estimate;
-use ramscope::footprint::Device;
+use ramscope::footprint::{Device, ReleaseAssumed};
 use ramscope::gpu::Gpu;
 use ramscope::model::Model;
 use ramscope::report::estimate::render;
@@ -98,8 +98,13 @@ fn take_own_options(words: &[String], a: &mut EstimateArgs) -> anyhow::Result<Ve
 }
 
 /// The estimator's options for `engine` from the engine flags. `running` is what a live
-/// server showed (its installed release and device), used where the flags say nothing;
-/// `server_env` is the server's own environment, which wins over ramscope's.
+/// server showed (its installed version as written, and its device), used where the flags
+/// say nothing; `server_env` is the server's own environment, which wins over ramscope's.
+///
+/// A version ramscope has not read (`--vllm-version 0.34`, an installed 1.0, a server whose
+/// version cannot be read) is estimated with the nearest known release, and the options say
+/// so ([`Options::release_assumed`]). Without a server or a version the newest release is
+/// the documented default, not an assumption.
 pub fn options(
     engine: &dyn Engine,
     a: &EngineArgs,
@@ -107,14 +112,24 @@ pub fn options(
     server_env: &BTreeMap<String, String>,
 ) -> anyhow::Result<Options> {
     let (running_release, running_device) = running.clone().unwrap_or((None, None));
-    let release = match &a.vllm_version {
-        Some(v) => engine.release(v).ok_or_else(|| {
-            anyhow!(
-                "unknown --vllm-version {v}: known are {}",
-                engine.releases().join(", ")
-            )
-        })?,
-        None => running_release.unwrap_or_else(|| engine.newest_release()),
+    let read = match (&a.vllm_version, &running) {
+        (Some(v), _) => engine.read_release(v),
+        (None, Some(_)) => match &running_release {
+            Some(installed) => engine.read_release(installed),
+            None => Err(ReleaseAssumed {
+                requested: None,
+                used: engine.newest_release(),
+                reason: format!(
+                    "no {} installation was found for this server (none in the site-packages it maps; a saved snapshot records none) and no --vllm-version was given",
+                    engine.title()
+                ),
+            }),
+        },
+        (None, None) => Ok(engine.newest_release()),
+    };
+    let (release, release_assumed) = match read {
+        Ok(release) => (release, None),
+        Err(assumed) => (assumed.used.clone(), Some(assumed)),
     };
     let device = match a.device {
         Some(DeviceArg::Cuda) => Device::Cuda,
@@ -170,6 +185,7 @@ pub fn options(
     };
     Ok(Options {
         release: Some(release),
+        release_assumed,
         device,
         gpu,
         env,

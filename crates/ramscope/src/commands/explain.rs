@@ -119,10 +119,9 @@ pub fn run(a: ExplainArgs, fallback: bool) -> anyhow::Result<()> {
         launch: &*parsed,
         options: &options,
     };
-    // Told by the installation the server maps, or by the user; otherwise assumed.
-    let version_known =
-        a.engine.vllm_version.is_some() || launch.as_ref().is_some_and(|l| l.version.is_some());
-    let explanation = explain(snapshot, est, launch, environment, &rerun, version_known);
+    // Whether the release is known (the installation or the user named one ramscope has
+    // read) travels in the estimate: `version_known` follows its `version_assumed`.
+    let explanation = explain(snapshot, est, launch, environment, &rerun);
     if a.json {
         outln!(
             "{}",

@@ -12,7 +12,7 @@ pub mod vllm;
 use std::collections::BTreeMap;
 
 use crate::calibrate::Baselines;
-use crate::footprint::{Device, Estimate, Listing};
+use crate::footprint::{Device, Estimate, Listing, ReleaseAssumed};
 use crate::gpu::Gpu;
 use crate::model::{Model, ModelError};
 use crate::proc::roles::{self, Engine as ProcessEngine, Role};
@@ -38,13 +38,23 @@ pub trait Engine: Sync {
     /// A release as written (`0.11.0`, `v0.10.2`, `0.32.0+cpu`) in the form
     /// [`Options::release`] takes; `None` when it is not one of [`Engine::releases`].
     fn release(&self, written: &str) -> Option<String>;
+    /// The release to estimate for a version as written: a known one ([`Engine::release`]),
+    /// or the nearest known one assumed in its place, with why.
+    fn read_release(&self, written: &str) -> Result<String, ReleaseAssumed> {
+        self.release(written).ok_or_else(|| ReleaseAssumed {
+            requested: Some(written.trim().to_string()),
+            used: self.newest_release(),
+            reason: "not a release ramscope has read".into(),
+        })
+    }
     /// The newest release known: what an estimate assumes when no release is given.
     fn newest_release(&self) -> String;
     /// Environment variables that change host RAM, read from ramscope's own environment when
     /// a command line is estimated without a running server.
     fn environment(&self) -> &'static [&'static str];
-    /// The release installed for a running server (when its installation says) and the device
-    /// it runs on, from what it was started with and whether its tree maps a GPU.
+    /// The version installed for a running server as its installation writes it (when it
+    /// says; [`Engine::read_release`] reads it) and the device it runs on, from what it was
+    /// started with and whether its tree maps a GPU.
     fn running(&self, server: &ServerLaunch, uses_gpu: bool) -> (Option<String>, Device);
     /// Splits a command line as a user pastes it into words (quotes, backslashes).
     fn split_command_line(&self, line: &str) -> Result<Vec<String>, EngineError>;
@@ -112,6 +122,9 @@ impl Clone for Box<dyn Launch> {
 pub struct Options {
     /// The engine release (`0.11`), as [`Engine::release`] gives it; `None`: the newest.
     pub release: Option<String>,
+    /// Set when `release` stands in for a version ramscope has not read; the estimate
+    /// carries it so every report can say so.
+    pub release_assumed: Option<ReleaseAssumed>,
     pub device: Device,
     pub gpu: Gpu,
     /// Environment variables the engine will see (those in the command line are added on top).
@@ -128,6 +141,7 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             release: None,
+            release_assumed: None,
             device: Device::Cuda,
             gpu: Gpu::default_gpu(),
             env: BTreeMap::new(),

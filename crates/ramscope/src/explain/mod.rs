@@ -139,7 +139,8 @@ pub struct Explanation {
     /// Why this explanation may not hold (unknown vLLM version, processes far from their
     /// estimates). When there is any, `advice` is empty and `advice_withheld` counts it.
     pub doubts: Vec<String>,
-    /// The vLLM version came from the server's installation or the user, not a guess.
+    /// The release came from the server's installation or the user and ramscope has read it;
+    /// `false` exactly when the estimate's `version_assumed` is set.
     pub version_known: bool,
     pub advice: Vec<Advice>,
     pub advice_withheld: usize,
@@ -175,7 +176,6 @@ pub fn explain(
     launch: Option<ServerLaunch>,
     environment: Environment,
     reestimate: &dyn Reestimate,
-    version_known: bool,
 ) -> Explanation {
     let mut notes = Vec::new();
     let mut processes = Vec::new();
@@ -215,7 +215,10 @@ pub fn explain(
         .map(|r| r.estimated_bytes.max(r.measured_bytes))
         .sum();
     let checks = checks(&snapshot, &estimate, &environment);
-    let doubts = trust::doubts(version_known, &estimate.engine_version, &processes);
+    // Known when the installation or the user named a release ramscope has read.
+    let version_known = estimate.version_assumed.is_none();
+    let title = crate::engines::named(estimate.engine).map_or(estimate.engine, |e| e.title());
+    let doubts = trust::doubts(estimate.version_assumed.as_ref(), title, &processes);
     let mut advice = advice::advise(&estimate, reestimate);
     let advice_withheld = if doubts.is_empty() {
         0
@@ -613,7 +616,7 @@ mod tests {
         // Measured: the modelled heap plus 400 MiB more, and no library pages at all.
         let measured = process(10, Role::EngineCore, heap_est + (400 << 20), 0);
         let snapshot = TreeSnapshot::new("now".into(), vec![measured], Vec::new());
-        let x = explain(snapshot, e, None, Environment::default(), &rerun, true);
+        let x = explain(snapshot, e, None, Environment::default(), &rerun);
         let p = &x.processes[0];
         let heap = p.rows.iter().find(|r| r.category == Family::Heap).unwrap();
         assert_eq!(heap.estimated_bytes, heap_est);
@@ -645,10 +648,16 @@ mod tests {
     #[test]
     fn a_tree_far_from_its_estimate_is_doubted_and_gets_no_advice() {
         // Python sleepers titled like vLLM: 70 MiB where the model expects ~640 MiB.
-        let (e, rerun) = setup("--max-model-len 5120 --max-num-seqs 256");
+        let (mut e, rerun) = setup("--max-model-len 5120 --max-num-seqs 256");
+        e.version_assumed = Some(crate::footprint::ReleaseAssumed {
+            requested: None,
+            used: e.engine_version.clone(),
+            reason: "no installation was found".into(),
+        });
         let api = process(10, Role::ApiServer, 50 << 20, 20 << 20);
         let snapshot = TreeSnapshot::new("now".into(), vec![api], Vec::new());
-        let x = explain(snapshot, e, None, Environment::default(), &rerun, false);
+        let x = explain(snapshot, e, None, Environment::default(), &rerun);
+        assert!(!x.version_known);
         assert!(x.explained_fraction < 0.2, "{}", x.explained_fraction);
         assert!(x.processes[0].explained_fraction < 0.2);
         assert_eq!(x.doubts.len(), 2, "{:?}", x.doubts);
@@ -660,7 +669,7 @@ mod tests {
         let (e, rerun) = setup("--max-model-len 5120 --max-num-seqs 256");
         let base = e.total.steady_bytes;
         let snapshot = TreeSnapshot::new("now".into(), Vec::new(), Vec::new());
-        let x = explain(snapshot, e, None, Environment::default(), &rerun, true);
+        let x = explain(snapshot, e, None, Environment::default(), &rerun);
         let seqs = x
             .advice
             .iter()
@@ -707,7 +716,7 @@ mod tests {
             cgroup: Some(cgroup),
             ..Default::default()
         };
-        let x = explain(snapshot, e, None, env, &rerun, true);
+        let x = explain(snapshot, e, None, env, &rerun);
         let c = x
             .checks
             .iter()

@@ -5,6 +5,7 @@
 //! model does not describe. Saying "99.9% explained" there, or pricing advice on it, would be
 //! confidently wrong; instead the doubt is named and the advice withheld.
 
+use crate::footprint::ReleaseAssumed;
 use crate::units::bytes;
 
 use super::ProcessExplanation;
@@ -17,15 +18,14 @@ const MIN_JUDGED: u64 = 32 << 20;
 
 /// Why the explanation may not hold; empty when nothing is doubted.
 pub fn doubts(
-    version_known: bool,
-    assumed_version: &str,
+    assumed: Option<&ReleaseAssumed>,
+    engine_title: &str,
     processes: &[ProcessExplanation],
 ) -> Vec<String> {
     let mut out = Vec::new();
-    if !version_known {
-        out.push(format!(
-            "no vLLM installation was found for this server (none in the site-packages it maps, and no --vllm-version), so it was estimated as vLLM {assumed_version}"
-        ));
+    // An estimate for a release ramscope has not read may not describe this server.
+    if let Some(a) = assumed {
+        out.push(a.describe(engine_title));
     }
     for p in processes.iter().filter(|p| p.estimated_bytes > 0) {
         let (est, meas) = (p.estimated_bytes, p.measured_pss_bytes);
@@ -71,16 +71,24 @@ mod tests {
     #[test]
     fn far_apart_either_way_is_doubted() {
         let mib = 1 << 20;
-        assert_eq!(doubts(true, "0.33", &[p(643 * mib, 70 * mib)]).len(), 1);
-        assert_eq!(doubts(true, "0.33", &[p(300 * mib, 700 * mib)]).len(), 1);
-        assert!(doubts(true, "0.33", &[p(666 * mib, 672 * mib)]).is_empty());
+        assert_eq!(doubts(None, "vLLM", &[p(643 * mib, 70 * mib)]).len(), 1);
+        assert_eq!(doubts(None, "vLLM", &[p(300 * mib, 700 * mib)]).len(), 1);
+        assert!(doubts(None, "vLLM", &[p(666 * mib, 672 * mib)]).is_empty());
         // Small processes are not judged by their ratio.
-        assert!(doubts(true, "0.33", &[p(7 * mib, 20 * mib)]).is_empty());
+        assert!(doubts(None, "vLLM", &[p(7 * mib, 20 * mib)]).is_empty());
     }
 
     #[test]
     fn an_unknown_version_is_doubted() {
-        let d = doubts(false, "0.33", &[]);
-        assert!(d[0].contains("estimated as vLLM 0.33"), "{d:?}");
+        let newer = ReleaseAssumed {
+            requested: Some("0.34.0".into()),
+            used: "0.33".into(),
+            reason: "newer than the newest release ramscope has read (0.33)".into(),
+        };
+        let d = doubts(Some(&newer), "vLLM", &[]);
+        assert_eq!(
+            d,
+            ["vLLM 0.34.0 is newer than the newest release ramscope has read (0.33): estimated as vLLM 0.33"]
+        );
     }
 }

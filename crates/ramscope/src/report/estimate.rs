@@ -57,6 +57,10 @@ fn render_raw(e: &Estimate) -> String {
             ", from the catalog or config"
         }
     );
+    if let Some(assumed) = &e.version_assumed {
+        let title = crate::engines::named(e.engine).map_or(e.engine, |x| x.title());
+        let _ = writeln!(out, "warning: {}", assumed.describe(title));
+    }
     let arg = |k: &str| e.args.get(k).map(|v| v.to_string()).unwrap_or_default();
     let _ = writeln!(
         out,

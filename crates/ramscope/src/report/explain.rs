@@ -16,15 +16,18 @@ pub fn render(x: &Explanation) -> String {
 fn render_raw(x: &Explanation) -> String {
     let mut out = String::new();
     let e = &x.estimate;
-    let version = x
-        .launch
-        .as_ref()
-        .and_then(|l| l.version.clone())
-        .or_else(|| x.version_known.then(|| e.engine_version.clone()));
+    // The installed version as written; with the release estimated when it is not that one.
+    let installed = x.launch.as_ref().and_then(|l| l.version.clone());
+    let version = match (installed, x.version_known) {
+        (Some(v), true) => v,
+        (Some(v), false) => format!("{v} (estimated as {})", e.engine_version),
+        (None, true) => e.engine_version.clone(),
+        (None, false) => format!("(version unknown; estimated as {})", e.engine_version),
+    };
     let _ = writeln!(
         out,
         "vLLM {}{} on {} · model {} ({}, {} of weights)",
-        version.unwrap_or_else(|| format!("(version unknown; estimated as {})", e.engine_version)),
+        version,
         x.launch
             .as_ref()
             .and_then(|l| l.distribution.as_deref())

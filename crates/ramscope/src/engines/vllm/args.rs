@@ -56,7 +56,7 @@ pub struct VllmArgs {
     pub gpu_memory_utilization: Option<f64>,
     pub kv_cache_memory_bytes: Option<u64>,
     pub num_gpu_blocks_override: Option<u64>,
-    /// GiB. Unused by V1; removed in 0.32.
+    /// GiB. Unused by V1; removed in 0.18.
     pub swap_space: Option<f64>,
     pub cpu_offload_gb: Option<f64>,
     /// GiB, total across TP × PP.
@@ -690,7 +690,7 @@ mod tests {
         assert_eq!(a.swap_space, Some(4.0));
         assert_eq!(
             a.removed,
-            vec![("--swap-space".to_string(), Version::V0_32)]
+            vec![("--swap-space".to_string(), Version::V0_18)]
         );
     }
 

@@ -8,12 +8,12 @@ use crate::footprint::Component;
 use crate::units::Checked;
 
 use super::components::{n, Ctx, MIB};
-use super::Version;
 
-/// GPU model runner V1 (0.10–0.12; 0.32/0.33 with VLLM_USE_V2_MODEL_RUNNER=0).
+/// GPU model runner V1: the CUDA default up to 0.21, then where V2 is not (see
+/// [`super::releases::RunnerDefault`]); each release's buffers from its row.
 pub(super) fn v1_runner_buffers(cx: &Ctx) -> Vec<Component> {
     let r = cx.r;
-    let v = r.version;
+    let rel = r.version.release();
     let (rr, l, t) = (
         n(r.max_num_seqs),
         n(r.max_model_len),
@@ -25,7 +25,8 @@ pub(super) fn v1_runner_buffers(cx: &Ctx) -> Vec<Component> {
     let ib = "vllm/v1/worker/gpu_input_batch.py";
     let bt = "vllm/v1/worker/block_table.py";
     let mr = "vllm/v1/worker/gpu_model_runner.py";
-    let new = v >= Version::V0_32;
+    // From 0.19: positions and seq_lens on the GPU only, a set of small pinned step buffers.
+    let step = rel.runner_step_buffers.value;
     let mut out = vec![cx.exact(
         "input_batch.token_ids",
         4 * rr * l,
@@ -33,7 +34,7 @@ pub(super) fn v1_runner_buffers(cx: &Ctx) -> Vec<Component> {
         format!("max_num_seqs × max_model_len × 4 B = {rr} × {l} × 4"),
         ib,
     )];
-    if v >= Version::V0_11 {
+    if rel.input_batch_is_token_ids.value {
         out.push(cx.exact(
             "input_batch.is_token_ids",
             rr * l,
@@ -42,24 +43,19 @@ pub(super) fn v1_runner_buffers(cx: &Ctx) -> Vec<Component> {
             ib,
         ));
     }
-    if new {
-        out.push(cx.host_buf(
-            "input_batch.counters",
-            4 * rr,
-            "max_num_seqs × 4 B",
-            &format!("{rr} × 4"),
-            ib,
-        ));
-        let c = out.pop().map(|c| times(c, 4, "4 pinned counters"));
-        out.extend(c);
-    } else {
+    // Per-request int32 counters: numpy arrays (heap) moving one by one to pinned tensors.
+    let heap = rel.input_batch_heap_counters.value;
+    if heap > 0 {
         out.push(cx.exact(
             "input_batch.num_tokens",
-            12 * rr,
+            4 * heap * rr,
             Category::Heap,
-            format!("3 × max_num_seqs × 4 B = 3 × {rr} × 4"),
+            format!("{heap} × max_num_seqs × 4 B = {heap} × {rr} × 4"),
             ib,
         ));
+    }
+    let pinned = rel.input_batch_pinned_counters.value;
+    if pinned == 1 {
         out.push(cx.host_buf(
             "input_batch.num_computed_tokens",
             4 * rr,
@@ -67,6 +63,15 @@ pub(super) fn v1_runner_buffers(cx: &Ctx) -> Vec<Component> {
             &format!("{rr} × 4"),
             ib,
         ));
+    } else {
+        let c = cx.host_buf(
+            "input_batch.counters",
+            4 * rr,
+            "max_num_seqs × 4 B",
+            &format!("{rr} × 4"),
+            ib,
+        );
+        out.push(times(c, pinned, &format!("{pinned} pinned counters")));
     }
     let s = cx.host_buf(
         "input_batch.sampling_params",
@@ -76,7 +81,7 @@ pub(super) fn v1_runner_buffers(cx: &Ctx) -> Vec<Component> {
         ib,
     );
     out.push(times(s, 6, "temperature, top_p, top_k, 3 penalties"));
-    let acc = if new { 4 } else { 8 };
+    let acc = rel.accepted_tokens_bytes.value;
     out.push(cx.host_buf(
         "input_batch.num_accepted_tokens",
         acc * rr,
@@ -84,7 +89,7 @@ pub(super) fn v1_runner_buffers(cx: &Ctx) -> Vec<Component> {
         &format!("{rr} × {acc}"),
         ib,
     ));
-    let lora_b = if v >= Version::V0_12 { 8 } else { 4 };
+    let lora_b = rel.lora_mapping_bytes.value;
     out.push(cx.exact(
         "input_batch.lora_and_logits_flags",
         (lora_b + 1) * rr,
@@ -127,7 +132,7 @@ pub(super) fn v1_runner_buffers(cx: &Ctx) -> Vec<Component> {
         &format!("{t} × 4"),
         mr,
     ));
-    if !new {
+    if !step {
         out.push(cx.host_buf(
             "runner.positions",
             8 * t,
@@ -143,7 +148,7 @@ pub(super) fn v1_runner_buffers(cx: &Ctx) -> Vec<Component> {
         &format!("{} × 4", rr + 1),
         mr,
     ));
-    if !new {
+    if !step {
         out.push(cx.host_buf(
             "runner.seq_lens",
             4 * rr,
@@ -160,7 +165,7 @@ pub(super) fn v1_runner_buffers(cx: &Ctx) -> Vec<Component> {
         &format!("{t} × {h} × {dt}"),
         mr,
     ));
-    if v >= Version::V0_11 {
+    if let Some(db) = rel.runner_token_flags.value {
         out.push(cx.host_buf(
             "runner.is_token_ids",
             t,
@@ -168,11 +173,7 @@ pub(super) fn v1_runner_buffers(cx: &Ctx) -> Vec<Component> {
             &t.to_string(),
             mr,
         ));
-        let (db, dn) = if v >= Version::V0_12 {
-            (1, "bool")
-        } else {
-            (8, "int64")
-        };
+        let dn = if db == 1 { "bool" } else { "int64" };
         out.push(cx.host_buf(
             "runner.discard_request_indices",
             db * rr,
@@ -204,7 +205,7 @@ pub(super) fn v1_runner_buffers(cx: &Ctx) -> Vec<Component> {
             mr,
         ));
     }
-    let arange = if new {
+    let arange = if step {
         (rr + 1).max(t)
     } else {
         (rr + 1).max(l).max(t)
@@ -215,11 +216,11 @@ pub(super) fn v1_runner_buffers(cx: &Ctx) -> Vec<Component> {
         Category::Heap,
         format!(
             "max(R+1, {}T) × 8 B = {arange} × 8",
-            if new { "" } else { "L, " }
+            if step { "" } else { "L, " }
         ),
         mr,
     ));
-    let (sn, sexpr) = if v >= Version::V0_12 {
+    let (sn, sexpr) = if rel.sampled_per_seq.value {
         (rr, "max_num_seqs × 8 B")
     } else {
         (l, "max_model_len × 8 B")
@@ -231,7 +232,7 @@ pub(super) fn v1_runner_buffers(cx: &Ctx) -> Vec<Component> {
         &format!("{sn} × 8"),
         mr,
     ));
-    if v >= Version::V0_12 {
+    if rel.sampled_per_seq.value {
         out.push(cx.host_buf(
             "runner.valid_sampled_token_count",
             8 * rr,
@@ -247,7 +248,7 @@ pub(super) fn v1_runner_buffers(cx: &Ctx) -> Vec<Component> {
             mr,
         ));
     }
-    if new {
+    if step {
         let small = [
             ("runner.optimistic_seq_lens", 4 * rr, "max_num_seqs × 4 B"),
             ("runner.prev_num_draft_tokens", 4 * rr, "max_num_seqs × 4 B"),

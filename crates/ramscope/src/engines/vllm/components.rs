@@ -18,7 +18,6 @@ use crate::units::Checked;
 use super::buffers::{cpu_runner_buffers, lazy_buffers, v1_runner_buffers, v2_runner_buffers};
 use super::defaults::{LoadStrategy, Resolved};
 use super::weights::{cpu_kv_cache, gpu_features, weights};
-use super::Version;
 
 pub(super) const KIB: u64 = 1 << 10;
 pub(super) const MIB: u64 = 1 << 20;
@@ -401,12 +400,9 @@ fn request_state(cx: &Ctx, bytes_per_token: u64, source: &str) -> Component {
 fn scheduler(cx: &Ctx) -> Vec<Component> {
     let r = cx.r;
     let mut out = Vec::new();
-    // KVCacheBlock: a dataclass without slots (≈168 B) up to 0.12, with slots (≈136 B) later.
-    let per = if r.version >= Version::V0_32 {
-        136
-    } else {
-        168
-    };
+    // KVCacheBlock: a dataclass without slots (168 B) up to 0.17, then `slots=True` with 6,
+    // 7 and 8 fields (120, 128, 136 B), per release.
+    let per = r.version.release().kv_block_object_bytes.value;
     let blocks = n(r.num_kv_blocks);
     let bytes = per * blocks;
     let c = cx.exact(

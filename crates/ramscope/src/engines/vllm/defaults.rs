@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::args::VllmArgs;
 use super::limits::{self, MAX_CAPTURE_SIZES};
+use super::releases::{flag_added_in, CaptureGrid};
 use super::Version;
 use crate::footprint::Device;
 use crate::gpu::Gpu;
@@ -105,13 +106,9 @@ impl Resolved {
         let per = Checked::new(self.max_model_len)
             .div_ceil(Checked::new(self.block_size) * self.decode_context_parallel_size)
             .max(Checked::new(1) + self.num_speculative_tokens);
-        if self.version >= Version::V0_32 {
-            // 0.32 pads rows to a multiple of 128 / gcd(128, B) blocks (block_table.py).
-            let a = 128 / gcd(128, self.block_size);
-            (per.div_ceil(a) * a).raw()
-        } else {
-            per.raw()
-        }
+        // From 0.21 rows are padded for TRTLLM attention (block_table.py).
+        let padding = self.version.release().block_table_padding.value;
+        padding.pad(per.raw(), self.block_size)
     }
 
     /// The resolved values, by vLLM's own names, for reports.
@@ -122,14 +119,6 @@ impl Resolved {
             }
             _ => BTreeMap::new(),
         }
-    }
-}
-
-fn gcd(a: u64, b: u64) -> u64 {
-    if b == 0 {
-        a
-    } else {
-        gcd(b, a % b)
     }
 }
 
@@ -155,6 +144,7 @@ pub struct Context<'a> {
 pub fn resolve(model: &Model, args: &VllmArgs, cx: &Context) -> Result<Resolved, ResolveError> {
     let cfg = &model.config;
     let version = cx.version;
+    let rel = version.release();
     let device = cx.device;
     let env = |k: &str| cx.env.get(k).map(String::as_str).filter(|v| !v.is_empty());
     let mut notes = Vec::new();
@@ -166,8 +156,15 @@ pub fn resolve(model: &Model, args: &VllmArgs, cx: &Context) -> Result<Resolved,
             ));
         }
     }
+    for flag in flags_newer_than(version, args) {
+        notes.push(flag);
+    }
     if let Some(gb) = args.swap_space {
-        if version < Version::V0_32 {
+        let refused = args
+            .removed
+            .iter()
+            .any(|(flag, gone)| flag == "--swap-space" && version >= *gone);
+        if !refused {
             notes.push(format!(
                 "--swap-space {gb}: V1 engines allocate no CPU swap (num_cpu_blocks = 0); it only checks the size against total RAM"
             ));
@@ -195,11 +192,7 @@ pub fn resolve(model: &Model, args: &VllmArgs, cx: &Context) -> Result<Resolved,
         0
     } else {
         args.api_server_count
-            .unwrap_or(if version >= Version::V0_33 {
-                dp_local
-            } else {
-                1
-            })
+            .unwrap_or_else(|| default_api_servers(version, args, dp, dp_local))
     };
 
     let max_model_len = limits::max_model_len(args.max_model_len, cfg.max_model_len, cx.env)?;
@@ -213,21 +206,14 @@ pub fn resolve(model: &Model, args: &VllmArgs, cx: &Context) -> Result<Resolved,
     // Batch defaults: `get_batch_defaults` / `_set_default_args` in arg_utils.py.
     let (default_r, default_t) = match device {
         // Too large stays too large (u64::MAX), refused with the buffers it sizes.
-        Device::Cpu => (
-            (Checked::new(128) * world).raw(),
-            (Checked::new(2048) * world).raw(),
-        ),
-        Device::Cuda => {
-            let gib = cx.gpu.gib();
-            let a100 = cx.gpu.name.to_ascii_lowercase().contains("a100");
-            if version >= Version::V0_32 && gib >= 160.0 {
-                (1024, 16384)
-            } else if gib >= 70.0 && !a100 {
-                (1024, 8192)
-            } else {
-                (256, 2048)
-            }
+        Device::Cpu => {
+            let (r, t) = rel.batch_defaults.value.cpu_per_rank;
+            (
+                (Checked::new(r) * world).raw(),
+                (Checked::new(t) * world).raw(),
+            )
         }
+        Device::Cuda => rel.batch_defaults.value.cuda(cx.gpu),
     };
     let chunked = args.enable_chunked_prefill.unwrap_or(true);
     let max_num_batched_tokens = match args.max_num_batched_tokens {
@@ -244,13 +230,21 @@ pub fn resolve(model: &Model, args: &VllmArgs, cx: &Context) -> Result<Resolved,
         ));
     }
 
+    let cpu_mla = match (device, cfg.mla.is_some()) {
+        (Device::Cpu, true) => Some(rel.cpu_mla_block_size.value.ok_or_else(|| {
+            ResolveError::Invalid(format!(
+                "vLLM {version} does not run MLA models on the CPU backend (CPU MLA arrived in 0.28)"
+            ))
+        })?),
+        _ => None,
+    };
     let block_size = args
         .block_size
         .unwrap_or(match (device, cfg.mla.is_some()) {
-            (Device::Cuda, true) => 64,
-            (Device::Cuda, false) => 16,
-            (Device::Cpu, true) => 16,
-            (Device::Cpu, false) => 128,
+            (Device::Cuda, true) => rel.cuda_mla_block_size.value,
+            (Device::Cuda, false) => rel.cuda_block_size.value,
+            (Device::Cpu, true) => cpu_mla.unwrap_or(16),
+            (Device::Cpu, false) => rel.cpu_block_size.value,
         });
     if block_size == 0 {
         return Err(ResolveError::Invalid("--block-size must be > 0".into()));
@@ -279,7 +273,7 @@ pub fn resolve(model: &Model, args: &VllmArgs, cx: &Context) -> Result<Resolved,
     };
     let gpu_memory_utilization = args
         .gpu_memory_utilization
-        .unwrap_or(if version >= Version::V0_32 { 0.92 } else { 0.9 });
+        .unwrap_or(rel.gpu_memory_utilization.value);
     if !(0.0..=1.0).contains(&gpu_memory_utilization) || gpu_memory_utilization == 0.0 {
         return Err(ResolveError::Invalid(format!(
             "--gpu-memory-utilization {gpu_memory_utilization} must be in (0, 1]"
@@ -299,13 +293,7 @@ pub fn resolve(model: &Model, args: &VllmArgs, cx: &Context) -> Result<Resolved,
         .compilation_config
         .get("cudagraph_mode")
         .map(|m| m.to_ascii_uppercase())
-        .unwrap_or_else(|| {
-            if version == Version::V0_10 {
-                "PIECEWISE".into()
-            } else {
-                "FULL_AND_PIECEWISE".into()
-            }
-        });
+        .unwrap_or_else(|| rel.cudagraph_mode.value.into());
     if device == Device::Cpu || enforce_eager || level_zero {
         cudagraph_mode = "NONE".into();
     }
@@ -339,18 +327,22 @@ pub fn resolve(model: &Model, args: &VllmArgs, cx: &Context) -> Result<Resolved,
         )?
     };
 
+    let runner = rel.cuda_runner.value;
     let model_runner_v2 = device == Device::Cuda
+        && runner.has_v2()
         && match env("VLLM_USE_V2_MODEL_RUNNER") {
             Some(v) => v == "1" || v.eq_ignore_ascii_case("true"),
             None => {
-                version >= Version::V0_32
-                    && !matches!(
+                let quantized = cfg.quantization.is_some() || args.quantization.is_some();
+                let falls_back = rel.v2_fallback.is_some_and(|f| {
+                    f.value.falls_back(
                         speculative_method.as_deref(),
-                        Some("suffix" | "custom_class")
+                        args.enable_prompt_embeds.unwrap_or(false),
                     )
+                });
+                runner.prefers_v2(&cfg.architecture, cfg.num_experts > 0, quantized) && !falls_back
             }
-        }
-        && version >= Version::V0_12;
+        };
 
     // Processes.
     let multiprocessing = env("VLLM_ENABLE_V1_MULTIPROCESSING") != Some("0");
@@ -358,7 +350,13 @@ pub fn resolve(model: &Model, args: &VllmArgs, cx: &Context) -> Result<Resolved,
         // The CPU platform turns `uni` into `mp` so OpenMP can be set per worker.
         Device::Cpu => !multiprocessing,
         Device::Cuda => {
-            world == 1
+            // From 0.17 the `mp` executor also runs for DP > 1 (TP × PP × DP > 1).
+            let ranks = if rel.executor_mp_counts_dp.value {
+                (Checked::new(world) * dp).raw()
+            } else {
+                world
+            };
+            ranks == 1
                 && !matches!(
                     args.distributed_executor_backend.as_deref(),
                     Some("mp" | "ray")
@@ -385,7 +383,7 @@ pub fn resolve(model: &Model, args: &VllmArgs, cx: &Context) -> Result<Resolved,
         .as_ref()
         .and_then(|e| e.get("num_threads"))
         .and_then(serde_json::Value::as_u64)
-        .unwrap_or(4);
+        .unwrap_or(rel.weight_load_threads.value);
     let load_strategy = if !matches!(load_format, "auto" | "safetensors") {
         notes.push(format!(
             "--load-format {load_format}: host RAM while loading is not analysed"
@@ -394,11 +392,12 @@ pub fn resolve(model: &Model, args: &VllmArgs, cx: &Context) -> Result<Resolved,
     } else if multithread {
         LoadStrategy::Multithread
     } else {
+        let known = rel.load_strategies.value;
         match args.safetensors_load_strategy.as_deref() {
             None | Some("lazy") => LoadStrategy::Lazy,
             Some("eager") => LoadStrategy::Eager,
-            Some("prefetch") if version >= Version::V0_32 => LoadStrategy::Prefetch,
-            Some("torchao") if version >= Version::V0_12 => LoadStrategy::Torchao,
+            Some("prefetch") if known.contains(&"prefetch") => LoadStrategy::Prefetch,
+            Some("torchao") if known.contains(&"torchao") => LoadStrategy::Torchao,
             Some(other) => {
                 return Err(ResolveError::Invalid(format!(
                     "--safetensors-load-strategy {other} is not known to vLLM {version}"
@@ -409,11 +408,6 @@ pub fn resolve(model: &Model, args: &VllmArgs, cx: &Context) -> Result<Resolved,
 
     let cpu_offload_bytes = limits::gib_bytes("--cpu-offload-gb", args.cpu_offload_gb)?;
     let kv_offloading_bytes = limits::gib_bytes("--kv-offloading-size", args.kv_offloading_size)?;
-    if kv_offloading_bytes > 0 && version < Version::V0_12 {
-        notes.push(format!(
-            "--kv-offloading-size appeared in vLLM 0.12; vLLM {version} refuses it (use --kv-transfer-config)"
-        ));
-    }
     let kv_connector_cpu_blocks = args
         .kv_transfer_config
         .as_deref()
@@ -468,11 +462,7 @@ pub fn resolve(model: &Model, args: &VllmArgs, cx: &Context) -> Result<Resolved,
             || cx.gpu.name.starts_with("B200"));
 
     let mq_broadcast_chunk_bytes = limits::env_mib(cx.env, "VLLM_MQ_MAX_CHUNK_BYTES_MB", 16)?;
-    let mq_response_chunk_bytes = if version >= Version::V0_12 {
-        24 << 20
-    } else {
-        10 << 20
-    };
+    let mq_response_chunk_bytes = rel.mq_response_chunk_bytes.value;
     let xgrammar_cache_bytes = limits::env_mib(cx.env, "VLLM_XGRAMMAR_CACHE_MB", 512)?;
 
     // CPU KV cache: VLLM_CPU_KVCACHE_SPACE (whole GiB), else --kv-cache-memory-bytes, else auto.
@@ -569,6 +559,47 @@ pub fn resolve(model: &Model, args: &VllmArgs, cx: &Context) -> Result<Resolved,
     Ok(resolved)
 }
 
+/// Notes for flags the command line gives that `version` does not have yet: vLLM refuses
+/// them ("unrecognized arguments"), ramscope still applies them.
+fn flags_newer_than(version: Version, args: &VllmArgs) -> Vec<String> {
+    let names: std::collections::BTreeSet<&str> = args
+        .given
+        .keys()
+        .map(|k| k.split('.').next().unwrap_or(k))
+        .collect();
+    names
+        .into_iter()
+        .filter_map(|flag| {
+            let added = flag_added_in(flag).filter(|a| version < *a)?;
+            Some(format!(
+                "{flag} first appeared in vLLM {added}: vLLM {version} refuses it"
+            ))
+        })
+        .collect()
+}
+
+/// `--api-server-count` when not given (`vllm/entrypoints/cli/serve.py`): 1 up to 0.14; from
+/// 0.15 one per DP rank with internal load balancing, the local ranks with hybrid balancing,
+/// and 1 with external balancing.
+fn default_api_servers(version: Version, args: &VllmArgs, dp: u64, dp_local: u64) -> u64 {
+    if !version.release().api_servers_default_dp.value {
+        return 1;
+    }
+    let on = |flag: &str| args.given.get(flag).is_some_and(|v| v != "false");
+    let external = on("--data-parallel-external-lb")
+        || on("--data-parallel-multi-port-external-lb")
+        || args.given.contains_key("--data-parallel-rank");
+    let hybrid =
+        on("--data-parallel-hybrid-lb") || args.given.contains_key("--data-parallel-start-rank");
+    if external {
+        1
+    } else if hybrid {
+        dp_local
+    } else {
+        dp
+    }
+}
+
 /// CUDA graph batch sizes (`_set_cudagraph_sizes`). At most [`MAX_CAPTURE_SIZES`]: the
 /// list is counted before it is built, so `--max-cudagraph-capture-size 1e12` is refused
 /// rather than allocated.
@@ -589,7 +620,8 @@ fn capture_sizes(
             .raw(),
     }
     .min(t);
-    let count = if version <= Version::V0_11 {
+    let every_8 = version.release().capture_grid.value == CaptureGrid::Every8;
+    let count = if every_8 {
         max / 8
     } else {
         max.min(255) / 8 + max.saturating_sub(240) / 16
@@ -600,7 +632,7 @@ fn capture_sizes(
         )));
     }
     let mut sizes: Vec<u64> = vec![1, 2, 4];
-    if version <= Version::V0_11 {
+    if every_8 {
         sizes.extend((8..=max).step_by(8));
     } else {
         sizes.extend((8..256.min(max.saturating_add(1))).step_by(8));
@@ -757,20 +789,95 @@ mod tests {
         )
         .unwrap();
         assert!(
-            r.notes.iter().any(|n| n.contains("removed in vLLM 0.32")),
+            r.notes.iter().any(|n| n.contains("removed in vLLM 0.18")),
             "{:?}",
             r.notes
         );
-        let r = resolve(
-            &Model::default_model(),
-            &a,
-            &ctx(Version::V0_11, Device::Cuda, &gpu, &env),
-        )
-        .unwrap();
+        // 0.17 is the last release that still accepts it (and ignores it under V1).
+        for (v, removed) in [(Version::V0_17, false), (Version::V0_18, true)] {
+            let r = resolve(
+                &Model::default_model(),
+                &a,
+                &ctx(v, Device::Cuda, &gpu, &env),
+            )
+            .unwrap();
+            let said = |s: &str| r.notes.iter().any(|n| n.contains(s));
+            assert_eq!(said("removed in vLLM 0.18"), removed, "{v}: {:?}", r.notes);
+            assert_eq!(said("num_cpu_blocks = 0"), !removed, "{v}: {:?}", r.notes);
+        }
+    }
+
+    #[test]
+    fn flags_newer_than_the_release_are_noted() {
+        let gpu = Gpu::default_gpu();
+        let env = BTreeMap::new();
+        let a = parse_str("--language-model-only --max-model-len 4096").unwrap();
+        let notes = |v| {
+            resolve(
+                &Model::default_model(),
+                &a,
+                &ctx(v, Device::Cuda, &gpu, &env),
+            )
+            .unwrap()
+            .notes
+        };
+        let old = notes(Version::V0_16);
         assert!(
-            r.notes.iter().any(|n| n.contains("num_cpu_blocks = 0")),
-            "{:?}",
-            r.notes
+            old.iter()
+                .any(|n| n
+                    == "--language-model-only first appeared in vLLM 0.17: vLLM 0.16 refuses it"),
+            "{old:?}"
         );
+        assert!(!notes(Version::V0_17)
+            .iter()
+            .any(|n| n.contains("first appeared")));
+    }
+
+    #[test]
+    fn release_facts_reach_the_resolved_configuration() {
+        let gpu = Gpu::default_gpu();
+        let env = BTreeMap::new();
+        let args = parse_str("--max-model-len 5120 -dp 2").unwrap();
+        let r = |v| {
+            resolve(
+                &Model::default_model(),
+                &args,
+                &ctx(v, Device::Cuda, &gpu, &env),
+            )
+            .unwrap()
+        };
+        let (v16, v17) = (r(Version::V0_16), r(Version::V0_17));
+        // DP > 1 with TP = 1: the runner leaves EngineCore from 0.17 (mp executor).
+        assert!(v16.runner_in_engine_core && !v17.runner_in_engine_core);
+        // One API server per DP rank from 0.15.
+        assert_eq!(
+            (
+                r(Version::V0_14).api_server_count,
+                r(Version::V0_15).api_server_count
+            ),
+            (1, 2)
+        );
+        assert_eq!(
+            (
+                v17.gpu_memory_utilization,
+                r(Version::V0_20).gpu_memory_utilization
+            ),
+            (0.9, 0.92)
+        );
+        // Qwen3-8B (dense) defaults to V2 from 0.22 (Qwen3 listed), V1 before.
+        assert!(!r(Version::V0_21).model_runner_v2 && r(Version::V0_22).model_runner_v2);
+        // Rows of 320 blocks are padded from 0.21 (already a multiple of 8 at B = 16).
+        assert_eq!(r(Version::V0_21).blocks_per_request(), 320);
+        let odd = parse_str("--max-model-len 5000").unwrap();
+        let b = |v| {
+            resolve(
+                &Model::default_model(),
+                &odd,
+                &ctx(v, Device::Cuda, &gpu, &env),
+            )
+            .unwrap()
+            .blocks_per_request()
+        };
+        assert_eq!((b(Version::V0_20), b(Version::V0_21)), (313, 320));
     }
 }

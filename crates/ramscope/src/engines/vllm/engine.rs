@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use crate::engines::{Candidate, Engine, EngineError, Launch, Options, SourceConfig};
-use crate::footprint::{Device, Estimate, Listing};
+use crate::footprint::{Device, Estimate, Listing, ReleaseAssumed};
 use crate::model::Model;
 use crate::proc::roles::Engine as ProcessEngine;
 use crate::scan::check::Check;
@@ -16,7 +16,7 @@ use crate::server::ServerLaunch;
 
 use super::args::{self, VllmArgs};
 use super::defaults::{self, Context, ResolveError, Resolved};
-use super::{advice, components, scan_check, sites, source_lines, Version};
+use super::{advice, components, scan_check, sites, source_lines, version, Version};
 
 /// vLLM, for the registry ([`crate::engines::ALL`]).
 #[derive(Debug, Clone, Copy)]
@@ -56,6 +56,12 @@ impl Engine for Vllm {
         Version::parse(written).map(|v| v.to_string())
     }
 
+    fn read_release(&self, written: &str) -> Result<String, ReleaseAssumed> {
+        version::read(written)
+            .map(|v| v.to_string())
+            .map_err(ReleaseAssumed::from)
+    }
+
     fn newest_release(&self) -> String {
         Version::NEWEST.to_string()
     }
@@ -65,7 +71,8 @@ impl Engine for Vllm {
     }
 
     fn running(&self, server: &ServerLaunch, uses_gpu: bool) -> (Option<String>, Device) {
-        let release = server.version.as_deref().and_then(|v| self.release(v));
+        // As installed (`0.34.0`, `0.25.1+cpu`): the options read it, assuming what is unknown.
+        let release = server.version.clone();
         let device = if uses_gpu {
             Device::Cuda
         } else if server.is_cpu_build() {
@@ -265,15 +272,26 @@ mod tests {
         let cpu = server("0.32.0+cpu", &[]);
         assert_eq!(
             Vllm.running(&cpu, false),
-            (Some("0.32".into()), Device::Cpu)
+            (Some("0.32.0+cpu".into()), Device::Cpu)
         );
         assert_eq!(Vllm.running(&cpu, true).1, Device::Cuda);
-        let cuda = server("0.11.0", &[]);
+        let cuda = server("0.25.1", &[]);
         assert_eq!(
             Vllm.running(&cuda, false),
-            (Some("0.11".into()), Device::Cuda)
+            (Some("0.25.1".into()), Device::Cuda)
         );
+        // An installation ramscope has not read is kept as written, for the options to read.
         let kv = server("0.9.0", &[("VLLM_CPU_KVCACHE_SPACE", "4")]);
-        assert_eq!(Vllm.running(&kv, false), (None, Device::Cpu));
+        assert_eq!(
+            Vllm.running(&kv, false),
+            (Some("0.9.0".into()), Device::Cpu)
+        );
+        assert_eq!(Vllm.read_release("0.25.1"), Ok("0.25".into()));
+        let newer = Vllm.read_release("0.34.0").unwrap_err();
+        assert_eq!(
+            (newer.used.as_str(), newer.requested.as_deref()),
+            ("0.33", Some("0.34.0"))
+        );
+        assert_eq!(Vllm.read_release("0.9.0").unwrap_err().used, "0.10");
     }
 }

@@ -331,35 +331,42 @@ pub const FLAGS: &[Flag] = &[
     ),
     m("--quantization", &["-q"], Value, F::Quantization),
     m("--config", &[], Value, F::ConfigFile),
-    // Removed flags of 0.10–0.12, so old command lines parse and say what happened.
+    // Removed flags, so old command lines parse and say what happened. The release is the
+    // first one whose `vllm/engine/arg_utils.py` no longer defines the flag (every minor
+    // release read); 0.10 means it was already gone from 0.10.2, the oldest release read.
+    // `--swap-space`: arg_utils.py:951@0.17.1 is its last definition.
     gone(
         "--swap-space",
         Value,
-        Version::V0_32,
+        Version::V0_18,
         Effect::Models(F::SwapSpace),
     ),
+    // arg_utils.py:2088@0.16.0 is its last definition (`--enable-log-requests` stays).
     gone(
         "--disable-log-requests",
         Switch,
-        Version::V0_32,
+        Version::V0_17,
         Effect::NoHostRam("HTTP frontend or logging"),
     ),
+    // arg_utils.py:532@0.10.2 is its last definition.
     gone(
         "--max-seq-len-to-capture",
         Value,
-        Version::V0_12,
+        Version::V0_11,
         Effect::NoHostRam("CUDA graph sizes (replaced by --max-cudagraph-capture-size)"),
     ),
+    // arg_utils.py:632@0.11.0 is its last definition.
     gone(
         "--guided-decoding-backend",
         Value,
-        Version::V0_11,
+        Version::V0_12,
         Effect::NoHostRam("structured-output backend choice"),
     ),
+    // arg_utils.py:942@0.12.0 is its last definition.
     gone(
         "--disable-mm-preprocessor-cache",
         Switch,
-        Version::V0_11,
+        Version::V0_13,
         Effect::Models(F::MmProcessorCacheGb),
     ),
     gone(
@@ -368,12 +375,14 @@ pub const FLAGS: &[Flag] = &[
         Version::V0_10,
         Effect::NoHostRam("scheduling policy"),
     ),
+    // arg_utils.py:871@0.10.2 is its last definition.
     gone(
         "--preemption-mode",
         Value,
         Version::V0_11,
         Effect::NoHostRam("V0 scheduling"),
     ),
+    // arg_utils.py:552@0.10.2 is its last definition.
     gone(
         "--disable-async-output-proc",
         Switch,
@@ -383,25 +392,25 @@ pub const FLAGS: &[Flag] = &[
     gone(
         "--tokenizer-pool-size",
         Value,
-        Version::V0_11,
+        Version::V0_10,
         Effect::NoHostRam("V0 tokenizer pool"),
     ),
     gone(
         "--device",
         Value,
-        Version::V0_11,
+        Version::V0_10,
         Effect::NoHostRam("device selection (use ramscope's own --device)"),
     ),
     gone(
         "--override-neuron-config",
         Value,
-        Version::V0_11,
+        Version::V0_10,
         Effect::NoHostRam("Neuron devices"),
     ),
     gone(
         "--long-lora-scaling-factors",
         Value,
-        Version::V0_11,
+        Version::V0_10,
         Effect::NoHostRam("LoRA options without a host buffer"),
     ),
     gone(

@@ -40,11 +40,13 @@ pub fn check_parallel(
     })
 }
 
-/// vLLM 0.32 refuses API servers with `--headless` (`vllm/entrypoints/cli/serve.py`).
+/// `--headless` starts no API server: vLLM refuses a count above the release's limit
+/// (`vllm/entrypoints/cli/serve.py`: more than 1 up to 0.14, any from 0.15).
 pub fn check_headless(version: Version, args: &VllmArgs) -> Result<(), ResolveError> {
+    let limit = version.release().headless_api_server_limit.value;
     match args.api_server_count {
-        Some(n) if args.headless && n > 0 && version >= Version::V0_32 => Err(invalid(format!(
-            "--api-server-count={n} cannot be used with --headless (no API servers are started in headless mode)"
+        Some(n) if args.headless && n > limit => Err(invalid(format!(
+            "--api-server-count={n} cannot be used with --headless in vLLM {version} (no API servers are started in headless mode)"
         ))),
         _ => Ok(()),
     }

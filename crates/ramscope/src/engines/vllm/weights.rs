@@ -9,7 +9,7 @@ use crate::units::Checked;
 
 use super::components::{n, Ctx, MIB};
 use super::defaults::LoadStrategy;
-use super::Version;
+use super::releases::KvOffload;
 
 /// The linear weights of one rank's layers, in load order: every decoder layer has the same
 /// four (qkv, o, gate_up, down), so they are kept as four sizes and a layer count. A list
@@ -316,7 +316,13 @@ pub(super) fn gpu_features(cx: &Ctx, notes: &mut Vec<String>) -> Vec<Component> 
             format!("layers × pow2(num_cpu_blocks × page) = {layers} × pow2({blocks} × {kv_layer_page})"),
             "vllm/v1/kv_offload/worker/cpu_gpu.py",
         ));
-    } else if r.kv_offloading_bytes > 0 && r.version >= Version::V0_12 {
+    } else if let Some(mode) = r
+        .version
+        .release()
+        .kv_offload
+        .map(|c| c.value)
+        .filter(|_| r.kv_offloading_bytes > 0)
+    {
         let ranks = r.world_size();
         if r.kv_offloading_backend == "lmcache" {
             let per = n(r.kv_offloading_bytes) / ranks;
@@ -333,7 +339,7 @@ pub(super) fn gpu_features(cx: &Ctx, notes: &mut Vec<String>) -> Vec<Component> 
                 )
                 .range(per, per * 11 / 10),
             );
-        } else if r.version >= Version::V0_32 {
+        } else if mode == KvOffload::SharedRegion {
             let per = n(r.kv_offloading_bytes) / ranks;
             out.push(
                 cx.exact("kv_offload.shared_region", per, Category::Shm, format!("kv_offloading_size ÷ ranks mapping it = {} ÷ {ranks}", r.kv_offloading_bytes), "vllm/v1/kv_offload/cpu/shared_offload_region.py")
@@ -344,11 +350,21 @@ pub(super) fn gpu_features(cx: &Ctx, notes: &mut Vec<String>) -> Vec<Component> 
             let per_rank = n(r.kv_offloading_bytes) / ranks;
             let blocks = per_rank / (kv_layer_page * layers).max(1);
             let pinned = layers * (blocks * kv_layer_page).pow2();
-            out.push(
-                cx.exact("kv_offload.cpu_tensors", pinned, Category::Pinned, format!("layers × pow2(blocks × page) = {layers} × pow2({blocks} × {kv_layer_page})"), "vllm/v1/kv_offload/worker/cpu_gpu.py")
-                    .range(0, pinned)
-                    .note("0.12's native backend passes num_cpu_blocks = 0 by reading; it may fail to start"),
+            let c = cx.exact(
+                "kv_offload.cpu_tensors",
+                pinned,
+                Category::Pinned,
+                format!(
+                    "layers × pow2(blocks × page) = {layers} × pow2({blocks} × {kv_layer_page})"
+                ),
+                "vllm/v1/kv_offload/worker/cpu_gpu.py",
             );
+            out.push(if mode == KvOffload::ZeroCpuBlocks {
+                c.range(0, pinned)
+                    .note("0.12/0.13 pass num_cpu_blocks = 0 to the offloading connector, which refuses it: expect the server not to start")
+            } else {
+                c
+            });
         }
     }
     if r.sleep_mode {

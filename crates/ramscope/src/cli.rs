@@ -121,7 +121,7 @@ pub struct EstimateArgs {
 /// How the estimator sees the engine: release, device, GPU, environment, baselines.
 #[derive(Debug, Args, Clone)]
 pub struct EngineArgs {
-    /// vLLM release whose defaults and buffers to use: 0.10, 0.11, 0.12, 0.32, 0.33 (default: newest, or the installed one for a running server).
+    /// vLLM release whose defaults and buffers to use: any 0.10 … 0.33, patch suffixes allowed (default: newest, or the installed one for a running server); another version is estimated as the nearest known release, with a warning.
     #[arg(long, value_name = "VERSION")]
     pub vllm_version: Option<String>,
     /// Where the model runs: cuda, or cpu for vLLM's CPU backend (default: cuda, or what a running server uses).

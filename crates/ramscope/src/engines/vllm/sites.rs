@@ -6,246 +6,104 @@ use crate::model::Model;
 use crate::scan::Bindings;
 
 use super::defaults::Resolved;
+use super::Version;
 
-/// One estimator component and the sites it sums (each site rounded as the allocator
-/// rounds it: pinned blocks to a power of two).
+mod gaps;
+mod modelled;
+
+pub use gaps::{KNOWN_GAPS, NOT_MODELLED, RUNNERS};
+pub use modelled::MODELLED;
+
+/// The releases a row of these tables holds for, both ends included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Releases {
+    pub first: Version,
+    pub last: Version,
+}
+
+impl Releases {
+    pub const ALL: Releases = Releases::between(Version::OLDEST, Version::NEWEST);
+
+    pub const fn since(first: Version) -> Releases {
+        Releases::between(first, Version::NEWEST)
+    }
+
+    pub const fn until(last: Version) -> Releases {
+        Releases::between(Version::OLDEST, last)
+    }
+
+    pub const fn between(first: Version, last: Version) -> Releases {
+        Releases { first, last }
+    }
+
+    pub fn contains(self, release: Version) -> bool {
+        self.first <= release && release <= self.last
+    }
+}
+
+/// One estimator component and the sites it sums in some releases (each site rounded as the
+/// allocator rounds it: pinned blocks to a power of two).
 pub struct Modelled {
     pub component: &'static str,
+    pub releases: Releases,
     pub file: &'static str,
+    /// Sites by anchor; one a release lacks is skipped (reported as missing).
     pub anchors: &'static [&'static str],
 }
 
-const IB: &str = "vllm/v1/worker/gpu_input_batch.py";
-const MR: &str = "vllm/v1/worker/gpu_model_runner.py";
-const V2: &str = "vllm/v1/worker/gpu/model_runner.py";
-const V2S: &str = "vllm/v1/worker/gpu/states.py";
+/// The rows that hold for `release`.
+pub fn modelled_in(release: Version) -> impl Iterator<Item = &'static Modelled> {
+    MODELLED
+        .iter()
+        .filter(move |m| m.releases.contains(release))
+}
 
-/// Components and their sites; a component's anchors are summed (those a release lacks are
-/// skipped, so renamed sites are listed side by side). A component absent from an estimate (another runner, a
-/// feature that is off) is not checked; one present whose sites are all missing from the
-/// scanned release is reported as stale.
-pub const MODELLED: &[Modelled] = &[
-    Modelled {
-        component: "input_batch.token_ids",
-        file: IB,
-        anchors: &["InputBatch.token_ids_cpu_tensor"],
-    },
-    Modelled {
-        component: "input_batch.is_token_ids",
-        file: IB,
-        // Renamed in 0.33.
-        anchors: &["InputBatch.is_token_ids", "InputBatch.is_token_ids_tensor"],
-    },
-    Modelled {
-        component: "input_batch.num_tokens",
-        file: IB,
-        anchors: &[
-            "InputBatch.num_tokens",
-            "InputBatch.num_tokens_no_spec",
-            "InputBatch.num_prompt_tokens",
-        ],
-    },
-    Modelled {
-        component: "input_batch.num_computed_tokens",
-        file: IB,
-        anchors: &["InputBatch.num_computed_tokens_cpu_tensor"],
-    },
-    Modelled {
-        component: "input_batch.sampling_params",
-        file: IB,
-        anchors: &[
-            "InputBatch.temperature_cpu_tensor",
-            "InputBatch.top_p_cpu_tensor",
-            "InputBatch.top_k_cpu_tensor",
-            "InputBatch.frequency_penalties_cpu_tensor",
-            "InputBatch.presence_penalties_cpu_tensor",
-            "InputBatch.repetition_penalties_cpu_tensor",
-        ],
-    },
-    Modelled {
-        component: "input_batch.num_accepted_tokens",
-        file: IB,
-        anchors: &["InputBatch.num_accepted_tokens_cpu_tensor"],
-    },
-    Modelled {
-        component: "input_batch.lora_and_logits_flags",
-        file: IB,
-        anchors: &[
-            "InputBatch.request_lora_mapping",
-            "InputBatch.logits_processing_needs_token_ids",
-        ],
-    },
-    Modelled {
-        component: "input_batch.allowed_token_ids_mask",
-        file: IB,
-        anchors: &["InputBatch.allowed_token_ids_mask_cpu_tensor"],
-    },
-    Modelled {
-        component: "block_table.block_table",
-        file: MR,
-        anchors: &[
-            "GPUModelRunner.input_batch/InputBatch.block_table",
-            // 0.10: BlockTable allocates a device table and a host copy at one call.
-            "GPUModelRunner.input_batch/InputBatch.block_table/BlockTable.block_table_cpu",
-        ],
-    },
-    Modelled {
-        component: "block_table.slot_mapping",
-        file: IB,
-        anchors: &[
-            "InputBatch.block_table/BlockTable.slot_mapping",
-            "InputBatch.block_table/BlockTable.slot_mapping_cpu",
-        ],
-    },
-    Modelled {
-        component: "block_table.num_blocks_per_row",
-        file: IB,
-        anchors: &["InputBatch.block_table/BlockTable.num_blocks_per_row"],
-    },
-    Modelled {
-        component: "runner.input_ids",
-        file: MR,
-        anchors: &["GPUModelRunner.input_ids/CpuGpuBuffer.cpu"],
-    },
-    Modelled {
-        component: "runner.positions",
-        file: MR,
-        anchors: &["GPUModelRunner.positions/CpuGpuBuffer.cpu"],
-    },
-    Modelled {
-        component: "runner.query_start_loc",
-        file: MR,
-        anchors: &["GPUModelRunner.query_start_loc/CpuGpuBuffer.cpu"],
-    },
-    Modelled {
-        component: "runner.seq_lens",
-        file: MR,
-        anchors: &["GPUModelRunner.seq_lens/CpuGpuBuffer.cpu"],
-    },
-    Modelled {
-        component: "runner.inputs_embeds",
-        file: MR,
-        anchors: &["GPUModelRunner.inputs_embeds/CpuGpuBuffer.cpu"],
-    },
-    Modelled {
-        component: "runner.is_token_ids",
-        file: MR,
-        anchors: &["GPUModelRunner.is_token_ids/CpuGpuBuffer.cpu"],
-    },
-    Modelled {
-        component: "runner.discard_request_indices",
-        file: MR,
-        anchors: &["GPUModelRunner.discard_request_indices/CpuGpuBuffer.cpu"],
-    },
-    Modelled {
-        component: "runner.num_decode_draft_tokens",
-        file: MR,
-        anchors: &["GPUModelRunner.num_decode_draft_tokens/CpuGpuBuffer.cpu"],
-    },
-    Modelled {
-        component: "runner.num_accepted_tokens",
-        file: MR,
-        anchors: &["GPUModelRunner.num_accepted_tokens/CpuGpuBuffer.cpu"],
-    },
-    Modelled {
-        component: "runner.arange_np",
-        file: MR,
-        anchors: &["GPUModelRunner.arange_np"],
-    },
-    Modelled {
-        component: "v2.all_token_ids",
-        file: V2S,
-        // StagedWriteTensor also makes a device copy at this call; the host one is the UVA
-        // buffer.
-        anchors: &["RequestState.all_token_ids/StagedWriteTensor._uva_buf"],
-    },
-    Modelled {
-        component: "v2.runner",
-        file: V2,
-        anchors: &[],
-    },
-];
+/// Whether the table knows where `component` is allocated in some release: one it knows
+/// that has no row for a release is not allocated there.
+pub fn is_tabled(component: &str) -> bool {
+    MODELLED.iter().any(|m| m.component == component)
+}
 
-/// Sites of ≥ 1 MiB (at a realistic configuration) the estimator does not model, and why.
-/// `--check` lists them as known; any other large site is a difference that fails it.
+/// The release whose rows a scanned tree is checked with: its own, or the one an estimate
+/// of it assumes (the nearest known; the newest when it says none).
+pub fn release_of(tree_version: Option<&str>) -> Version {
+    match tree_version {
+        Some(v) => super::version::read(v).unwrap_or_else(|assumed| assumed.used),
+        None => Version::NEWEST,
+    }
+}
+
+/// Sites the estimator knowingly leaves out, by file and anchor prefix, and why.
 pub struct KnownGap {
     /// A prefix of the file (`vllm/v1/worker/tpu_` for every TPU file).
     pub file: &'static str,
     /// A prefix of the anchor (`Class.` for every site of a class).
     pub anchor: &'static str,
+    pub releases: Releases,
     pub why: &'static str,
 }
 
-/// Allocations the estimator does not model yet whose size comes from run-time settings
-/// (so `--check` cannot size them for a command line): from the source audit's "not modelled
-/// at all" list. `--check` lists each one the release has, so none is forgotten.
-pub const NOT_MODELLED: &[KnownGap] = &[
-    KnownGap {
-        file: "vllm/v1/kv_offload/cpu/spec.py",
-        anchor: "CPUOffloadingSpec.create_worker",
-        why: "OffloadingConnector (--kv-transfer-config): exactly cpu_bytes_to_use bytes of \
-              /dev/shm for the offloaded KV blocks",
-    },
-    KnownGap {
-        file: "vllm/v1/kv_offload/cpu/gpu_worker.py",
-        anchor: "CPUOffloadingWorker.",
-        why: "OffloadingConnector worker: the host tensors over the offload region",
-    },
-    KnownGap {
-        file: "vllm/v1/simple_kv_offload/worker.py",
-        anchor: "SimpleCPUOffloadWorker.",
-        why: "VLLM_USE_SIMPLE_KV_OFFLOAD=1: private host memory per worker instead of /dev/shm",
-    },
-    KnownGap {
-        file: "vllm/distributed/kv_transfer/kv_connector/v1/nixl/base_worker.py",
-        anchor: "NixlBaseConnectorWorker.xfer_buffers",
-        why: "NixlConnector with kv_buffer_device=cpu: one host tensor per layer shaped like \
-              the GPU KV cache (host bytes = GPU KV bytes per worker)",
-    },
-    KnownGap {
-        file: "vllm/model_executor/offloader/prefetch.py",
-        anchor: "_CpuParamOffloader.",
-        why: "prefetch weight offload (--offload-group-size, --offload-num-in-group): a pinned \
-              copy of every parameter of each offloaded layer",
-    },
-];
+impl KnownGap {
+    pub fn covers(&self, file: &str, anchor: &str, release: Version) -> bool {
+        file.starts_with(self.file)
+            && anchor.starts_with(self.anchor)
+            && self.releases.contains(release)
+    }
+}
 
-pub const KNOWN_GAPS: &[KnownGap] = &[
-    KnownGap {
-        file: "vllm/v1/worker/tpu_",
-        anchor: "",
-        why: "the TPU backend's runner: ramscope models CUDA and the CPU backend",
-    },
-    KnownGap {
-        file: "vllm/v1/spec_decode/ngram_proposer.py",
-        anchor: "NgramProposer.",
-        why: "n-gram speculative decoding only (--speculative-config method=ngram): a \
-              warm-up array for its JIT, freed after start-up; not modelled yet",
-    },
-    KnownGap {
-        file: "vllm/v1/spec_decode/vocab_mapping.py",
-        anchor: "VocabMapping.",
-        why: "speculative decoding with a draft model of another vocabulary only; not \
-              modelled yet",
-    },
-    KnownGap {
-        file: "vllm/entrypoints/generate/beam_search/offline.py",
-        anchor: "",
-        why: "offline beam search (the LLM class), not a server path",
-    },
-    KnownGap {
-        file: "vllm/v1/executor/multiproc_executor.py",
-        anchor: "WorkerProc.worker_response_mq",
-        why: "multiprocessing executor only (more than one worker): a /dev/shm ring buffer \
-              whose mapped size this is; only the pages messages touch become resident",
-    },
-    KnownGap {
-        file: "vllm/distributed/device_communicators/shm_broadcast.py",
-        anchor: "MessageQueue.",
-        why: "message queues between processes of a parallel group only: sparse /dev/shm \
-              ring buffers, mapped at this size, resident as messages touch them",
-    },
-];
+/// A GPU model runner: its files, and the components that show an estimate runs it.
+pub struct Runner {
+    pub name: &'static str,
+    /// File prefixes.
+    pub files: &'static [&'static str],
+    pub components: &'static [&'static str],
+}
+
+impl Runner {
+    pub fn owns(&self, file: &str) -> bool {
+        self.files.iter().any(|f| file.starts_with(f))
+    }
+}
 
 /// On the CPU backend a tensor on the run-time device is host memory, but only the code the
 /// CPU backend runs matters: its worker and runner (the GPU runner's subclass), the input
@@ -275,6 +133,9 @@ pub fn bindings(model: &Model, r: &Resolved) -> Bindings {
     set("max_num_encoder_input_tokens", r.max_num_batched_tokens);
     set("encoder_cache_size", r.max_num_batched_tokens);
     set("block_size", r.block_size);
+    // The attention kernel's block size: the runner builds its first input batch with the
+    // KV block size (`kernel_block_sizes=[cache_config.block_size]`).
+    set("kernel_block_size", r.block_size);
     set("hidden_size", c.hidden_size);
     set("vocab_size", c.vocab_size);
     set("num_hidden_layers", c.num_layers);
@@ -303,4 +164,102 @@ pub fn bindings(model: &Model, r: &Resolved) -> Bindings {
     set("VLLM_XGRAMMAR_CACHE_MB", r.xgrammar_cache_bytes >> 20);
     set("cpu_offload_gb", r.cpu_offload_bytes >> 30);
     b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn release_ranges_hold_their_ends_and_nothing_outside() {
+        let r = Releases::between(Version::V0_15, Version::V0_29);
+        assert!(r.contains(Version::V0_15) && r.contains(Version::V0_29));
+        assert!(!r.contains(Version::V0_14) && !r.contains(Version::V0_30));
+        assert!(Releases::ALL.contains(Version::OLDEST) && Releases::ALL.contains(Version::NEWEST));
+        assert!(!Releases::until(Version::V0_18).contains(Version::V0_19));
+    }
+
+    #[test]
+    fn a_components_rows_never_overlap_and_each_names_sites() {
+        for (i, a) in MODELLED.iter().enumerate() {
+            assert!(
+                !a.anchors.is_empty(),
+                "{}: a row without sites",
+                a.component
+            );
+            assert!(a.releases.first <= a.releases.last, "{}", a.component);
+            for b in &MODELLED[i + 1..] {
+                let overlap = Version::ALL
+                    .into_iter()
+                    .any(|v| a.releases.contains(v) && b.releases.contains(v));
+                assert!(
+                    a.component != b.component || !overlap,
+                    "{}: two rows for one release",
+                    a.component
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_moved_allocation_is_found_where_each_release_has_it() {
+        let at = |component: &str, release: Version| -> Vec<(&str, &str)> {
+            modelled_in(release)
+                .filter(|m| m.component == component)
+                .flat_map(|m| m.anchors.iter().map(move |a| (m.file, *a)))
+                .collect()
+        };
+        // The V1 block table: through the runner, then InputBatch, then a CpuGpuBuffer.
+        assert_eq!(
+            at("block_table.block_table", Version::V0_14)[0].1,
+            "GPUModelRunner.input_batch/InputBatch.block_table"
+        );
+        assert_eq!(
+            at("block_table.block_table", Version::V0_25)[0].0,
+            "vllm/v1/worker/gpu_input_batch.py"
+        );
+        assert_eq!(
+            at("block_table.block_table", Version::V0_30)[0],
+            (
+                "vllm/v1/worker/block_table.py",
+                "BlockTable.block_table/CpuGpuBuffer.cpu"
+            )
+        );
+        // Host positions are gone from 0.19: no row, so an estimate with them is stale.
+        assert!(!at("runner.positions", Version::V0_18).is_empty());
+        assert!(at("runner.positions", Version::V0_19).is_empty());
+        assert!(is_tabled("runner.positions"));
+        assert!(!is_tabled("runtime.cuda_context"));
+    }
+
+    #[test]
+    fn known_gaps_hold_only_for_their_releases() {
+        let logit_bias = KNOWN_GAPS
+            .iter()
+            .find(|g| g.file.ends_with("logit_bias.py"))
+            .expect("the logit-bias gap");
+        let anchor = "LogitBiasState.allowed_token_ids/StagedWriteTensor._uva_buf";
+        let file = "vllm/v1/worker/gpu/sample/logit_bias.py";
+        assert!(logit_bias.covers(file, anchor, Version::V0_29));
+        assert!(!logit_bias.covers(file, anchor, Version::V0_30));
+        assert!(!logit_bias.covers("vllm/v1/worker/gpu/states.py", anchor, Version::V0_20));
+    }
+
+    #[test]
+    fn a_trees_release_is_its_own_or_the_one_assumed() {
+        assert_eq!(release_of(Some("0.25.1")), Version::V0_25);
+        assert_eq!(release_of(Some("0.32.0+cpu")), Version::V0_32);
+        assert_eq!(release_of(Some("0.40.0")), Version::NEWEST);
+        assert_eq!(release_of(None), Version::NEWEST);
+    }
+
+    #[test]
+    fn runners_own_their_files() {
+        let v2 = RUNNERS.iter().find(|r| r.name == "V2").expect("V2");
+        assert!(v2.owns("vllm/v1/worker/gpu/states.py"));
+        assert!(!v2.owns("vllm/v1/worker/gpu_model_runner.py"));
+        let v1 = RUNNERS.iter().find(|r| r.name == "V1").expect("V1");
+        assert!(v1.owns("vllm/v1/worker/gpu_model_runner.py"));
+        assert!(!v1.owns("vllm/v1/worker/gpu/model_runner.py"));
+    }
 }

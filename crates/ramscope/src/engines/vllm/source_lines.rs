@@ -1,10 +1,15 @@
 //! Where each estimator component's allocation is, per vLLM release: `file:line@release`,
-//! taken from `ramscope scan --check` of that release's source (not typed by hand). The
-//! table is `source_lines.tsv`, written by `ramscope scan TREE --check --source-lines` and
-//! compared with fresh scans of every release by `tests/scan_vllm.rs`, so a release that
-//! moves a buffer fails a test until the table is regenerated.
+//! taken from `ramscope scan` of that release's source (not typed by hand): for every
+//! component the sites table ([`super::sites`]) places in the release, the line of its first
+//! host site. The table is `source_lines.tsv`, written by `scripts/vllm-source-lines.sh`
+//! (`ramscope scan TREE --check --source-lines`, one release per minor) and compared with
+//! fresh scans of every release by `tests/scan_vllm_releases.rs`, so a release that moves a
+//! buffer fails a test until the table is regenerated.
 
-use super::Version;
+use std::collections::BTreeSet;
+
+use super::{sites, Version};
+use crate::scan::Scan;
 
 /// `release<TAB>component<TAB>file:line`, one line per component and release.
 const TABLE: &str = include_str!("source_lines.tsv");
@@ -17,6 +22,36 @@ pub fn lookup(version: Version, component: &str) -> Option<String> {
         (id == component && Version::parse(release) == Some(version))
             .then(|| format!("{at}@{release}"))
     })
+}
+
+/// The rows of `source_lines.tsv` for a scanned release (`release<TAB>component<TAB>
+/// file:line`, sorted): every component with a row of the sites table for this release whose
+/// sites the scan found, at its first host site (a device tensor is host memory only on the
+/// CPU backend, so it is never the one cited). Independent of any configuration.
+pub fn rows(scan: &Scan) -> Vec<String> {
+    let Some(written) = scan.version.as_deref() else {
+        return Vec::new();
+    };
+    let release = sites::release_of(Some(written));
+    let mut out = BTreeSet::new();
+    let mut done = BTreeSet::new();
+    for m in sites::modelled_in(release) {
+        if done.contains(m.component) {
+            continue;
+        }
+        let first = m.anchors.iter().find_map(|a| {
+            scan.sites
+                .iter()
+                .filter(|s| s.file == m.file && s.anchor == *a && s.method.always_host())
+                .map(|s| s.line)
+                .min()
+        });
+        if let Some(line) = first {
+            done.insert(m.component);
+            out.insert(format!("{written}\t{}\t{}:{line}", m.component, m.file));
+        }
+    }
+    out.into_iter().collect()
 }
 
 /// The releases the table covers.

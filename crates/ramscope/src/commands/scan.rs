@@ -103,7 +103,7 @@ pub fn run(a: ScanArgs) -> anyhow::Result<()> {
                 )
             })?;
         if a.source_lines {
-            for row in report.source_lines() {
+            for row in &report.source_lines {
                 outln!("{row}")?;
             }
         } else if a.json {

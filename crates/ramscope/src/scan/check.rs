@@ -63,26 +63,13 @@ pub struct Check {
     pub not_modelled: Vec<Known>,
     /// Sites whose size could not be evaluated for this configuration.
     pub unevaluated: u64,
+    /// `release<TAB>component<TAB>file:line` for every component the engine's sites table
+    /// places in this release (its first host site, whatever the configuration): the rows of
+    /// the engine's source-lines table for this release.
+    pub source_lines: Vec<String>,
 }
 
 impl Check {
-    /// `release<TAB>component<TAB>file:line` for every joined component (its first site):
-    /// the rows of `source_lines.tsv` for this release.
-    pub fn source_lines(&self) -> Vec<String> {
-        let release = self.version.clone().unwrap_or_default();
-        let mut rows: Vec<String> = self
-            .joined
-            .iter()
-            .chain(&self.mismatched)
-            .filter_map(|j| {
-                let s = j.sites.first()?;
-                Some(format!("{release}\t{}\t{}:{}", j.component, s.file, s.line))
-            })
-            .collect();
-        rows.sort();
-        rows
-    }
-
     /// Differences nobody explained.
     pub fn failures(&self) -> usize {
         self.stale.len() + self.mismatched.len() + self.unmodelled.len()

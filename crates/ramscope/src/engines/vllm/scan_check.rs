@@ -6,8 +6,9 @@
 
 use std::collections::BTreeSet;
 
-use super::sites::{CPU_BACKEND_FILES, KNOWN_GAPS, MODELLED, NOT_MODELLED};
-use crate::footprint::Estimate;
+use super::sites::{self, Modelled, Runner, CPU_BACKEND_FILES, KNOWN_GAPS, NOT_MODELLED, RUNNERS};
+use super::source_lines;
+use crate::footprint::{Component, Estimate};
 use crate::scan::check::{site_bytes, site_ref, Check, Joined, Known, SiteRef, SCHEMA};
 use crate::scan::{Bindings, Resolution, Scan, Site};
 use crate::units::Checked;
@@ -34,43 +35,50 @@ pub fn check(
         known: Vec::new(),
         not_modelled: Vec::new(),
         unevaluated: 0,
+        source_lines: source_lines::rows(scan),
     };
-    let mut modelled: BTreeSet<(&str, &str)> = BTreeSet::new();
-    for m in MODELLED {
-        for a in m.anchors {
-            modelled.insert((m.file, a));
-        }
-    }
-    let components = estimate.processes.iter().flat_map(|p| &p.components);
+    // The table's rows for this tree's release (or the release an estimate of it assumes).
+    let release = sites::release_of(scan.version.as_deref());
+    let rows: Vec<&Modelled> = sites::modelled_in(release).collect();
+    let modelled: BTreeSet<(&str, &str)> = rows
+        .iter()
+        .flat_map(|m| m.anchors.iter().map(move |a| (m.file, *a)))
+        .collect();
+    let components: Vec<&Component> = estimate
+        .processes
+        .iter()
+        .flat_map(|p| &p.components)
+        .collect();
+    let (running, idle) = runners(&components);
     let mut seen = BTreeSet::new();
-    for c in components {
-        let Some(m) = MODELLED.iter().find(|m| m.component == c.id) else {
-            continue;
-        };
-        if m.anchors.is_empty() || !seen.insert(c.id.as_str()) {
+    for c in components.iter().copied() {
+        if !sites::is_tabled(&c.id) || !seen.insert(c.id.as_str()) {
             continue;
         }
         let mut sites = Vec::new();
         let mut missing = Vec::new();
         let mut sum = Some(Checked::new(0));
-        for a in m.anchors {
-            // A tensor on the run-time device is host memory only on the CPU backend.
-            let found: Vec<&Site> = scan
-                .sites
-                .iter()
-                .filter(|s| s.file == m.file && s.anchor == *a)
-                .filter(|s| cpu_backend || s.method.always_host())
-                .collect();
-            if found.is_empty() {
-                missing.push((*a).to_string());
-            }
-            for s in found {
-                let bytes = site_bytes(s, b, pin_memory);
-                sum = match (sum, bytes) {
-                    (Some(acc), Some(v)) => Some(acc + v),
-                    _ => None,
-                };
-                sites.push(site_ref(s, bytes));
+        // No row for this release: the release does not allocate the component (stale).
+        for m in rows.iter().filter(|m| m.component == c.id) {
+            for a in m.anchors {
+                // A tensor on the run-time device is host memory only on the CPU backend.
+                let found: Vec<&Site> = scan
+                    .sites
+                    .iter()
+                    .filter(|s| s.file == m.file && s.anchor == *a)
+                    .filter(|s| cpu_backend || s.method.always_host())
+                    .collect();
+                if found.is_empty() {
+                    missing.push((*a).to_string());
+                }
+                for s in found {
+                    let bytes = site_bytes(s, b, pin_memory);
+                    sum = match (sum, bytes) {
+                        (Some(acc), Some(v)) => Some(acc + v),
+                        _ => None,
+                    };
+                    sites.push(site_ref(s, bytes));
+                }
             }
         }
         let scanned = sum.and_then(Checked::get);
@@ -99,7 +107,7 @@ pub fn check(
     for s in &scan.sites {
         let gap = NOT_MODELLED
             .iter()
-            .find(|g| s.file.starts_with(g.file) && s.anchor.starts_with(g.anchor));
+            .find(|g| g.covers(&s.file, &s.anchor, release));
         if let Some(g) = gap {
             out.not_modelled.push(Known {
                 site: site_ref(s, site_bytes(s, b, pin_memory)),
@@ -123,9 +131,19 @@ pub fn check(
             continue;
         }
         let r = site_ref(s, Some(bytes));
+        if let Some(other) = idle.iter().find(|r| r.owns(&s.file)) {
+            out.known.push(Known {
+                site: r,
+                why: format!(
+                    "the {} model runner's; this configuration runs the {} runner",
+                    other.name, running
+                ),
+            });
+            continue;
+        }
         match KNOWN_GAPS
             .iter()
-            .find(|g| s.file.starts_with(g.file) && s.anchor.starts_with(g.anchor))
+            .find(|g| g.covers(&s.file, &s.anchor, release))
         {
             Some(g) => out.known.push(Known {
                 site: r,
@@ -138,4 +156,20 @@ pub fn check(
     out.unmodelled.sort_by(by_size);
     out.known.sort_by(|a, b| by_size(&a.site, &b.site));
     out
+}
+
+/// The runner an estimate runs (by the components it has) and the runners it does not, whose
+/// sites are then not this configuration's; none idle when the estimate shows no runner.
+fn runners(components: &[&Component]) -> (String, Vec<&'static Runner>) {
+    let runs = |r: &Runner| {
+        r.components
+            .iter()
+            .any(|id| components.iter().any(|c| c.id == *id))
+    };
+    let (running, idle): (Vec<&Runner>, Vec<&Runner>) = RUNNERS.iter().partition(|r| runs(r));
+    if running.is_empty() {
+        return (String::new(), Vec::new());
+    }
+    let names: Vec<&str> = running.iter().map(|r| r.name).collect();
+    (names.join(" and "), idle)
 }

@@ -630,7 +630,12 @@ mod tests {
             .components
             .iter()
             .any(|c| c == "runtime.python_imports"));
-        assert!(heap.components.iter().any(|c| c.contains("token_ids")));
+        // A modelled heap allocation of EngineCore (V2 keeps its token tables pinned or on
+        // the GPU, so none of them is heap at the newest release).
+        assert!(heap
+            .components
+            .iter()
+            .any(|c| c == "scheduler.kv_block_objects"));
         // Two-sided: the estimated library pages the process does not map are unexplained too.
         let larger: u64 = p
             .rows

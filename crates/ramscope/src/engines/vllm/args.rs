@@ -112,6 +112,13 @@ pub struct VllmArgs {
     pub enable_shm_tensor_arena: Option<bool>,
     pub quantization: Option<String>,
     pub config_file: Option<String>,
+    /// `--offload-backend`: auto, uva or prefetch.
+    pub offload_backend: Option<String>,
+    pub offload_group_size: Option<u64>,
+    pub offload_num_in_group: Option<u64>,
+    pub offload_prefetch_step: Option<u64>,
+    pub offload_params: Option<Vec<String>>,
+    pub sleep_mode_offload_cudagraph: Option<bool>,
     /// `NAME=VALUE` assignments written before the command.
     pub env: BTreeMap<String, String>,
     /// Every flag as given (canonical name → raw value, `true` for switches).
@@ -409,7 +416,12 @@ fn apply(
         F::CpuOffloadGb => args.cpu_offload_gb = Some(float()?),
         F::KvOffloadingSize => args.kv_offloading_size = Some(float()?),
         F::KvOffloadingBackend => args.kv_offloading_backend = text(),
-        F::KvTransferConfig => args.kv_transfer_config = text(),
+        F::KvTransferConfig => {
+            // vLLM parses it as a JSON object; what the keys mean is checked with the release.
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&value)
+                .map_err(|_| bad("a JSON object"))?;
+            args.kv_transfer_config = text()
+        }
         F::EnforceEager => args.enforce_eager = Some(boolean()?),
         F::EnableSleepMode => args.enable_sleep_mode = Some(boolean()?),
         F::SafetensorsLoadStrategy => args.safetensors_load_strategy = text(),
@@ -505,6 +517,14 @@ fn apply(
         F::EnableShmTensorArena => args.enable_shm_tensor_arena = Some(boolean()?),
         F::Quantization => args.quantization = text(),
         F::ConfigFile => args.config_file = text(),
+        F::OffloadBackend => args.offload_backend = text(),
+        F::OffloadGroupSize => args.offload_group_size = Some(int()?),
+        F::OffloadNumInGroup => args.offload_num_in_group = Some(int()?),
+        F::OffloadPrefetchStep => args.offload_prefetch_step = Some(int()?),
+        F::OffloadParams => {
+            args.offload_params = Some(value.split_whitespace().map(str::to_string).collect())
+        }
+        F::SleepModeOffloadCudagraph => args.sleep_mode_offload_cudagraph = Some(boolean()?),
     }
     Ok(())
 }

@@ -7,7 +7,10 @@ use crate::attribute::Category;
 use crate::footprint::Component;
 use crate::units::Checked;
 
+use super::changes::{at, cite, has, Change};
 use super::components::{n, Ctx, MIB};
+use super::cuda_graphs::compute_family;
+use crate::footprint::Device;
 
 /// GPU model runner V1: the CUDA default up to 0.21, then where V2 is not (see
 /// [`super::releases::RunnerDefault`]); each release's buffers from its row.
@@ -262,7 +265,58 @@ pub(super) fn v1_runner_buffers(cx: &Ctx) -> Vec<Component> {
         }
     }
     if r.flashinfer {
-        let fi = "vllm/v1/attention/backends/flashinfer.py";
+        out.extend(flashinfer_buffers(cx));
+    }
+    if r.num_speculative_tokens > 0 {
+        out.push(cx.host_buf(
+            "spec_decode.backup_next_token_ids",
+            4 * rr,
+            "max_num_seqs × 4 B",
+            &format!("{rr} × 4"),
+            cite(
+                r.version,
+                &[
+                    (11, "vllm/v1/spec_decode/eagle.py:113@0.11.0"),
+                    (20, "vllm/v1/spec_decode/llm_base_proposer.py:220@0.20.2"),
+                    (
+                        33,
+                        "vllm/v1/spec_decode/llm_base_proposer.py:251-256@0.33.0",
+                    ),
+                ],
+            ),
+        ));
+    }
+    out
+}
+
+/// FlashInfer's host buffers in the V1 runner: the pinned copy of `paged_kv_indices` (up to
+/// 0.28; a device tensor only from 0.29), and one 8 MiB pinned workspace per wrapper:
+/// prefill, cascade, decode, and a decode wrapper per FULL CUDA graph size where decoding
+/// cannot go through TRTLLM (SM100, 0.12+) or XQA (SM90, 0.25+).
+fn flashinfer_buffers(cx: &Ctx) -> Vec<Component> {
+    let r = cx.r;
+    let v = r.version;
+    let (rr, l) = (n(r.max_num_seqs), n(r.max_model_len));
+    let fi = cite(
+        v,
+        &[
+            (
+                10,
+                "vllm/v1/attention/backends/flashinfer.py:326-333@0.10.2",
+            ),
+            (
+                12,
+                "vllm/v1/attention/backends/flashinfer.py:549-560@0.12.0",
+            ),
+            (
+                14,
+                "vllm/v1/attention/backends/flashinfer.py:611,623-631@0.14.1",
+            ),
+            (29, "vllm/v1/attention/backends/flashinfer.py:923@0.29.0"),
+        ],
+    );
+    let mut out = Vec::new();
+    if !has(v, Change::FlashinferIndicesOnDevice) {
         let l_blocks = l.div_ceil(r.block_size);
         out.push(cx.host_buf(
             "flashinfer.paged_kv_indices",
@@ -271,42 +325,50 @@ pub(super) fn v1_runner_buffers(cx: &Ctx) -> Vec<Component> {
             &format!("{rr} × {l_blocks} × 4"),
             fi,
         ));
-        let wrappers = 3 + if r.cudagraph_mode.starts_with("FULL") {
-            r.cudagraph_capture_sizes
-                .iter()
-                .filter(|s| rr.get().map_or(true, |rr| **s <= rr))
-                .count() as u64
-        } else {
-            0
-        };
-        out.push(cx.exact(
-            "flashinfer.workspaces",
-            n(wrappers) * 8 * MIB,
-            Category::Pinned,
-            format!("wrappers × 8 MiB = {wrappers} × 8 MiB (prefill, decode, cascade + one per FULL capture size)"),
-            fi,
-        ));
     }
-    if r.num_speculative_tokens > 0 {
-        out.push(cx.host_buf(
-            "spec_decode.backup_next_token_ids",
-            4 * rr,
-            "max_num_seqs × 4 B",
-            &format!("{rr} × 4"),
-            "vllm/v1/spec_decode/eagle.py",
-        ));
-    }
+    let family = r.gpu.as_ref().and_then(|g| compute_family(&g.name));
+    let fused_decode = (family == Some(100) && has(v, Change::FlashinferTrtllmDecodeSm100))
+        || (family == Some(90) && has(v, Change::FlashinferXqaDecodeSm90));
+    let per_size = if r.cudagraph_mode.starts_with("FULL") && !fused_decode {
+        r.cudagraph_capture_sizes
+            .iter()
+            .filter(|s| rr.get().map_or(true, |rr| **s <= rr))
+            .count() as u64
+    } else {
+        0
+    };
+    let (wrappers, which) = if fused_decode {
+        (2 + per_size, "prefill, cascade; decode through TRTLLM/XQA")
+    } else {
+        (
+            3 + per_size,
+            "prefill, decode, cascade + one per FULL capture size",
+        )
+    };
+    out.push(cx.exact(
+        "flashinfer.workspaces",
+        n(wrappers) * 8 * MIB,
+        Category::Pinned,
+        format!("wrappers × 8 MiB = {wrappers} × 8 MiB ({which})"),
+        cite(
+            v,
+            &[
+                (12, at(Change::FlashinferTrtllmDecodeSm100)),
+                (25, at(Change::FlashinferXqaDecodeSm90)),
+                (
+                    33,
+                    "vllm/v1/attention/backends/flashinfer.py:993-1006@0.33.0",
+                ),
+            ],
+        ),
+    ));
     out
 }
 
 /// GPU model runner V2 (0.32/0.33 default): one pinned R×L token table and small pools.
 pub(super) fn v2_runner_buffers(cx: &Ctx) -> Vec<Component> {
     let r = cx.r;
-    let (rr, l, t) = (
-        n(r.max_num_seqs),
-        n(r.max_model_len),
-        n(r.max_num_batched_tokens),
-    );
+    let (rr, l) = (n(r.max_num_seqs), n(r.max_model_len));
     let st = "vllm/v1/worker/gpu/states.py";
     let pools = times(
         cx.host_buf(
@@ -323,14 +385,11 @@ pub(super) fn v2_runner_buffers(cx: &Ctx) -> Vec<Component> {
         let b = pools.bytes;
         pools.range(b / 2, n(b) * 2)
     };
+    // With n-gram speculation (0.32+) the token table is a dense GPU tensor, written
+    // without the staging pool.
+    let ngram = has(r.version, Change::V2DenseTokenIdsWithNgram)
+        && matches!(r.speculative_method.as_deref(), Some("ngram" | "ngram_gpu"));
     let mut out = vec![
-        cx.host_buf(
-            "v2.all_token_ids",
-            4 * rr * l,
-            "max_num_seqs × max_model_len × 4 B",
-            &format!("{rr} × {l} × 4"),
-            st,
-        ),
         pools,
         cx.exact(
             "v2.numpy_state",
@@ -339,18 +398,17 @@ pub(super) fn v2_runner_buffers(cx: &Ctx) -> Vec<Component> {
             format!("max_num_seqs × 20 B = {rr} × 20"),
             st,
         ),
-        times(
-            cx.host_buf(
-                "v2.staged_contents",
-                4 * t,
-                "max_num_batched_tokens × 4 B",
-                &format!("{t} × 4"),
-                "vllm/v1/worker/gpu/buffer_utils.py",
-            ),
-            2,
-            "2 pool slots",
-        ),
     ];
+    if !ngram {
+        out.push(cx.host_buf(
+            "v2.all_token_ids",
+            4 * rr * l,
+            "max_num_seqs × max_model_len × 4 B",
+            &format!("{rr} × {l} × 4"),
+            st,
+        ));
+        out.extend(staged_contents(cx));
+    }
     if cx.m.config.mrope {
         out.push(cx.host_buf(
             "v2.mrope_prefill_positions",
@@ -361,6 +419,39 @@ pub(super) fn v2_runner_buffers(cx: &Ctx) -> Vec<Component> {
         ));
     }
     out
+}
+
+/// The pool staging `all_token_ids` writes (0.30+): max(2, in-flight batches) pinned slots,
+/// each grown to pow2(the tokens staged in one step) and never shrunk. A new request stages
+/// its whole prompt at once, so one prompt of max_model_len tokens grows a slot to
+/// pow2(4 × L); requests added together can grow it further, up to all max_num_seqs.
+fn staged_contents(cx: &Ctx) -> Option<Component> {
+    let r = cx.r;
+    if !has(r.version, Change::V2StagedContentsPool) {
+        return None;
+    }
+    let (rr, l) = (n(r.max_num_seqs), n(r.max_model_len));
+    // set_default_max_concurrency(max_concurrent_batches): PP + 1 with async scheduling.
+    let slots = (r.pipeline_parallel_size + 1).max(2);
+    let one_prompt = (4 * l).pow2();
+    let all = (4 * rr * l).pow2();
+    Some(
+        cx.exact(
+            "v2.staged_contents",
+            n(slots) * one_prompt,
+            Category::Pinned,
+            format!("slots × pow2(4 B × tokens staged in one step) = {slots} × pow2(4 × {l}) (a max_model_len prompt in each slot)"),
+            cite(
+                r.version,
+                &[
+                    (30, "vllm/v1/worker/gpu/buffer_utils.py:85-93,175@0.30.0"),
+                    (33, "vllm/v1/worker/gpu/buffer_utils.py:88-96,179@0.33.0"),
+                ],
+            ),
+        )
+        .range(n(slots) * 4, n(slots) * all)
+        .note("grows with the largest prompt batch seen and never shrinks; up to all max_num_seqs prompts staged in one step"),
+    )
 }
 
 /// CPU backend: the V1 runner with `device="cpu"`, nothing pinned (docs/vllm-host-ram.md §5).
@@ -522,21 +613,27 @@ fn times(mut c: Component, count: u64, what: &str) -> Component {
     c
 }
 
-/// Buffers allocated on first use and never freed.
+/// Buffers allocated on first use and never freed (V1 and CPU runners: V2 keeps the allowed
+/// token ids and the penalties' prompt tokens on the GPU).
 pub(super) fn lazy_buffers(cx: &Ctx) -> Vec<Component> {
     let r = cx.r;
+    if r.device == Device::Cuda && r.model_runner_v2 {
+        return Vec::new();
+    }
     let (rr, l) = (n(r.max_num_seqs), n(r.max_model_len));
     let v = n(cx.m.config.vocab_size);
+    // On the CPU backend the "device" copy of the mask is host memory too.
+    let copies: u64 = if r.device == Device::Cpu { 2 } else { 1 };
     let mut out = vec![cx
         .exact(
             "input_batch.allowed_token_ids_mask",
             0,
             Category::Heap,
-            format!("max_num_seqs × vocab × 1 B = {rr} × {v}"),
+            format!("copies × max_num_seqs × vocab × 1 B = {copies} × {rr} × {v}"),
             "vllm/v1/worker/gpu_input_batch.py",
         )
-        .range(0, rr * v)
-        .note("allocated on the first request with allowed_token_ids, then kept")];
+        .range(0, rr * v * copies)
+        .note("allocated on the first request with allowed_token_ids, then kept (a CPU copy and a device copy)")];
     if r.pin_memory {
         out.push(
             cx.exact(
@@ -551,4 +648,72 @@ pub(super) fn lazy_buffers(cx: &Ctx) -> Vec<Component> {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engines::vllm::test_util::{built, component};
+    use crate::engines::vllm::Version;
+    use crate::proc::roles::Role;
+
+    const V1_FLASHINFER: &str =
+        "VLLM_USE_V2_MODEL_RUNNER=0 vllm serve M --attention-backend FLASHINFER --max-num-seqs 256 --max-model-len 5120";
+
+    #[test]
+    fn flashinfer_indices_are_pinned_until_0_28() {
+        // 256 × cdiv(5120, 16) × 4 B = 327,680 → pow2 524,288.
+        let b = built(V1_FLASHINFER, Version::V0_28, Device::Cuda);
+        let c = component(&b, Role::EngineCore, "flashinfer.paged_kv_indices").expect("0.28");
+        assert_eq!(c.bytes, 524_288);
+        let b = built(V1_FLASHINFER, Version::V0_29, Device::Cuda);
+        assert!(component(&b, Role::EngineCore, "flashinfer.paged_kv_indices").is_none());
+    }
+
+    #[test]
+    fn hopper_decodes_through_xqa_from_0_25() {
+        // H100, 0.24: FULL graphs and no XQA → prefill, decode, cascade + one per capture
+        // size ≤ 256 (1, 2, 4, 8…248, 256: 35) = 38 × 8 MiB.
+        let b = built(V1_FLASHINFER, Version::V0_24, Device::Cuda);
+        let c = component(&b, Role::EngineCore, "flashinfer.workspaces").unwrap();
+        assert_eq!(c.bytes, 38 * 8 * MIB);
+        // 0.25: XQA decodes on SM90: prefill and cascade only.
+        let b = built(V1_FLASHINFER, Version::V0_25, Device::Cuda);
+        let c = component(&b, Role::EngineCore, "flashinfer.workspaces").unwrap();
+        assert_eq!(c.bytes, 2 * 8 * MIB);
+    }
+
+    #[test]
+    fn v2_staging_grows_with_prompts_not_the_token_budget() {
+        // L = 5120: one prompt stages 4 × 5120 = 20,480 B → pow2 32,768 per slot, 2 slots;
+        // at most all 256 requests' prompts at once: 2 × pow2(4 × 256 × 5120) = 16 MiB.
+        let flags =
+            "VLLM_USE_V2_MODEL_RUNNER=1 vllm serve M --max-num-seqs 256 --max-model-len 5120";
+        let b = built(flags, Version::V0_33, Device::Cuda);
+        let c = component(&b, Role::EngineCore, "v2.staged_contents").expect("staged");
+        assert_eq!((c.bytes, c.high_bytes), (65_536, 16_777_216));
+        // With n-gram speculation the token table is on the GPU: neither exists.
+        let ngram = format!(
+            "{flags} --speculative-config {}",
+            r#"'{"method":"ngram","num_speculative_tokens":3,"prompt_lookup_max":4}'"#
+        );
+        let b = built(&ngram, Version::V0_33, Device::Cuda);
+        assert!(component(&b, Role::EngineCore, "v2.all_token_ids").is_none());
+        assert!(component(&b, Role::EngineCore, "v2.staged_contents").is_none());
+    }
+
+    #[test]
+    fn the_allowed_token_mask_is_host_memory_twice_on_the_cpu_backend() {
+        // 128 sequences (TP 1 CPU default) × vocabulary 151936 × 1 B, CPU and "device" copy.
+        let b = built("--max-model-len 5120", Version::V0_33, Device::Cpu);
+        let c = component(&b, Role::Worker, "input_batch.allowed_token_ids_mask").unwrap();
+        assert_eq!(c.high_bytes, 2 * 128 * 151_936);
+        // The V2 runner keeps it on the GPU.
+        let b = built(
+            "VLLM_USE_V2_MODEL_RUNNER=1 vllm serve M --max-model-len 5120",
+            Version::V0_33,
+            Device::Cuda,
+        );
+        assert!(component(&b, Role::EngineCore, "input_batch.allowed_token_ids_mask").is_none());
+    }
 }

@@ -17,7 +17,9 @@ use crate::units::Checked;
 
 use super::buffers::{cpu_runner_buffers, lazy_buffers, v1_runner_buffers, v2_runner_buffers};
 use super::defaults::{LoadStrategy, Resolved};
+use super::prompt_embeds::{prompt_embeds, Holder};
 use super::weights::{cpu_kv_cache, gpu_features, weights};
+use super::{collectives, kv_transfer, mm_cache};
 
 pub(super) const KIB: u64 = 1 << 10;
 pub(super) const MIB: u64 = 1 << 20;
@@ -112,38 +114,30 @@ pub fn build(model: &Model, r: &Resolved, b: &Baselines, options: &Options) -> B
         + n(engines) * workers_per_engine
         + u64::from(coordinator);
     // With fork, children share their parent's import pages copy-on-write until written.
-    let fork_group = if r.fork { py_processes.max(1) } else { n(1) };
+    // Several API servers are started with spawn (`APIServerProcessManager`), so they share
+    // nothing with the launcher.
+    let forked = if launcher {
+        py_processes.saturating_sub(api_count)
+    } else {
+        py_processes
+    };
+    let fork_group = if r.fork { forked.max(1) } else { n(1) };
+    let api_fork_group = if launcher { n(1) } else { fork_group };
 
     let mut processes = Vec::new();
 
     // API server(s).
     if api_count > 0 {
-        let mut c = baseline(&cx, Role::ApiServer, py_processes, fork_group);
+        let mut c = baseline(&cx, Role::ApiServer, py_processes, api_fork_group);
         c.extend(tokenizer(&cx, "api-server"));
         c.push(request_state(
             &cx,
             40 + 45,
             "vllm/v1/engine/output_processor.py",
         ));
-        if r.multimodal {
-            let ipc = api_count == 1 && r.data_parallel_size == 1;
-            if r.mm_processor_cache_type == "shm" && ipc {
-                let mapped = r.mm_processor_cache_bytes;
-                shm_mapped = shm_mapped + mapped;
-                c.push(
-                    cx.exact("mm.processor_cache_shm", mapped, Category::Shm, format!("mm_processor_cache_gb = {}", gib(mapped)), "vllm/multimodal/cache.py")
-                        .range(0, mapped)
-                        .mapped(mapped)
-                        .note("a /dev/shm ring written by the API server and read by the engine; sparse until items arrive"),
-                );
-            } else {
-                c.push(
-                    cx.exact("mm.processor_cache", r.mm_processor_cache_bytes, Category::Heap, format!("mm_processor_cache_gb = {}", gib(r.mm_processor_cache_bytes)), "vllm/multimodal/cache.py")
-                        .range(0, r.mm_processor_cache_bytes)
-                        .note("LRU of processed multimodal items; fills to the limit as distinct items arrive, in every API server"),
-                );
-            }
-        }
+        c.extend(mm_cache::api_server(&cx));
+        shm_mapped = shm_mapped + mm_cache::shm_mapped(&cx);
+        c.extend(prompt_embeds(&cx, Holder::ApiServer));
         let title = if api_count > 1 {
             "VLLM::APIServer_{i}"
         } else {
@@ -166,26 +160,8 @@ pub fn build(model: &Model, r: &Resolved, b: &Baselines, options: &Options) -> B
         let mut c = baseline(&cx, Role::EngineCore, py_processes, fork_group);
         c.extend(tokenizer(&cx, "engine-core"));
         c.extend(scheduler(&cx));
-        if r.multimodal
-            && api_count == 1
-            && r.data_parallel_size == 1
-            && r.mm_processor_cache_type != "shm"
-        {
-            c.push(
-                cx.exact(
-                    "mm.receiver_cache",
-                    r.mm_processor_cache_bytes,
-                    Category::Heap,
-                    format!(
-                        "mm_processor_cache_gb = {}",
-                        gib(r.mm_processor_cache_bytes)
-                    ),
-                    "vllm/multimodal/cache.py",
-                )
-                .range(0, r.mm_processor_cache_bytes)
-                .note("MultiModalReceiverCache: mirrors the API server's sender cache"),
-            );
-        }
+        c.extend(mm_cache::engine_core(&cx));
+        c.extend(prompt_embeds(&cx, Holder::EngineCore));
         if workers_per_engine > 0 {
             let (q, mapped) = message_queues_engine(&cx, workers_per_engine);
             shm_mapped = shm_mapped + mapped * engines;
@@ -209,11 +185,17 @@ pub fn build(model: &Model, r: &Resolved, b: &Baselines, options: &Options) -> B
         shm_mapped = shm_mapped + mapped * engines;
         c.extend(q);
         c.extend(runner(&cx, options, &mut notes));
-        let title = match (r.device, r.world_size()) {
-            (_, 1) => "VLLM::Worker".to_string(),
-            (_, _) if engines > 1 => "VLLM::Worker_DP{i}_TP{j}".to_string(),
-            _ => "VLLM::Worker_TP{j}".to_string(),
+        // The worker's own copy of each running request's prompt embeddings.
+        c.extend(prompt_embeds(&cx, Holder::Worker));
+        // `setup_proc_title_and_log_prefix`: _DP{i} with data parallelism, _TP{j} (here the
+        // rank within the engine) with more than one rank.
+        let dp = if r.data_parallel_size > 1 {
+            "_DP{i}"
+        } else {
+            ""
         };
+        let rank = if r.world_size() > 1 { "_TP{j}" } else { "" };
+        let title = format!("VLLM::Worker{dp}{rank}");
         processes.push(ProcessEstimate::new(
             Role::Worker,
             &title,
@@ -233,7 +215,7 @@ pub fn build(model: &Model, r: &Resolved, b: &Baselines, options: &Options) -> B
     }
 
     // Python's resource tracker starts with the first spawned child or SharedMemory.
-    if !r.fork || workers_per_engine > 0 || (r.multimodal && r.mm_processor_cache_type == "shm") {
+    if !r.fork || launcher || workers_per_engine > 0 || mm_cache::kind(&cx) == mm_cache::Kind::Shm {
         let c = vec![cx
             .exact(
                 "runtime.resource_tracker",
@@ -255,6 +237,8 @@ pub fn build(model: &Model, r: &Resolved, b: &Baselines, options: &Options) -> B
         ));
     }
 
+    // The offloading connector's /dev/shm region, one per engine.
+    shm_mapped = shm_mapped + kv_transfer::shm_mapped(&cx) * engines;
     let page_cache_bytes = match r.load_strategy {
         LoadStrategy::Other => 0,
         _ => model.weights.total_bytes,
@@ -450,19 +434,24 @@ fn scheduler(cx: &Ctx) -> Vec<Component> {
         .range(0, bitmask)
         .note("allocated on the first structured-output request"),
     );
+    // One compiler, or two from 0.33 (JSON without special tokens, structural tags with
+    // them), each with its own cache of VLLM_XGRAMMAR_CACHE_MB.
+    let compilers = r.version.release().xgrammar_compilers;
+    let cache = n(r.xgrammar_cache_bytes);
     out.push(
         cx.exact(
             "structured_output.grammar_cache",
             0,
             Category::Heap,
             format!(
-                "≤ VLLM_XGRAMMAR_CACHE_MB = {}",
+                "≤ compilers × VLLM_XGRAMMAR_CACHE_MB = {} × {}",
+                compilers.value,
                 crate::units::bytes(r.xgrammar_cache_bytes)
             ),
-            "vllm/v1/structured_output/backend_xgrammar.py",
+            compilers.at,
         )
-        .range(0, r.xgrammar_cache_bytes)
-        .note("compiled grammars, bounded by VLLM_XGRAMMAR_CACHE_MB"),
+        .range(0, cache * compilers.value)
+        .note("compiled grammars, bounded by VLLM_XGRAMMAR_CACHE_MB per compiler"),
     );
     out
 }
@@ -471,7 +460,13 @@ fn scheduler(cx: &Ctx) -> Vec<Component> {
 /// pages (measured: 44 KiB after 16 requests), split between writer and reader by PSS.
 const MQ_RESIDENT: u64 = 44 * KIB;
 
-fn mq(cx: &Ctx, id: &str, mapped: Checked, formula: String, mappers: Checked) -> Component {
+pub(super) fn mq(
+    cx: &Ctx,
+    id: &str,
+    mapped: Checked,
+    formula: String,
+    mappers: Checked,
+) -> Component {
     let mappers = mappers.max(1);
     let share = n(MQ_RESIDENT) / mappers;
     cx.exact(
@@ -549,46 +544,9 @@ fn message_queues_worker(cx: &Ctx, workers: u64, options: &Options) -> (Vec<Comp
         mq(cx, "shm.rpc_broadcast_mq", bc, bf, n(workers) + 1),
         mq(cx, "shm.worker_response_mq", rs, rf, n(2)),
     ];
-    let mut mapped = n(0);
-    let tp = r.tensor_parallel_size;
-    if tp > 1 && r.device == Device::Cuda {
-        let bytes = (n(4 * MIB) + tp) * 6;
-        mapped = mapped + bytes * r.pipeline_parallel_size;
-        out.push(mq(
-            cx,
-            "shm.tp_group_broadcaster",
-            bytes,
-            format!("(4 MiB + W) × 6 = ({} + {tp}) × 6", 4 * MIB),
-            n(tp),
-        ));
-        out.push(
-            cx.exact(
-                "nccl.host_buffers",
-                32 * MIB,
-                Category::Pinned,
-                "NCCL proxy and /dev/shm/nccl-* buffers per rank [est]".into(),
-                "NCCL (not vLLM)",
-            )
-            .range(10 * MIB, 100 * MIB)
-            .note("≈ 9 MiB pinned per connection plus small /dev/shm segments (user reports)"),
-        );
-    }
-    if tp > 1 && r.device == Device::Cpu {
-        let cores = options.cpu_cores.unwrap_or(16);
-        let threads = (cores / tp).max(1);
-        let bytes = n(threads) * 2 * MIB;
-        out.push(
-            cx.exact(
-                "shm.cpu_allreduce",
-                bytes,
-                Category::Shm,
-                format!("OMP threads × 2 MiB = {threads} × 2 MiB (MAP_POPULATE: resident)"),
-                "csrc/cpu/shm.cpp",
-            )
-            .range(bytes / 2, bytes * 2),
-        );
-        mapped = mapped + bytes * tp;
-    }
+    // The parallel groups' broadcasters, NCCL and the CPU all-reduce.
+    let (groups, mapped) = collectives::group_buffers(cx, options);
+    out.extend(groups);
     (out, mapped)
 }
 
@@ -614,6 +572,7 @@ fn runner(cx: &Ctx, options: &Options, notes: &mut Vec<String>) -> Vec<Component
     } else {
         out.extend(gpu_features(cx, notes));
     }
+    out.extend(kv_transfer::host_buffers(cx, notes));
     out
 }
 
@@ -724,5 +683,33 @@ mod tests {
         assert_eq!(pow2(0), 1);
         // Past 2^63 the next power of two does not fit: too large, not a wrap to 0.
         assert_eq!(pow2((1 << 63) + 1), u64::MAX);
+    }
+
+    use crate::engines::vllm::test_util::{built, process};
+    use crate::engines::vllm::Version;
+
+    #[test]
+    fn data_parallel_engines_get_a_worker_each_and_spawned_api_servers() {
+        // 0.33, DP 2, TP 1: the mp executor runs one worker per engine, and two API servers
+        // (one per DP rank) are spawned, so they share no pages with the launcher.
+        let b = built("-dp 2 --max-model-len 5120", Version::V0_33, Device::Cuda);
+        let w = process(&b, Role::Worker).expect("a worker per engine");
+        assert_eq!((w.count, w.title.as_str()), (2, "VLLM::Worker_DP{i}"));
+        assert!(w.components.iter().any(|c| c.id == "runner.input_ids"
+            || c.id == "v2.all_token_ids"
+            || c.id == "input_batch.token_ids"));
+        let api = process(&b, Role::ApiServer).unwrap();
+        assert_eq!(api.count, 2);
+        let imports = api
+            .components
+            .iter()
+            .find(|c| c.id == "runtime.python_imports")
+            .unwrap();
+        assert!(!imports.formula.contains("forked"), "{}", imports.formula);
+        let engine = process(&b, Role::EngineCore).unwrap();
+        assert!(engine.components.iter().all(|c| c.id != "runner.input_ids"));
+        // 0.16 ran the model inside each EngineCore when TP × PP = 1.
+        let b = built("-dp 2 --max-model-len 5120", Version::V0_16, Device::Cuda);
+        assert!(process(&b, Role::Worker).is_none());
     }
 }

@@ -7,9 +7,11 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::args::VllmArgs;
-use super::limits::{self, MAX_CAPTURE_SIZES};
-use super::releases::{flag_added_in, CaptureGrid};
-use super::Version;
+use super::kv_transfer::{self, KvTransfer};
+use super::limits;
+use super::offload::{self, WeightOffload};
+use super::releases::flag_added_in;
+use super::{cuda_graphs, Version};
 use crate::footprint::Device;
 use crate::gpu::Gpu;
 use crate::hf::Dtype;
@@ -23,6 +25,9 @@ const GIB: f64 = (1u64 << 30) as f64;
 #[serde(rename_all = "kebab-case")]
 pub enum LoadStrategy {
     Lazy,
+    /// No strategy given (0.20+): lazy, but on NFS/Lustre a checkpoint that fits in 90% of
+    /// the available RAM is first prefetched into the page cache.
+    Auto,
     Eager,
     Prefetch,
     Torchao,
@@ -69,8 +74,14 @@ pub struct Resolved {
     pub kv_offloading_bytes: u64,
     pub kv_offloading_backend: String,
     /// `num_cpu_blocks` of an `OffloadingConnector` in `--kv-transfer-config`.
-    pub kv_connector_cpu_blocks: Option<u64>,
+    /// KV transfer and offload connectors (`--kv-transfer-config`, `--kv-offloading-size`).
+    pub kv_transfer: KvTransfer,
+    /// The weight offloader (`--cpu-offload-gb`, `--offload-group-size`).
+    pub weight_offload: WeightOffload,
+    pub enable_prompt_embeds: bool,
     pub sleep_mode: bool,
+    /// `--sleep-mode-offload-cudagraph`: sleep also backs up the CUDA graph pool (0.32+).
+    pub sleep_offload_cudagraph: bool,
     pub enable_lora: bool,
     pub max_loras: u64,
     pub max_cpu_loras: u64,
@@ -318,12 +329,13 @@ pub fn resolve(model: &Model, args: &VllmArgs, cx: &Context) -> Result<Resolved,
     let cudagraph_capture_sizes = if cudagraph_mode == "NONE" {
         Vec::new()
     } else {
-        capture_sizes(
+        cuda_graphs::capture_sizes(
             version,
             args,
             max_num_seqs,
             max_num_batched_tokens,
             num_speculative_tokens,
+            cuda_graphs::compute_family(&cx.gpu.name) == Some(100),
         )?
     };
 
@@ -394,6 +406,7 @@ pub fn resolve(model: &Model, args: &VllmArgs, cx: &Context) -> Result<Resolved,
     } else {
         let known = rel.load_strategies.value;
         match args.safetensors_load_strategy.as_deref() {
+            None if rel.auto_prefetch.value => LoadStrategy::Auto,
             None | Some("lazy") => LoadStrategy::Lazy,
             Some("eager") => LoadStrategy::Eager,
             Some("prefetch") if known.contains(&"prefetch") => LoadStrategy::Prefetch,
@@ -408,18 +421,18 @@ pub fn resolve(model: &Model, args: &VllmArgs, cx: &Context) -> Result<Resolved,
 
     let cpu_offload_bytes = limits::gib_bytes("--cpu-offload-gb", args.cpu_offload_gb)?;
     let kv_offloading_bytes = limits::gib_bytes("--kv-offloading-size", args.kv_offloading_size)?;
-    let kv_connector_cpu_blocks = args
-        .kv_transfer_config
-        .as_deref()
-        .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
-        .filter(|j| {
-            j.get("kv_connector").and_then(serde_json::Value::as_str) == Some("OffloadingConnector")
-        })
-        .and_then(|j| {
-            j.get("kv_connector_extra_config")?
-                .get("num_cpu_blocks")?
-                .as_u64()
-        });
+    let kv_transfer = kv_transfer::resolve(
+        version,
+        &kv_transfer::Request {
+            transfer_config: args.kv_transfer_config.as_deref(),
+            offloading_bytes: kv_offloading_bytes,
+            offloading_backend: args.kv_offloading_backend.as_deref(),
+            ranks: world,
+            env: cx.env,
+        },
+        &mut notes,
+    )?;
+    let weight_offload = offload::resolve(version, args, cpu_offload_bytes, &mut notes)?;
     let sleep_mode = args.enable_sleep_mode.unwrap_or(false);
     if sleep_mode && device == Device::Cpu {
         notes.push("--enable-sleep-mode is ignored by the CPU backend".into());
@@ -525,8 +538,11 @@ pub fn resolve(model: &Model, args: &VllmArgs, cx: &Context) -> Result<Resolved,
             .kv_offloading_backend
             .clone()
             .unwrap_or_else(|| "native".into()),
-        kv_connector_cpu_blocks,
+        kv_transfer,
+        weight_offload,
+        enable_prompt_embeds: args.enable_prompt_embeds.unwrap_or(false),
         sleep_mode: sleep_mode && device == Device::Cuda,
+        sleep_offload_cudagraph: args.sleep_mode_offload_cudagraph.unwrap_or(false),
         enable_lora,
         max_loras,
         max_cpu_loras,
@@ -598,50 +614,6 @@ fn default_api_servers(version: Version, args: &VllmArgs, dp: u64, dp_local: u64
     } else {
         dp
     }
-}
-
-/// CUDA graph batch sizes (`_set_cudagraph_sizes`). At most [`MAX_CAPTURE_SIZES`]: the
-/// list is counted before it is built, so `--max-cudagraph-capture-size 1e12` is refused
-/// rather than allocated.
-fn capture_sizes(
-    version: Version,
-    args: &VllmArgs,
-    r: u64,
-    t: u64,
-    spec: u64,
-) -> Result<Vec<u64>, ResolveError> {
-    if let Some(sizes) = &args.cudagraph_capture_sizes {
-        return Ok(sizes.clone());
-    }
-    let max = match args.max_cudagraph_capture_size {
-        Some(m) => m,
-        None => (Checked::new(2) * r * (Checked::new(1) + spec))
-            .min(512)
-            .raw(),
-    }
-    .min(t);
-    let every_8 = version.release().capture_grid.value == CaptureGrid::Every8;
-    let count = if every_8 {
-        max / 8
-    } else {
-        max.min(255) / 8 + max.saturating_sub(240) / 16
-    };
-    if count > MAX_CAPTURE_SIZES {
-        return Err(ResolveError::Invalid(format!(
-            "--max-cudagraph-capture-size {max} would capture about {count} CUDA graphs at start-up (every 8 or 16 tokens); ramscope models at most {MAX_CAPTURE_SIZES}: give --cudagraph-capture-sizes or a smaller maximum"
-        )));
-    }
-    let mut sizes: Vec<u64> = vec![1, 2, 4];
-    if every_8 {
-        sizes.extend((8..=max).step_by(8));
-    } else {
-        sizes.extend((8..256.min(max.saturating_add(1))).step_by(8));
-        if max >= 256 {
-            sizes.extend((256..=max).step_by(16));
-        }
-    }
-    sizes.retain(|s| *s <= max);
-    Ok(sizes)
 }
 
 /// KV blocks per engine. GPU: what fits in `u × memory` after weights and activations (an

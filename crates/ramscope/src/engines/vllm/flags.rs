@@ -81,6 +81,12 @@ pub enum Field {
     EnableShmTensorArena,
     Quantization,
     ConfigFile,
+    OffloadBackend,
+    OffloadGroupSize,
+    OffloadNumInGroup,
+    OffloadPrefetchStep,
+    OffloadParams,
+    SleepModeOffloadCudagraph,
 }
 
 /// What a flag does to host RAM.
@@ -158,7 +164,7 @@ const KV_LAYOUT: &str = "KV cache layout on the device";
 const SCHEDULING: &str = "scheduling policy";
 const SUB_CONFIG: &str = "engine sub-config without a host buffer";
 const LORA: &str = "LoRA options without a host buffer";
-const WEIGHT_OFFLOAD: &str = "weight offload (GPU: not in this estimate yet)";
+const WEIGHT_OFFLOAD: &str = "UVA weight offload by parameter name (not modelled: the budget is)";
 const WORKER_CLASS: &str = "custom worker classes are not modelled";
 
 /// Every flag ramscope knows, modelled ones first.
@@ -536,7 +542,12 @@ pub const FLAGS: &[Flag] = &[
     nh("--runner", &[], Value, IDENTITY),
     nh("--seed", &[], Value, IDENTITY),
     nh("--served-model-name", &[], Multi, IDENTITY),
-    nh("--sleep-mode-offload-cudagraph", &[], Bool, IDENTITY),
+    m(
+        "--sleep-mode-offload-cudagraph",
+        &[],
+        Bool,
+        F::SleepModeOffloadCudagraph,
+    ),
     nh("--sleep-preserve-parameter-names", &[], Multi, IDENTITY),
     nh("--tokenizer", &[], Value, IDENTITY),
     nh("--tokenizer-mode", &[], Value, IDENTITY),
@@ -636,11 +647,16 @@ pub const FLAGS: &[Flag] = &[
     nh("--swa-bounded-replay", &[], Bool, KV_LAYOUT),
     nh("--use-replayssm", &[], Bool, KV_LAYOUT),
     nh("--cpu-offload-params", &[], Multi, WEIGHT_OFFLOAD),
-    nh("--offload-backend", &[], Value, KERNELS),
-    nh("--offload-group-size", &[], Value, WEIGHT_OFFLOAD),
-    nh("--offload-num-in-group", &[], Value, WEIGHT_OFFLOAD),
-    nh("--offload-params", &[], Multi, WEIGHT_OFFLOAD),
-    nh("--offload-prefetch-step", &[], Value, WEIGHT_OFFLOAD),
+    m("--offload-backend", &[], Value, F::OffloadBackend),
+    m("--offload-group-size", &[], Value, F::OffloadGroupSize),
+    m("--offload-num-in-group", &[], Value, F::OffloadNumInGroup),
+    m("--offload-params", &[], Multi, F::OffloadParams),
+    m(
+        "--offload-prefetch-step",
+        &[],
+        Value,
+        F::OffloadPrefetchStep,
+    ),
     nh("--enable-mm-embeds", &[], Bool, MULTIMODAL),
     nh("--interleave-mm-strings", &[], Bool, MULTIMODAL),
     nh("--media-io-kwargs", &[], Value, MULTIMODAL),

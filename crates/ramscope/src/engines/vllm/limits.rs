@@ -124,7 +124,7 @@ pub fn check_lora(
     }
     if let Some(cpu) = max_cpu_loras.filter(|c| *c < max_loras) {
         return Err(invalid(format!(
-            "--max-cpu-loras {cpu} must be ≥ --max-loras {max_loras}"
+            "max_cpu_loras ({cpu}) must be >= max_loras ({max_loras}). (vLLM's LoRAConfig, vllm/config/lora.py:121-127@0.33.0: --max-cpu-loras is raised to --max-loras only when not given)"
         )));
     }
     if !RANKS.contains(&rank) {
@@ -187,7 +187,12 @@ mod tests {
     #[test]
     fn lora_rules() {
         assert!(check_lora(0, None, 16).is_err());
-        assert!(check_lora(4, Some(2), 16).is_err());
+        // vLLM's own words (config/lora.py `_validate_lora_config`).
+        let e = check_lora(4, Some(2), 16).unwrap_err().to_string();
+        assert!(
+            e.starts_with("max_cpu_loras (2) must be >= max_loras (4)."),
+            "{e}"
+        );
         assert!(check_lora(1, None, 7).is_err());
         assert!(check_lora(2, Some(2), 64).is_ok());
     }

@@ -8,16 +8,26 @@
 mod advice;
 pub mod args;
 mod buffers;
+mod changes;
+mod collectives;
 pub(crate) mod command_line;
 pub mod components;
+mod cuda_graphs;
 pub mod defaults;
 pub mod engine;
 mod flags;
+mod kv_transfer;
 pub mod limits;
+mod mm_cache;
+mod offload;
+mod prompt_embeds;
 pub mod releases;
 pub mod scan_check;
 pub mod sites;
+mod sleep_lora;
 pub mod source_lines;
+#[cfg(test)]
+mod test_util;
 pub mod version;
 mod weights;
 

@@ -1,15 +1,17 @@
 //! Weights in host RAM (loading, the CPU backend's resident copy), the CPU backend's KV
-//! cache, and the GPU features that keep data in host RAM: CPU weight offload, KV offload,
-//! sleep mode and LoRA. Checked like every formula in [`super::components`].
+//! cache, and the GPU features that keep data in host RAM: weight offload (with `offload`),
+//! sleep mode and LoRA (`sleep_lora`). Checked like every formula in [`super::components`].
 
 use crate::attribute::Category;
 use crate::engines::Options;
 use crate::footprint::{Component, Device, Phase};
 use crate::units::Checked;
 
+use super::changes::cite;
 use super::components::{n, Ctx, MIB};
 use super::defaults::LoadStrategy;
-use super::releases::KvOffload;
+use super::offload::{self, WeightOffload};
+use super::sleep_lora;
 
 /// The linear weights of one rank's layers, in load order: every decoder layer has the same
 /// four (qkv, o, gate_up, down), so they are kept as four sizes and a layer count. A list
@@ -50,11 +52,6 @@ impl LayerTensors {
             return n(0);
         }
         self.sizes.iter().fold(n(0), |m, s| m.max(*s))
-    }
-
-    /// Σ f(tensor) over every tensor of every layer.
-    pub fn sum(&self, f: impl Fn(Checked) -> Checked) -> Checked {
-        self.layers * self.sizes.iter().map(|s| f(*s)).sum::<Checked>()
     }
 
     /// `maybe_offload_to_cpu`: parameters in load order are offloaded while fewer than
@@ -105,8 +102,20 @@ pub(super) fn weights(cx: &Ctx, notes: &mut Vec<String>) -> Vec<Component> {
             c.range(shard * 8 / 10, shard * 12 / 10)
         }
     };
+    let rel = r.version.release();
     match r.load_strategy {
-        LoadStrategy::Lazy | LoadStrategy::Torchao => {
+        LoadStrategy::Auto => notes.push(format!(
+            "no --safetensors-load-strategy: on NFS or Lustre vLLM {} prefetches the checkpoint into the page cache first when it fits in 90% of the available RAM ({}), else loads it lazily",
+            r.version, rel.auto_prefetch.at
+        )),
+        LoadStrategy::Prefetch => notes.push("--safetensors-load-strategy prefetch: each rank reads its share of the files into the page cache first (page cache, not RSS), then loads lazily".into()),
+        _ => {}
+    }
+    match r.load_strategy {
+        LoadStrategy::Lazy
+        | LoadStrategy::Auto
+        | LoadStrategy::Prefetch
+        | LoadStrategy::Torchao => {
             let mut c = mark(cx.exact(
                 "weights.load.lazy",
                 shard,
@@ -138,6 +147,8 @@ pub(super) fn weights(cx: &Ctx, notes: &mut Vec<String>) -> Vec<Component> {
             );
         }
         LoadStrategy::Multithread => {
+            // Every file is submitted to the pool at once (`as_completed` takes them all), so
+            // finished state dicts wait for the consumer: up to the whole checkpoint.
             let threads = r.load_threads.min(w.files.max(1) as u64);
             let bytes = n(threads) * shard;
             out.push(
@@ -146,17 +157,22 @@ pub(super) fn weights(cx: &Ctx, notes: &mut Vec<String>) -> Vec<Component> {
                     bytes,
                     Category::Heap,
                     format!(
-                        "threads × largest file = {threads} × {}",
-                        crate::units::bytes(shard.raw())
+                        "threads × largest file = {threads} × {} (up to the whole checkpoint, {})",
+                        crate::units::bytes(shard.raw()),
+                        crate::units::bytes(w.total_bytes)
                     ),
-                    wl,
+                    cite(
+                        r.version,
+                        &[
+                            (10, "vllm/model_executor/model_loader/weight_utils.py:546-575@0.10.2"),
+                            (33, "vllm/model_executor/model_loader/weight_utils.py:1252-1279@0.33.0"),
+                        ],
+                    ),
                 )
-                .range(bytes / 2, bytes * 3 / 2)
-                .load_only(),
+                .range(shard, n(w.total_bytes).max(bytes))
+                .load_only()
+                .note("load_file() per file on a thread pool; all files are queued at once, so files read faster than the GPU copy consumes them pile up"),
             );
-        }
-        LoadStrategy::Prefetch => {
-            notes.push("--safetensors-load-strategy prefetch: the checkpoint is read into the page cache before loading (no RSS)".into());
         }
         LoadStrategy::Other => {}
     }
@@ -278,134 +294,42 @@ pub(super) fn cpu_kv_cache(
     }
 }
 
-/// CPU offload, KV offload, sleep mode, LoRA: GPU features that live in host RAM.
+/// Weight offload, sleep mode, LoRA: GPU features that keep data in host RAM (the KV
+/// connectors are in `kv_transfer`).
 pub(super) fn gpu_features(cx: &Ctx, notes: &mut Vec<String>) -> Vec<Component> {
-    let (r, c) = (cx.r, &cx.m.config);
+    let r = cx.r;
     let mut out = Vec::new();
-    if r.cpu_offload_bytes > 0 {
-        // One pinned tensor per parameter until the budget is crossed.
-        let (raw, pinned) = LayerTensors::of(cx).offload(r.cpu_offload_bytes);
-        out.push(
-            cx.exact(
-                "cpu_offload.weights",
-                pinned,
-                Category::Pinned,
-                format!(
-                    "Σ pow2(parameter) until cpu_offload_gb is crossed = Σ pow2 over {} of weights",
-                    crate::units::bytes(raw.raw())
-                ),
-                "vllm/model_executor/models/utils.py (maybe_offload_to_cpu)",
-            )
-            .range(raw, pinned)
-            .note("per rank; pinned and rounded per parameter"),
-        );
-    }
-    let kv_layer_page = n(2)
-        * r.block_size
-        * (c.num_kv_heads / r.tensor_parallel_size).max(1)
-        * c.head_dim
-        * r.kv_cache_dtype.bytes() as u64;
-    let layers = n(c.num_layers) / r.pipeline_parallel_size;
-    if let Some(blocks) = r.kv_connector_cpu_blocks {
-        let per_layer = kv_layer_page * blocks;
-        let pinned = layers * per_layer.pow2();
-        out.push(cx.exact(
-            "kv_offload.cpu_tensors",
-            pinned,
-            Category::Pinned,
-            format!("layers × pow2(num_cpu_blocks × page) = {layers} × pow2({blocks} × {kv_layer_page})"),
-            "vllm/v1/kv_offload/worker/cpu_gpu.py",
-        ));
-    } else if let Some(mode) = r
-        .version
-        .release()
-        .kv_offload
-        .map(|c| c.value)
-        .filter(|_| r.kv_offloading_bytes > 0)
-    {
-        let ranks = r.world_size();
-        if r.kv_offloading_backend == "lmcache" {
-            let per = n(r.kv_offloading_bytes) / ranks;
+    match &r.weight_offload {
+        WeightOffload::Uva { bytes } => {
+            // One pinned tensor per parameter until the budget is crossed.
+            let (raw, pinned) = LayerTensors::of(cx).offload(*bytes);
             out.push(
                 cx.exact(
-                    "kv_offload.lmcache",
-                    per,
+                    "cpu_offload.weights",
+                    pinned,
                     Category::Pinned,
                     format!(
-                        "kv_offloading_size ÷ (TP × PP) = {} ÷ {ranks}",
-                        r.kv_offloading_bytes
+                        "Σ pow2(parameter) until cpu_offload_gb is crossed = Σ pow2 over {} of weights",
+                        crate::units::bytes(raw.raw())
                     ),
-                    "vllm/config/vllm.py (LMCache max_local_cpu_size)",
+                    cite(
+                        r.version,
+                        &[
+                            (10, "vllm/model_executor/models/utils.py:556-600@0.10.2"),
+                            (17, "vllm/model_executor/offloader/uva.py:67-102@0.17.1"),
+                            (30, "vllm/model_executor/offloader/uva.py:73-115@0.30.0"),
+                        ],
+                    ),
                 )
-                .range(per, per * 11 / 10),
+                .range(raw, pinned)
+                .note("per rank; pinned and rounded per parameter"),
             );
-        } else if mode == KvOffload::SharedRegion {
-            let per = n(r.kv_offloading_bytes) / ranks;
-            out.push(
-                cx.exact("kv_offload.shared_region", per, Category::Shm, format!("kv_offloading_size ÷ ranks mapping it = {} ÷ {ranks}", r.kv_offloading_bytes), "vllm/v1/kv_offload/cpu/shared_offload_region.py")
-                    .mapped(r.kv_offloading_bytes)
-                    .note("/dev/shm/vllm_offload_*.mmap, populated, then unlinked: shows as (deleted); no pow2 rounding"),
-            );
-        } else {
-            let per_rank = n(r.kv_offloading_bytes) / ranks;
-            let blocks = per_rank / (kv_layer_page * layers).max(1);
-            let pinned = layers * (blocks * kv_layer_page).pow2();
-            let c = cx.exact(
-                "kv_offload.cpu_tensors",
-                pinned,
-                Category::Pinned,
-                format!(
-                    "layers × pow2(blocks × page) = {layers} × pow2({blocks} × {kv_layer_page})"
-                ),
-                "vllm/v1/kv_offload/worker/cpu_gpu.py",
-            );
-            out.push(if mode == KvOffload::ZeroCpuBlocks {
-                c.range(0, pinned)
-                    .note("0.12/0.13 pass num_cpu_blocks = 0 to the offloading connector, which refuses it: expect the server not to start")
-            } else {
-                c
-            });
         }
+        WeightOffload::Prefetch(p) => out.extend(offload::prefetch_buffers(cx, p)),
+        WeightOffload::None => {}
     }
-    if r.sleep_mode {
-        let segs = LayerTensors::of(cx).sum(|p| (p.div_ceil(2 * MIB) * (2 * MIB)).pow2());
-        out.push(
-            cx.exact("sleep_mode.weight_backups", segs, Category::Pinned, "Σ pow2(2 MiB-aligned parameter segment) per rank".into(), "vllm/device_allocator/cumem.py")
-                .range(0, segs)
-                .note("pinned copies of the weights while asleep; after wake-up they stay in PyTorch's pinned cache (by reading)"),
-        );
-        notes.push("sleep mode: level-1 sleep copies the weights to pinned host memory".into());
-    }
-    if r.enable_lora {
-        let rank = n(r.max_lora_rank);
-        let h = n(c.hidden_size);
-        let dt = r.dtype.activation_bytes();
-        let q = n(c.num_attention_heads) * c.head_dim;
-        let kv = n(c.num_kv_heads) * c.head_dim;
-        let modules = [
-            (h, q + kv * 2),
-            (q, h),
-            (h, n(2) * c.intermediate_size),
-            (n(c.intermediate_size), h),
-        ];
-        let per_layer: Checked = modules
-            .iter()
-            .map(|(i, o)| (rank * *i * dt).pow2() + (*o * rank * dt).pow2())
-            .sum();
-        let per_adapter = per_layer * c.num_layers;
-        let bytes = per_adapter * r.max_cpu_loras;
-        out.push(
-            cx.exact(
-                "lora.cpu_cache",
-                bytes,
-                Category::Pinned,
-                format!("max_cpu_loras × layers × Σ pow2(r·in·dt) + pow2(out·r·dt) = {} × {} × {per_layer}", r.max_cpu_loras, c.num_layers),
-                "vllm/lora/models.py",
-            )
-            .range(0, bytes)
-            .note("adapters at rank max_lora_rank on every linear layer; only once loaded"),
-        );
-    }
+    out.extend(sleep_lora::sleep_mode(cx, notes));
+    out.extend(sleep_lora::lora_cpu_cache(cx));
     out
 }
 
@@ -456,13 +380,7 @@ mod tests {
             layers: n(1_000_000_000_000),
         };
         assert_eq!(t.largest().get(), Some(1 << 20));
-        assert_eq!(t.sum(|s| s).get(), Some((4 << 20) * 1_000_000_000_000));
         let (raw, _) = t.offload(10 << 30);
         assert_eq!(raw.get(), Some(10 << 30));
-        let huge = LayerTensors {
-            sizes: [n(1 << 40); 4],
-            layers: n(u64::MAX - 1),
-        };
-        assert!(huge.sum(|s| s).is_too_large());
     }
 }

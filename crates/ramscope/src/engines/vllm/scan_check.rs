@@ -135,7 +135,7 @@ pub fn check(
             out.known.push(Known {
                 site: r,
                 why: format!(
-                    "the {} model runner's; this configuration runs the {} runner",
+                    "a site of the {} model runner; this configuration runs the {} runner",
                     other.name, running
                 ),
             });

@@ -5,7 +5,8 @@
         the warm-up profile run under --enforce-eager too, as 0.25 does)
 
 Per stack (vLLM release, torch build, Python) it fits, over the model shapes measured, with
-x = max_num_seqs × vocab × 4 B (the warm-up sampler's logits):
+x = max_num_seqs × vocab × 4 B (the warm-up sampler's logits; 0 above 32 MiB, which glibc
+maps and unmaps rather than keeping):
   API server / EngineCore:  PSS_anon = base + k × tokenizer.json bytes   (least squares)
   worker rest = PSS − (components ramscope computes from source), then
     without eager warm-up:  eager rest = base (mean, spread); compiled − eager = A + K·x
@@ -17,6 +18,10 @@ import json, os, subprocess, sys
 from collections import defaultdict
 
 MIB = 2**20
+# glibc serves an allocation above its mmap threshold with mmap and unmaps it on free; the
+# threshold rises with freed chunks but never past 32 MiB on 64-bit (DEFAULT_MMAP_THRESHOLD_MAX).
+# Logits above that leave nothing behind, so they count as x = 0.
+MMAP_THRESHOLD_MAX = 32 * MIB
 NOT_EXACT = ("runtime.", "tokenizer", "weights.load_residual", "requests.python_state")
 
 
@@ -83,6 +88,7 @@ for stack, ms in sorted(runs.items()):
     eager = [m for m in ms if m["eager"]]
     rests = {m["shape"]: m["roles"]["worker"]["pss_bytes"] - exact_rest(bin_, m, "worker") for m in eager}
     x = {m["shape"]: m["seqs"] * m["vocab"] * 4 for m in ms}
+    x = {k: (v if v <= MMAP_THRESHOLD_MAX else 0) for k, v in x.items()}
     files = [m["roles"]["worker"]["pss_file_bytes"] for m in eager]
     print("  worker       eager PSS beyond source-computed parts: "
           + ", ".join(f"{k} {r/MIB:.1f}" for k, r in rests.items()) + " MiB; "

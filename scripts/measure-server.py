@@ -77,6 +77,24 @@ try:
     time.sleep(2)
     snap = subprocess.run([a.ramscope, "measure", str(proc.pid), "--json"],
                           capture_output=True, text=True, check=True).stdout
+    # PSS divides shared library pages among every process mapping them: another process
+    # mapping this environment's libraries (a second server, a test) would lower the tree's
+    # numbers. Refuse such a measurement rather than record it.
+    tree = {p["pid"] for p in json.loads(snap)["processes"]}
+    venv_real = os.path.realpath(a.venv)
+    others = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        if int(pid) in tree or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/maps") as f:
+                if venv_real in f.read():
+                    others.append(int(pid))
+        except OSError:
+            pass
+    if others:
+        sys.exit(f"other processes map {venv_real} (PIDs {others}): their share would lower "
+                 "this tree's PSS; measure again when they are gone")
     result = {
         "stack": {"vllm": stack[0], "torch": stack[1], "python": stack[2]},
         "argv": argv[:-4],  # without the test's own --host/--port

@@ -165,6 +165,8 @@ pub struct Baselines {
     pub warmup_per_logit_byte: f64,
     /// What compiling adds beyond the warm-up: (fitted, low, high).
     pub compile_bytes: (u64, u64, u64),
+    /// Extra vocab × hidden tensors of the CPU worker (oneDNN packing of embedding and head).
+    pub vocab_copies: u64,
     /// CUDA context creation in the runner process.
     pub cuda_context_bytes: u64,
     /// First forward pass on a GPU: lazy CUDA module loading, cuBLAS/cuDNN workspaces.
@@ -203,7 +205,9 @@ impl Baselines {
             api_anon_bytes: s.api_anon,
             engine_anon_bytes: s.engine_anon,
             // The worker's rest is PSS: take its library pages out, as for the other roles.
-            worker_anon_bytes: s.worker_rest.saturating_sub(s.library_share + s.worker_libraries),
+            worker_anon_bytes: s
+                .worker_rest
+                .saturating_sub(s.library_share + s.worker_libraries),
             worker_anon_range: (
                 s.worker_rest_low
                     .saturating_sub(s.library_share + s.worker_libraries),
@@ -217,6 +221,7 @@ impl Baselines {
             engine_tokenizer_per_file_byte: s.engine_tokenizer_per_file_byte,
             warmup_per_logit_byte: s.warmup_per_logit_byte,
             compile_bytes: (s.compile, s.compile_low, s.compile_high),
+            vocab_copies: s.vocab_copies,
             cuda_context_bytes: 123 * MIB,
             first_forward_bytes: 871 * MIB,
             provenance_imports: provenance,

@@ -29,8 +29,8 @@ pub fn estimate(
     launch: &dyn Launch,
     options: &Options,
 ) -> Result<Estimate, EstimateError> {
-    let mut listing = launch.list(model, options)?;
-    listing.notes.push(options.baselines.describe());
+    // The engine names the baselines it used in the listing's notes.
+    let listing = launch.list(model, options)?;
     let mut estimate = Estimate::assemble(launch.engine().name(), model, listing)?;
     // A release standing in for one ramscope has not read is said in every report.
     estimate.version_assumed = options.release_assumed.clone();

@@ -50,6 +50,10 @@ pub struct MeasuredStack {
     pub compile: u64,
     pub compile_low: u64,
     pub compile_high: u64,
+    /// Extra vocab × hidden tensors the CPU worker holds beside the checkpoint (the embedding
+    /// and LM head keep their original next to oneDNN's packed copies): how many, as the
+    /// shapes' worker rests showed (docs/baselines.md §4).
+    pub vocab_copies: u64,
     /// The largest distance of a shape from the fits above, as a fraction of the process.
     pub fit_spread_percent: u64,
     /// multiprocessing's resource tracker.
@@ -67,19 +71,20 @@ pub const MEASURED: &[MeasuredStack] = &[
         python: "3.11.7",
         machine: "x86-64, 2 cores, AVX-512",
         shapes: SHAPES,
-        api_anon: mib_tenths(5498),
-        api_tokenizer_per_file_byte: 34.04,
-        engine_anon: mib_tenths(5334),
-        engine_tokenizer_per_file_byte: 15.91,
+        api_anon: mib_tenths(5507),
+        api_tokenizer_per_file_byte: 33.23,
+        engine_anon: mib_tenths(5335),
+        engine_tokenizer_per_file_byte: 15.79,
         library_share: mib_tenths(1135),
-        worker_rest: mib_tenths(7033),
+        worker_rest: mib_tenths(7021),
         worker_rest_low: mib_tenths(6955),
         worker_rest_high: mib_tenths(7160),
         worker_libraries: mib_tenths(167),
-        warmup_per_logit_byte: 4.58,
-        compile: mib_tenths(705),
-        compile_low: mib_tenths(703),
-        compile_high: mib_tenths(710),
+        warmup_per_logit_byte: 4.87,
+        compile: mib_tenths(631),
+        compile_low: mib_tenths(548),
+        compile_high: mib_tenths(700),
+        vocab_copies: 2,
         fit_spread_percent: 2,
         tracker: mib_tenths(69),
     },
@@ -91,19 +96,22 @@ pub const MEASURED: &[MeasuredStack] = &[
         python: "3.11.7",
         machine: "x86-64, 2 cores, AVX-512",
         shapes: SHAPES,
-        api_anon: mib_tenths(5286),
-        api_tokenizer_per_file_byte: 31.97,
-        engine_anon: mib_tenths(5184),
-        engine_tokenizer_per_file_byte: 13.11,
-        library_share: mib_tenths(1317),
-        worker_rest: mib_tenths(7457),
-        worker_rest_low: mib_tenths(7220),
-        worker_rest_high: mib_tenths(7576),
-        worker_libraries: mib_tenths(348),
-        warmup_per_logit_byte: 2.13,
-        compile: mib_tenths(327),
+        api_anon: mib_tenths(5305),
+        api_tokenizer_per_file_byte: 30.17,
+        engine_anon: mib_tenths(5170),
+        engine_tokenizer_per_file_byte: 14.34,
+        // 106–132 MiB over the runs: which neighbouring pages a fault maps in depends on
+        // the page cache (docs/baselines.md §3).
+        library_share: mib_tenths(1253),
+        worker_rest: mib_tenths(7247),
+        worker_rest_low: mib_tenths(6958),
+        worker_rest_high: mib_tenths(7561),
+        worker_libraries: mib_tenths(313),
+        warmup_per_logit_byte: 4.16,
+        compile: mib_tenths(278),
         compile_low: 0,
         compile_high: mib_tenths(990),
+        vocab_copies: 1,
         fit_spread_percent: 3,
         tracker: mib_tenths(69),
     },
@@ -112,7 +120,7 @@ pub const MEASURED: &[MeasuredStack] = &[
 /// The model shapes both stacks were measured on (layers × hidden / vocabulary), each with
 /// and without `--enforce-eager`, `--max-num-seqs 256 --max-model-len 4096 --dtype bfloat16`,
 /// `VLLM_CPU_KVCACHE_SPACE=1`, after 16 requests.
-const SHAPES: &str = "4×256/v1024, 8×512/v32000, 2×1024/v16384";
+const SHAPES: &str = "4×256/v1024, 8×512/v32000, 2×1024/v16384, 2×256/v151936";
 
 const fn mib_tenths(tenths: u64) -> u64 {
     tenths * MIB / 10
@@ -164,7 +172,11 @@ pub fn choose(target: &Target) -> Choice {
         let release = target
             .vllm_minor
             .map_or(0, |m| m.abs_diff(s.vllm_minor) as u64);
-        ((s.device != device) as u64, release, u16::MAX - s.vllm_minor)
+        (
+            (s.device != device) as u64,
+            release,
+            u16::MAX - s.vllm_minor,
+        )
     };
     // MEASURED is never empty (a test holds it to that); the fallback keeps this total.
     let stack = MEASURED
@@ -240,7 +252,12 @@ mod tests {
         for s in MEASURED {
             assert!(s.worker_rest_low <= s.worker_rest && s.worker_rest <= s.worker_rest_high);
             assert!(s.compile_low <= s.compile && s.compile <= s.compile_high);
-            assert_eq!(format!("0.{}", s.vllm_minor), minor_of(s.vllm), "{}", s.vllm);
+            assert_eq!(
+                format!("0.{}", s.vllm_minor),
+                minor_of(s.vllm),
+                "{}",
+                s.vllm
+            );
             // Per tokenizer byte, the API server holds at least the EngineCore's copy.
             assert!(s.api_tokenizer_per_file_byte >= s.engine_tokenizer_per_file_byte);
         }
@@ -267,7 +284,11 @@ mod tests {
         let near = on(Some(30), true, None);
         let far = on(Some(15), true, None);
         assert!(!near.within && near.widen_percent < far.widen_percent);
-        assert!(far.differences[0].contains("vLLM 0.15"), "{:?}", far.differences);
+        assert!(
+            far.differences[0].contains("vLLM 0.15"),
+            "{:?}",
+            far.differences
+        );
 
         let cuda = on(Some(32), false, None);
         assert!(!cuda.within);

@@ -35,6 +35,9 @@ pub(super) enum Change {
     PrefetchWeightOffload,
     /// Sleep mode also backs up the `runtime` (and `cudagraph`) allocations.
     SleepBacksUpRuntime,
+    /// The CPU worker skips its warm-up profile run under `--enforce-eager` (before: it ran
+    /// it, sampler over a full batch of logits included, whatever the compilation mode).
+    CpuEagerSkipsWarmup,
 }
 
 /// One change: first release (minor of 0.x) and where its source shows it.
@@ -82,6 +85,11 @@ const FACTS: &[Fact] = &[
         MmIpcNeedsOneApiServer,
         11,
         "vllm/multimodal/cache.py:497-498@0.11.0",
+    ),
+    fact(
+        CpuEagerSkipsWarmup,
+        27,
+        "vllm/v1/worker/cpu_model_runner.py:148@0.27.1",
     ),
     fact(PromptEmbedsV1, 11, "vllm/v1/request.py:86@0.11.0"),
     fact(
@@ -145,7 +153,7 @@ pub(super) fn cite(version: Version, rows: &[(u16, &'static str)]) -> &'static s
 mod tests {
     use super::*;
 
-    const ALL: [Change; 13] = [
+    const ALL: [Change; 14] = [
         FlashinferTrtllmDecodeSm100,
         FlashinferXqaDecodeSm90,
         FlashinferIndicesOnDevice,
@@ -159,6 +167,7 @@ mod tests {
         LmcacheSeparateServer,
         PrefetchWeightOffload,
         SleepBacksUpRuntime,
+        CpuEagerSkipsWarmup,
     ];
 
     #[test]

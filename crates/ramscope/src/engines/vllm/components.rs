@@ -18,6 +18,7 @@ use crate::units::Checked;
 use super::buffers::{cpu_runner_buffers, lazy_buffers, v1_runner_buffers, v2_runner_buffers};
 use super::defaults::{LoadStrategy, Resolved};
 use super::prompt_embeds::{prompt_embeds, Holder};
+use super::runtime::{self, baseline, tokenizer};
 use super::weights::{cpu_kv_cache, gpu_features, weights};
 use super::{collectives, kv_transfer, mm_cache};
 
@@ -260,110 +261,6 @@ pub(super) fn gib(bytes: u64) -> String {
     }
 }
 
-/// Python, torch and vLLM imports plus this process's share of library pages.
-fn baseline(cx: &Ctx, role: Role, py_processes: Checked, fork_group: Checked) -> Vec<Component> {
-    let b = cx.b;
-    let anon = match role {
-        Role::ApiServer => b.api_anon_bytes,
-        Role::Worker => b.worker_anon_bytes,
-        _ => b.engine_anon_bytes,
-    };
-    let mut out = Vec::new();
-    let imports = cx
-        .exact(
-            "runtime.python_imports",
-            anon,
-            Category::Heap,
-            format!(
-                "anonymous memory after Python, torch and vLLM imports and start-up = {}",
-                crate::units::bytes(anon)
-            ),
-            "vllm/entrypoints/openai/api_server.py (imports)",
-        )
-        .calibrated(&b.provenance_imports, n(anon) * 9 / 10, n(anon) * 11 / 10);
-    if fork_group.get() != Some(1) {
-        // Forked processes split the parent's untouched pages by PSS; how many stay shared
-        // depends on how much each process writes (refcounts dirty pages) [est: half].
-        let share = n(anon / 2) + n(anon / 2) / fork_group;
-        let formula = format!(
-            "imports × (1/2 + 1/2 ÷ {fork_group} forked processes) = {} × {:.3}",
-            crate::units::bytes(anon),
-            share.raw() as f64 / anon.max(1) as f64
-        );
-        out.push(
-            Component { formula, ..imports }
-                .with_bytes(share)
-                .range(n(anon) / fork_group, anon)
-                .note(
-                    "forked: copy-on-write pages shared with the parent count once across the tree",
-                ),
-        );
-    } else {
-        out.push(imports);
-    }
-    let procs = py_processes.max(1);
-    let libs = n(b.libraries_bytes) / procs;
-    out.push(
-        cx.exact(
-            "runtime.libraries",
-            libs,
-            Category::CodeTorch,
-            format!(
-                "library pages ÷ Python processes = {} ÷ {procs}",
-                crate::units::bytes(b.libraries_bytes)
-            ),
-            "torch/lib, nvidia/*/lib, triton, vllm/_C (mapped files)",
-        )
-        .calibrated(&b.provenance_imports, libs * 8 / 10, b.libraries_bytes)
-        .note("file-backed and shared: PSS splits it among the processes mapping it"),
-    );
-    if role == Role::Worker && cx.r.device == Device::Cpu {
-        out.push(
-            cx.exact(
-                "runtime.worker_libraries",
-                b.worker_libraries_bytes,
-                Category::CodeTorch,
-                "vLLM CPU kernels (_C.abi3.so), oneDNN".into(),
-                "vllm/_C.abi3.so",
-            )
-            .calibrated(
-                &b.provenance_imports,
-                b.worker_libraries_bytes / 2,
-                n(b.worker_libraries_bytes) * 2,
-            ),
-        );
-    }
-    out
-}
-
-/// A tokenizer copy: the Rust tokenizer plus `get_vocab()` as a Python dict.
-fn tokenizer(cx: &Ctx, role: &str) -> Option<Component> {
-    if cx.r.skip_tokenizer_init {
-        return None;
-    }
-    let v = n(cx.m.config.vocab_size);
-    let bytes = v * 400;
-    let (source, why) = if role == "api-server" {
-        ("vllm/v1/engine/async_llm.py", "the frontend's tokenizer")
-    } else {
-        (
-            "vllm/v1/structured_output/__init__.py",
-            "a second copy for structured outputs",
-        )
-    };
-    Some(
-        cx.exact(
-            "tokenizer",
-            bytes,
-            Category::Heap,
-            format!("vocab × ≈400 B = {v} × 400"),
-            source,
-        )
-        .range(v * 150, v * 1000)
-        .note(why),
-    )
-}
-
 /// Per-request Python state: grows with the tokens held, up to a KV cache full of requests.
 fn request_state(cx: &Ctx, bytes_per_token: u64, source: &str) -> Component {
     let r = cx.r;
@@ -556,7 +453,7 @@ fn runner(cx: &Ctx, options: &Options, notes: &mut Vec<String>) -> Vec<Component
     let mut out = Vec::new();
     match r.device {
         Device::Cuda => out.extend(gpu_runtime(cx)),
-        Device::Cpu => out.extend(cpu_runtime(cx)),
+        Device::Cpu => out.extend(runtime::cpu(cx)),
     }
     if r.device == Device::Cpu {
         out.extend(cpu_runner_buffers(cx));
@@ -577,40 +474,8 @@ fn runner(cx: &Ctx, options: &Options, notes: &mut Vec<String>) -> Vec<Component
 }
 
 fn gpu_runtime(cx: &Ctx) -> Vec<Component> {
-    let (r, b, cfg) = (cx.r, cx.b, &cx.m.config);
-    let mut out = vec![
-        cx.exact(
-            "runtime.cuda_context",
-            b.cuda_context_bytes,
-            Category::CodeCuda,
-            "CUDA context creation (driver state, libcuda pages)".into(),
-            "torch.cuda._lazy_init",
-        )
-        .calibrated(
-            &b.provenance_cuda,
-            n(b.cuda_context_bytes) * 8 / 10,
-            n(b.cuda_context_bytes) * 13 / 10,
-        ),
-        cx.exact(
-            "runtime.first_forward",
-            b.first_forward_bytes,
-            Category::Heap,
-            "lazy CUDA module loading, cuBLAS/cuDNN handles and workspaces".into(),
-            "torch (first kernels)",
-        )
-        .calibrated(
-            &b.provenance_first_forward,
-            b.first_forward_bytes / 2,
-            n(b.first_forward_bytes) * 3 / 2,
-        ),
-    ];
-    if r.torch_compile {
-        out.push(
-            cx.exact("runtime.torch_compile", 133 * MIB, Category::Heap, "Dynamo/Inductor state, Triton launchers (one process; vLLM forces TORCHINDUCTOR_COMPILE_THREADS=1)".into(), "vllm/env_override.py")
-                .range(100 * MIB, 500 * MIB)
-                .note("0 with --enforce-eager"),
-        );
-    }
+    let (r, cfg) = (cx.r, &cx.m.config);
+    let mut out = runtime::cuda(cx);
     let sizes = r.cudagraph_capture_sizes.len() as u64;
     if sizes > 0 {
         let layers = n(cfg.num_layers) / r.pipeline_parallel_size;
@@ -643,29 +508,6 @@ fn gpu_runtime(cx: &Ctx) -> Vec<Component> {
             )
             .range(bytes * 4 / 10, units * (500 * KIB))
             .note("host-side graph nodes; 0 with --enforce-eager"),
-        );
-    }
-    out
-}
-
-fn cpu_runtime(cx: &Ctx) -> Vec<Component> {
-    let r = cx.r;
-    let cfg = &cx.m.config;
-    let mut out = Vec::new();
-    if r.torch_compile {
-        // Measured +82 MiB (4 layers × 256) and +90 MiB (8 × 512) against --enforce-eager.
-        let extra = n(2 * MIB) * cfg.num_layers.saturating_sub(4);
-        let bytes = n(82 * MIB) + extra;
-        out.push(
-            cx.exact(
-                "runtime.torch_compile",
-                bytes,
-                Category::Heap,
-                format!("82 MiB + 2 MiB × (layers − 4) = 82 MiB + 2 MiB × {}", cfg.num_layers.saturating_sub(4)),
-                "vllm/platforms/cpu.py (DYNAMO_TRACE_ONCE, inductor)",
-            )
-            .calibrated(crate::calibrate::BUILT_IN_CPU_STACK, bytes * 8 / 10, bytes * 2)
-            .note("Dynamo/Inductor state, warm-up activations kept by the allocator; 0 with --enforce-eager"),
         );
     }
     out

@@ -137,7 +137,11 @@ impl Launch for VllmLaunch {
 
     fn list(&self, model: &Model, options: &Options) -> Result<Listing, EngineError> {
         let resolved = configuration(model, &self.args, options).map_err(EngineError::new)?;
-        let mut built = components::build(model, &resolved, &options.baselines, options);
+        // Built-in baselines come from the measured stack nearest to this release and device.
+        let baselines = options
+            .baselines
+            .for_target(resolved.version.minor(), resolved.device == Device::Cpu);
+        let mut built = components::build(model, &resolved, &baselines, options);
         // Where the release's source allocates each component, from `ramscope scan` of it.
         for c in built
             .processes
@@ -150,6 +154,7 @@ impl Launch for VllmLaunch {
         }
         let mut notes = resolved.notes.clone();
         notes.extend(built.notes);
+        notes.push(baselines.describe());
         Ok(Listing {
             engine_version: resolved.version.to_string(),
             device: resolved.device,

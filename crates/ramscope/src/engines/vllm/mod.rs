@@ -24,6 +24,8 @@ mod prompt_embeds;
 pub mod releases;
 mod runtime;
 pub mod scan_check;
+mod scheduler;
+mod shm;
 pub mod sites;
 mod sleep_lora;
 pub mod source_lines;

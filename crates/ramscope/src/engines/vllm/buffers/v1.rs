@@ -1,20 +1,18 @@
-//! The model runner's host buffers: the GPU runner V1 (0.10–0.12), V2 (0.32/0.33) and the
-//! CPU backend's runner, plus buffers allocated on first use. Sizes follow the tensors each
-//! runner allocates in `__init__` (docs/vllm-host-ram.md §3–§6), checked like every formula
-//! in [`super::components`].
+//! The GPU model runner V1's host buffers (the CUDA default up to 0.21, then wherever V2 is
+//! not): the input batch, block table and runner step buffers, each release's from its row
+//! of [`crate::engines::vllm::releases`], and FlashInfer's workspaces.
 
 use crate::attribute::Category;
+use crate::engines::vllm::changes::{at, cite, has, Change};
+use crate::engines::vllm::components::{n, Ctx, MIB};
+use crate::engines::vllm::cuda_graphs::compute_family;
 use crate::footprint::Component;
-use crate::units::Checked;
 
-use super::changes::{at, cite, has, Change};
-use super::components::{n, Ctx, MIB};
-use super::cuda_graphs::compute_family;
-use crate::footprint::Device;
+use super::times;
 
 /// GPU model runner V1: the CUDA default up to 0.21, then where V2 is not (see
 /// [`super::releases::RunnerDefault`]); each release's buffers from its row.
-pub(super) fn v1_runner_buffers(cx: &Ctx) -> Vec<Component> {
+pub(in crate::engines::vllm) fn v1_runner_buffers(cx: &Ctx) -> Vec<Component> {
     let r = cx.r;
     let rel = r.version.release();
     let (rr, l, t) = (
@@ -365,296 +363,12 @@ fn flashinfer_buffers(cx: &Ctx) -> Vec<Component> {
     out
 }
 
-/// GPU model runner V2 (0.32/0.33 default): one pinned R×L token table and small pools.
-pub(super) fn v2_runner_buffers(cx: &Ctx) -> Vec<Component> {
-    let r = cx.r;
-    let (rr, l) = (n(r.max_num_seqs), n(r.max_model_len));
-    let st = "vllm/v1/worker/gpu/states.py";
-    let pools = times(
-        cx.host_buf(
-            "v2.uva_pools",
-            4 * rr,
-            "max_num_seqs × 4 B",
-            &format!("{rr} × 4"),
-            "vllm/v1/worker/gpu/buffer_utils.py",
-        ),
-        75,
-        "≈ 25 UVA-backed tensors × 3 copies",
-    );
-    let pools = {
-        let b = pools.bytes;
-        pools.range(b / 2, n(b) * 2)
-    };
-    // With n-gram speculation (0.32+) the token table is a dense GPU tensor, written
-    // without the staging pool.
-    let ngram = has(r.version, Change::V2DenseTokenIdsWithNgram)
-        && matches!(r.speculative_method.as_deref(), Some("ngram" | "ngram_gpu"));
-    let mut out = vec![
-        pools,
-        cx.exact(
-            "v2.numpy_state",
-            12 * rr + 8 * rr,
-            Category::Heap,
-            format!("max_num_seqs × 20 B = {rr} × 20"),
-            st,
-        ),
-    ];
-    if !ngram {
-        out.push(cx.host_buf(
-            "v2.all_token_ids",
-            4 * rr * l,
-            "max_num_seqs × max_model_len × 4 B",
-            &format!("{rr} × {l} × 4"),
-            st,
-        ));
-        out.extend(staged_contents(cx));
-    }
-    if cx.m.config.mrope {
-        out.push(cx.host_buf(
-            "v2.mrope_prefill_positions",
-            4 * rr * 3 * l,
-            "max_num_seqs × 3 × max_model_len × 4 B",
-            &format!("{rr} × 3 × {l} × 4"),
-            "vllm/v1/worker/gpu/mm/rope.py",
-        ));
-    }
-    out
-}
-
-/// The pool staging `all_token_ids` writes (0.30+): max(2, in-flight batches) pinned slots,
-/// each grown to pow2(the tokens staged in one step) and never shrunk. A new request stages
-/// its whole prompt at once, so one prompt of max_model_len tokens grows a slot to
-/// pow2(4 × L); requests added together can grow it further, up to all max_num_seqs.
-fn staged_contents(cx: &Ctx) -> Option<Component> {
-    let r = cx.r;
-    if !has(r.version, Change::V2StagedContentsPool) {
-        return None;
-    }
-    let (rr, l) = (n(r.max_num_seqs), n(r.max_model_len));
-    // set_default_max_concurrency(max_concurrent_batches): PP + 1 with async scheduling.
-    let slots = (r.pipeline_parallel_size + 1).max(2);
-    let one_prompt = (4 * l).pow2();
-    let all = (4 * rr * l).pow2();
-    Some(
-        cx.exact(
-            "v2.staged_contents",
-            n(slots) * one_prompt,
-            Category::Pinned,
-            format!("slots × pow2(4 B × tokens staged in one step) = {slots} × pow2(4 × {l}) (a max_model_len prompt in each slot)"),
-            cite(
-                r.version,
-                &[
-                    (30, "vllm/v1/worker/gpu/buffer_utils.py:85-93,175@0.30.0"),
-                    (33, "vllm/v1/worker/gpu/buffer_utils.py:88-96,179@0.33.0"),
-                ],
-            ),
-        )
-        .range(n(slots) * 4, n(slots) * all)
-        .note("grows with the largest prompt batch seen and never shrinks; up to all max_num_seqs prompts staged in one step"),
-    )
-}
-
-/// CPU backend: the V1 runner with `device="cpu"`, nothing pinned (docs/vllm-host-ram.md §5).
-pub(super) fn cpu_runner_buffers(cx: &Ctx) -> Vec<Component> {
-    let r = cx.r;
-    let (rr, l, t) = (
-        n(r.max_num_seqs),
-        n(r.max_model_len),
-        n(r.max_num_batched_tokens),
-    );
-    let nb = n(r.blocks_per_request());
-    let h = n(cx.m.config.hidden_size);
-    let dt = r.dtype.activation_bytes();
-    let ib = "vllm/v1/worker/gpu_input_batch.py";
-    let bt = "vllm/v1/worker/block_table.py";
-    let mr = "vllm/v1/worker/gpu_model_runner.py";
-    let heap =
-        |id: &str, bytes: Checked, f: String, s: &str| cx.exact(id, bytes, Category::Heap, f, s);
-    let mut out = vec![
-        heap(
-            "input_batch.token_ids",
-            4 * rr * l,
-            format!("max_num_seqs × max_model_len × 4 B = {rr} × {l} × 4"),
-            ib,
-        ),
-        heap(
-            "input_batch.is_token_ids",
-            rr * l,
-            format!("max_num_seqs × max_model_len × 1 B = {rr} × {l}"),
-            ib,
-        ),
-        heap(
-            "input_batch.counters",
-            16 * rr,
-            format!("4 × max_num_seqs × 4 B = 4 × {rr} × 4"),
-            ib,
-        ),
-        heap(
-            "input_batch.sampling_params",
-            24 * rr,
-            format!("6 × max_num_seqs × 4 B = 6 × {rr} × 4"),
-            ib,
-        ),
-        heap(
-            "input_batch.num_accepted_tokens",
-            4 * rr,
-            format!("max_num_seqs × 4 B = {rr} × 4"),
-            ib,
-        ),
-        heap(
-            "input_batch.lora_and_logits_flags",
-            9 * rr,
-            format!("max_num_seqs × (8 + 1) B = {rr} × 9"),
-            ib,
-        ),
-        heap(
-            "logits.min_p",
-            4 * rr,
-            format!("max_num_seqs × 4 B = {rr} × 4"),
-            "vllm/v1/sample/logits_processor/builtin.py",
-        ),
-        heap(
-            "block_table.block_table",
-            4 * rr * nb,
-            format!("max_num_seqs × blocks_per_req × 4 B = {rr} × {nb} × 4"),
-            bt,
-        ),
-        heap(
-            "block_table.num_blocks_per_row",
-            4 * rr,
-            format!("max_num_seqs × 4 B = {rr} × 4"),
-            bt,
-        ),
-        heap(
-            "block_table.slot_mapping",
-            8 * t,
-            format!("max_num_batched_tokens × 8 B = {t} × 8"),
-            bt,
-        ),
-        heap(
-            "runner.input_ids",
-            4 * t,
-            format!("max_num_batched_tokens × 4 B = {t} × 4"),
-            mr,
-        ),
-        heap(
-            "runner.positions_is_padding",
-            9 * t,
-            format!("max_num_batched_tokens × (8 + 1) B = {t} × 9"),
-            mr,
-        ),
-        heap(
-            "runner.query_start_loc",
-            4 * (rr + 1),
-            format!("(max_num_seqs + 1) × 4 B = {} × 4", rr + 1),
-            mr,
-        ),
-        heap(
-            "runner.per_request_int32",
-            32 * rr,
-            format!("8 × max_num_seqs × 4 B = 8 × {rr} × 4"),
-            mr,
-        ),
-        heap(
-            "runner.req_indices",
-            8 * t,
-            format!("max_num_batched_tokens × 8 B = {t} × 8"),
-            mr,
-        ),
-        heap(
-            "runner.per_request_int64",
-            16 * rr,
-            format!("2 × max_num_seqs × 8 B = 2 × {rr} × 8"),
-            mr,
-        ),
-        heap(
-            "runner.inputs_embeds",
-            t * h * dt,
-            format!("max_num_batched_tokens × hidden × dtype = {t} × {h} × {dt}"),
-            mr,
-        ),
-        heap(
-            "runner.is_token_ids",
-            t,
-            format!("max_num_batched_tokens × 1 B = {t}"),
-            mr,
-        ),
-        heap(
-            "runner.discard_request_mask",
-            rr,
-            format!("max_num_seqs × 1 B = {rr}"),
-            mr,
-        ),
-        heap(
-            "runner.arange",
-            24 * (rr + 1).max(t),
-            format!("3 × max(R+1, T) × 8 B = 3 × {} × 8", (rr + 1).max(t)),
-            mr,
-        ),
-    ];
-    if cx.m.config.mrope {
-        out.push(heap(
-            "runner.mrope_positions",
-            24 * (t + 1),
-            format!("3 × (T + 1) × 8 B = 3 × {} × 8", t + 1),
-            mr,
-        ));
-    }
-    out
-}
-
-/// A component standing for `count` equal allocations.
-fn times(mut c: Component, count: u64, what: &str) -> Component {
-    // Scaling all three keeps low ≤ bytes ≤ high (a too-large one stays too large).
-    c.bytes = (n(c.bytes) * count).raw();
-    c.low_bytes = (n(c.low_bytes) * count).raw();
-    c.high_bytes = (n(c.high_bytes) * count).raw();
-    c.formula = format!("{count} × {} ({what})", c.formula);
-    c
-}
-
-/// Buffers allocated on first use and never freed (V1 and CPU runners: V2 keeps the allowed
-/// token ids and the penalties' prompt tokens on the GPU).
-pub(super) fn lazy_buffers(cx: &Ctx) -> Vec<Component> {
-    let r = cx.r;
-    if r.device == Device::Cuda && r.model_runner_v2 {
-        return Vec::new();
-    }
-    let (rr, l) = (n(r.max_num_seqs), n(r.max_model_len));
-    let v = n(cx.m.config.vocab_size);
-    // On the CPU backend the "device" copy of the mask is host memory too.
-    let copies: u64 = if r.device == Device::Cpu { 2 } else { 1 };
-    let mut out = vec![cx
-        .exact(
-            "input_batch.allowed_token_ids_mask",
-            0,
-            Category::Heap,
-            format!("copies × max_num_seqs × vocab × 1 B = {copies} × {rr} × {v}"),
-            "vllm/v1/worker/gpu_input_batch.py",
-        )
-        .range(0, rr * v * copies)
-        .note("allocated on the first request with allowed_token_ids, then kept (a CPU copy and a device copy)")];
-    if r.pin_memory {
-        out.push(
-            cx.exact(
-                "sampler.prompt_token_ids",
-                0,
-                Category::Pinned,
-                format!("≤ pow2(max_num_seqs × max_model_len × 8 B) = pow2({rr} × {l} × 8)"),
-                "vllm/v1/worker/gpu_input_batch.py",
-            )
-            .range(0, (8 * rr * l).pow2())
-            .note("per step with penalties; the pinned block stays cached"),
-        );
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::engines::vllm::test_util::{built, component};
     use crate::engines::vllm::Version;
+    use crate::footprint::Device;
     use crate::proc::roles::Role;
 
     const V1_FLASHINFER: &str =
@@ -681,39 +395,5 @@ mod tests {
         let b = built(V1_FLASHINFER, Version::V0_25, Device::Cuda);
         let c = component(&b, Role::EngineCore, "flashinfer.workspaces").unwrap();
         assert_eq!(c.bytes, 2 * 8 * MIB);
-    }
-
-    #[test]
-    fn v2_staging_grows_with_prompts_not_the_token_budget() {
-        // L = 5120: one prompt stages 4 × 5120 = 20,480 B → pow2 32,768 per slot, 2 slots;
-        // at most all 256 requests' prompts at once: 2 × pow2(4 × 256 × 5120) = 16 MiB.
-        let flags =
-            "VLLM_USE_V2_MODEL_RUNNER=1 vllm serve M --max-num-seqs 256 --max-model-len 5120";
-        let b = built(flags, Version::V0_33, Device::Cuda);
-        let c = component(&b, Role::EngineCore, "v2.staged_contents").expect("staged");
-        assert_eq!((c.bytes, c.high_bytes), (65_536, 16_777_216));
-        // With n-gram speculation the token table is on the GPU: neither exists.
-        let ngram = format!(
-            "{flags} --speculative-config {}",
-            r#"'{"method":"ngram","num_speculative_tokens":3,"prompt_lookup_max":4}'"#
-        );
-        let b = built(&ngram, Version::V0_33, Device::Cuda);
-        assert!(component(&b, Role::EngineCore, "v2.all_token_ids").is_none());
-        assert!(component(&b, Role::EngineCore, "v2.staged_contents").is_none());
-    }
-
-    #[test]
-    fn the_allowed_token_mask_is_host_memory_twice_on_the_cpu_backend() {
-        // 128 sequences (TP 1 CPU default) × vocabulary 151936 × 1 B, CPU and "device" copy.
-        let b = built("--max-model-len 5120", Version::V0_33, Device::Cpu);
-        let c = component(&b, Role::Worker, "input_batch.allowed_token_ids_mask").unwrap();
-        assert_eq!(c.high_bytes, 2 * 128 * 151_936);
-        // The V2 runner keeps it on the GPU.
-        let b = built(
-            "VLLM_USE_V2_MODEL_RUNNER=1 vllm serve M --max-model-len 5120",
-            Version::V0_33,
-            Device::Cuda,
-        );
-        assert!(component(&b, Role::EngineCore, "input_batch.allowed_token_ids_mask").is_none());
     }
 }

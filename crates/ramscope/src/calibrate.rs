@@ -240,16 +240,12 @@ impl Baselines {
         })
     }
 
-    /// The baselines for an estimate of vLLM 0.`vllm_minor` on this device: built-in ones are
+    /// The baselines for an estimate of this target (release, device, torch, Python): built-in ones are
     /// chosen again from the measured stack nearest to it; a calibration profile stays (it
     /// measured the user's own stack).
-    pub fn for_target(&self, vllm_minor: u16, cpu: bool) -> Baselines {
+    pub fn for_target(&self, target: &stacks::Target) -> Baselines {
         match self.source {
-            BaselineSource::BuiltIn => Baselines::built_in_for(&stacks::Target {
-                vllm_minor: Some(vllm_minor),
-                cpu,
-                ..stacks::Target::default()
-            }),
+            BaselineSource::BuiltIn => Baselines::built_in_for(target),
             BaselineSource::Profile { .. } => self.clone(),
         }
     }

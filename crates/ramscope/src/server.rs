@@ -129,6 +129,32 @@ fn visible_path(fs: &ProcFs, pid: Pid, path: &str) -> PathBuf {
     fs.pid_path(pid, "root").join(path.trim_start_matches('/'))
 }
 
+/// The torch and Python versions of the environment a site-packages folder belongs to:
+/// torch from `torch/version.py` (`__version__ = '2.13.0+cu130'`), Python from the folder's own
+/// path (`lib/python3.11/site-packages`). Either is `None` when it cannot be read.
+pub fn runtime_versions(site_packages: &Path) -> (Option<String>, Option<String>) {
+    let torch = crate::userfile::read_capped(&site_packages.join("torch/version.py"), 64 << 10)
+        .ok()
+        .and_then(|text| {
+            String::from_utf8_lossy(&text).lines().find_map(|l| {
+                let v = l.strip_prefix("__version__")?.trim_start();
+                let v = v.strip_prefix('=')?.trim().trim_matches(['\'', '"']);
+                (!v.is_empty() && v.len() < 64).then(|| v.to_string())
+            })
+        });
+    let python = site_packages
+        .parent()
+        .and_then(|p| p.file_name())
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("python"))
+        .filter(|v| {
+            v.split('.')
+                .all(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(str::to_string);
+    (torch, python)
+}
+
 /// The vLLM distribution and version in a site-packages folder, from its `.dist-info`.
 pub fn installed_vllm(site_packages: &Path) -> Option<(String, String)> {
     let entries = std::fs::read_dir(site_packages).ok()?;
@@ -158,6 +184,26 @@ pub fn installed_vllm(site_packages: &Path) -> Option<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_torch_and_python_versions_of_an_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let site = dir.path().join("venv/lib/python3.11/site-packages");
+        std::fs::create_dir_all(site.join("torch")).unwrap();
+        std::fs::write(
+            site.join("torch/version.py"),
+            "from typing import Optional\n__version__ = '2.13.0+cu130'\ncuda: Optional[str] = '13.0'\n",
+        )
+        .unwrap();
+        assert_eq!(
+            runtime_versions(&site),
+            (Some("2.13.0+cu130".into()), Some("3.11".into()))
+        );
+        // No torch, and a folder that does not name its Python: nothing is made up.
+        let bare = dir.path().join("site-packages");
+        std::fs::create_dir_all(&bare).unwrap();
+        assert_eq!(runtime_versions(&bare), (None, None));
+    }
 
     #[test]
     fn reads_a_dist_info() {

@@ -194,6 +194,9 @@ pub fn options(
         cpu_cores: std::thread::available_parallelism()
             .ok()
             .map(|n| n.get() as u64),
+        // A running server's are filled in by `explain`; a command line does not say.
+        torch_version: None,
+        python_version: None,
     })
 }
 

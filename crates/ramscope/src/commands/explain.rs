@@ -94,7 +94,12 @@ pub fn run(a: ExplainArgs, fallback: bool) -> anyhow::Result<()> {
         }
     };
 
-    let options = super::estimate::options(engine, &a.engine, Some(running), &server_env)?;
+    let mut options = super::estimate::options(engine, &a.engine, Some(running), &server_env)?;
+    // The server's own torch and Python, so the baselines can say how far they are from the
+    // stacks they were measured on.
+    if let Some(site) = launch.as_ref().and_then(|l| l.site_packages.as_deref()) {
+        (options.torch_version, options.python_version) = ramscope::server::runtime_versions(site);
+    }
     let parsed = engine
         .parse(&argv)
         .with_context(|| format!("parsing the server's command line `{}`", argv.join(" ")))?;

@@ -135,6 +135,10 @@ pub struct Options {
     pub host_memory_bytes: Option<u64>,
     /// CPU cores of the host (CPU backend all-reduce buffers).
     pub cpu_cores: Option<u64>,
+    /// torch and Python versions of the server's environment, when known (a running server):
+    /// the built-in baselines say when they were measured on others.
+    pub torch_version: Option<String>,
+    pub python_version: Option<String>,
 }
 
 impl Default for Options {
@@ -148,6 +152,8 @@ impl Default for Options {
             baselines: Baselines::built_in(),
             host_memory_bytes: None,
             cpu_cores: None,
+            torch_version: None,
+            python_version: None,
         }
     }
 }

@@ -140,7 +140,12 @@ impl Launch for VllmLaunch {
         // Built-in baselines come from the measured stack nearest to this release and device.
         let baselines = options
             .baselines
-            .for_target(resolved.version.minor(), resolved.device == Device::Cpu);
+            .for_target(&crate::calibrate::stacks::Target {
+                vllm_minor: Some(resolved.version.minor()),
+                cpu: resolved.device == Device::Cpu,
+                torch: options.torch_version.clone(),
+                python: options.python_version.clone(),
+            });
         let mut built = components::build(model, &resolved, &baselines, options);
         // Where the release's source allocates each component, from `ramscope scan` of it.
         for c in built

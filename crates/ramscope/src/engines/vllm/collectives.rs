@@ -3,8 +3,8 @@
 //! (CUDA), and the CPU backend's shared-memory all-reduce (`csrc/cpu/shm.cpp`), which the
 //! tensor- and pipeline-parallel groups each create.
 
-use super::changes::cite;
 use super::components::{n, Ctx, MIB};
+use super::releases::cite;
 use super::shm::mq;
 use crate::attribute::Category;
 use crate::engines::Options;

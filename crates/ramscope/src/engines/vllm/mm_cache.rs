@@ -4,8 +4,8 @@
 //! (`lru`), or the API server writes a `/dev/shm` ring (`shm`); otherwise every API server
 //! keeps the items itself (`processor_only`).
 
-use super::changes::{cite, has, Change};
 use super::components::{gib, n, Ctx};
+use super::releases::cite;
 use crate::attribute::Category;
 use crate::footprint::Component;
 use crate::units::Checked;
@@ -30,7 +30,8 @@ pub(super) fn kind(cx: &Ctx) -> Kind {
     }
     // IPC caching needs DP 1 (or external load balancing, not modelled) and, from 0.11, a
     // single API server.
-    let one_api_server = r.api_server_count <= 1 || !has(r.version, Change::MmIpcNeedsOneApiServer);
+    let one_api_server =
+        r.api_server_count <= 1 || r.version.release().mm_ipc_cache_one_api_server.is_none();
     if !(one_api_server && r.data_parallel_size == 1) {
         Kind::ProcessorOnly
     } else if r.mm_processor_cache_type == "shm" {

@@ -8,7 +8,6 @@
 mod advice;
 pub mod args;
 mod buffers;
-mod changes;
 mod collectives;
 pub(crate) mod command_line;
 pub mod components;

@@ -6,9 +6,9 @@
 use serde::Serialize;
 
 use super::args::VllmArgs;
-use super::changes::{cite, has, Change};
 use super::components::{n, Ctx};
 use super::defaults::ResolveError;
+use super::releases::cite;
 use super::weights::LayerTensors;
 use super::Version;
 use crate::attribute::Category;
@@ -54,7 +54,7 @@ pub fn resolve(
         }
     };
     let group_size = args.offload_group_size.unwrap_or(0);
-    if !has(version, Change::PrefetchWeightOffload) {
+    if version.release().prefetch_weight_offload.is_none() {
         if group_size > 0 || args.offload_backend.is_some() {
             notes.push(format!(
                 "prefetch weight offload (--offload-group-size, --offload-backend) appeared in vLLM 0.17; vLLM {version} refuses the flags: ignored here"

@@ -3,8 +3,8 @@
 //! processor, in EngineCore's `Request`, and (V1 runner) in the worker's input batch, each
 //! process holding its own deserialized copy: `P · H · dtype` per request, 0 at idle.
 
-use super::changes::{cite, has, Change};
 use super::components::{n, Ctx};
+use super::releases::cite;
 use crate::attribute::Category;
 use crate::footprint::{Component, Device};
 
@@ -20,7 +20,7 @@ pub(super) enum Holder {
 /// The copies a process keeps, up to max_num_seqs requests of max_model_len tokens.
 pub(super) fn prompt_embeds(cx: &Ctx, holder: Holder) -> Option<Component> {
     let r = cx.r;
-    if !r.enable_prompt_embeds || !has(r.version, Change::PromptEmbedsV1) {
+    if !r.enable_prompt_embeds || r.version.release().prompt_embeds_in_engine.is_none() {
         return None;
     }
     // The V2 runner copies them to the GPU as requests arrive (a transient pinned staging

@@ -11,7 +11,6 @@ use crate::footprint::{Component, Device};
 use crate::proc::roles::Role;
 use crate::units::Checked;
 
-use super::changes::{self, Change};
 use super::components::{n, Ctx, MIB};
 
 /// glibc's largest dynamic mmap threshold on 64-bit (`DEFAULT_MMAP_THRESHOLD_MAX`): a larger
@@ -195,7 +194,7 @@ pub(super) fn tokenizer(cx: &Ctx, role: &str) -> Option<Component> {
 pub(super) fn cpu(cx: &Ctx) -> Vec<Component> {
     let (r, b) = (cx.r, cx.b);
     let mut out = Vec::new();
-    let skips_eager = changes::has(r.version, Change::CpuEagerSkipsWarmup);
+    let skips_eager = r.version.release().cpu_eager_skips_warmup.is_some();
     if r.torch_compile || !skips_eager {
         let logits = n(r.max_num_seqs) * cx.m.config.vocab_size * 4;
         let k = b.warmup_per_logit_byte;

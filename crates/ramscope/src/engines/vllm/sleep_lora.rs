@@ -2,8 +2,8 @@
 //! cuMem allocations it frees (`CuMemAllocator.sleep`), and LoRA's CPU cache of adapters
 //! (`LoRAModel.from_lora_tensors`, packed modules pinned per sub-module).
 
-use super::changes::{at, cite, has, Change};
 use super::components::{n, Ctx, MIB};
+use super::releases::cite;
 use super::weights::LayerTensors;
 use crate::attribute::Category;
 use crate::footprint::Component;
@@ -108,7 +108,7 @@ pub(super) fn sleep_mode(cx: &Ctx, notes: &mut Vec<String>) -> Vec<Component> {
         )
         .range(0, weights_high)
         .note("level-1 sleep only (level 2 discards the weights); 0 until the first /sleep")];
-    if has(v, Change::SleepBacksUpRuntime) {
+    if let Some(runtime) = v.release().sleep_backs_up_runtime {
         let lora = if r.enable_lora {
             backups(&lora_gpu_tensors(cx))
         } else {
@@ -120,7 +120,7 @@ pub(super) fn sleep_mode(cx: &Ctx, notes: &mut Vec<String>) -> Vec<Component> {
                 lora.0,
                 Category::Pinned,
                 format!("LoRA's stacked buffers in the runtime pool, Σ pow2(segment) = {}", lora.0),
-                at(Change::SleepBacksUpRuntime),
+                runtime.at,
             )
             .range(0, lora.1)
             .note("every sleep level backs up the runtime pool; the attention back-end's KV set-up buffers are in it too and not sized here"),

@@ -7,10 +7,10 @@ use crate::engines::Options;
 use crate::footprint::{Component, Device, Phase};
 use crate::units::Checked;
 
-use super::changes::cite;
 use super::components::{n, Ctx};
 use super::defaults::LoadStrategy;
 use super::offload::{self, WeightOffload};
+use super::releases::cite;
 use super::sleep_lora;
 
 /// The linear weights of one rank's layers, in load order: every decoder layer has the same

@@ -3,9 +3,9 @@
 //! of [`crate::engines::vllm::releases`], and FlashInfer's workspaces.
 
 use crate::attribute::Category;
-use crate::engines::vllm::changes::{at, cite, has, Change};
 use crate::engines::vllm::components::{n, Ctx, MIB};
 use crate::engines::vllm::cuda_graphs::compute_family;
+use crate::engines::vllm::releases::{cite, gained_in, Release};
 use crate::footprint::Component;
 
 use super::times;
@@ -314,7 +314,8 @@ fn flashinfer_buffers(cx: &Ctx) -> Vec<Component> {
         ],
     );
     let mut out = Vec::new();
-    if !has(v, Change::FlashinferIndicesOnDevice) {
+    let rel = v.release();
+    if rel.flashinfer_indices_on_device.is_none() {
         let l_blocks = l.div_ceil(r.block_size);
         out.push(cx.host_buf(
             "flashinfer.paged_kv_indices",
@@ -325,8 +326,8 @@ fn flashinfer_buffers(cx: &Ctx) -> Vec<Component> {
         ));
     }
     let family = r.gpu.as_ref().and_then(|g| compute_family(&g.name));
-    let fused_decode = (family == Some(100) && has(v, Change::FlashinferTrtllmDecodeSm100))
-        || (family == Some(90) && has(v, Change::FlashinferXqaDecodeSm90));
+    let fused_decode = (family == Some(100) && rel.flashinfer_trtllm_decode_sm100.is_some())
+        || (family == Some(90) && rel.flashinfer_xqa_decode_sm90.is_some());
     let per_size = if r.cudagraph_mode.starts_with("FULL") && !fused_decode {
         r.cudagraph_capture_sizes
             .iter()
@@ -343,22 +344,25 @@ fn flashinfer_buffers(cx: &Ctx) -> Vec<Component> {
             "prefill, decode, cascade + one per FULL capture size",
         )
     };
+    // Cited where the first release with TRTLLM decoding, then the first with XQA decoding,
+    // shows which wrappers are made.
+    let wrapper_sources: Vec<(u16, &'static str)> = [
+        gained_in(|r: &Release| r.flashinfer_trtllm_decode_sm100),
+        gained_in(|r: &Release| r.flashinfer_xqa_decode_sm90),
+        Some((
+            33,
+            "vllm/v1/attention/backends/flashinfer.py:993-1006@0.33.0",
+        )),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     out.push(cx.exact(
         "flashinfer.workspaces",
         n(wrappers) * 8 * MIB,
         Category::Pinned,
         format!("wrappers × 8 MiB = {wrappers} × 8 MiB ({which})"),
-        cite(
-            v,
-            &[
-                (12, at(Change::FlashinferTrtllmDecodeSm100)),
-                (25, at(Change::FlashinferXqaDecodeSm90)),
-                (
-                    33,
-                    "vllm/v1/attention/backends/flashinfer.py:993-1006@0.33.0",
-                ),
-            ],
-        ),
+        cite(v, &wrapper_sources),
     ));
     out
 }

@@ -2,8 +2,8 @@
 //! pinned token table and, from 0.30, the pool that stages its writes.
 
 use crate::attribute::Category;
-use crate::engines::vllm::changes::{cite, has, Change};
 use crate::engines::vllm::components::{n, Ctx};
+use crate::engines::vllm::releases::cite;
 use crate::footprint::Component;
 
 use super::times;
@@ -30,7 +30,7 @@ pub(in crate::engines::vllm) fn v2_runner_buffers(cx: &Ctx) -> Vec<Component> {
     };
     // With n-gram speculation (0.32+) the token table is a dense GPU tensor, written
     // without the staging pool.
-    let ngram = has(r.version, Change::V2DenseTokenIdsWithNgram)
+    let ngram = r.version.release().v2_ngram_token_ids_on_gpu.is_some()
         && matches!(r.speculative_method.as_deref(), Some("ngram" | "ngram_gpu"));
     let mut out = vec![
         pools,
@@ -70,7 +70,7 @@ pub(in crate::engines::vllm) fn v2_runner_buffers(cx: &Ctx) -> Vec<Component> {
 /// pow2(4 × L); requests added together can grow it further, up to all max_num_seqs.
 fn staged_contents(cx: &Ctx) -> Option<Component> {
     let r = cx.r;
-    if !has(r.version, Change::V2StagedContentsPool) {
+    if r.version.release().v2_staged_contents_pool.is_none() {
         return None;
     }
     let (rr, l) = (n(r.max_num_seqs), n(r.max_model_len));

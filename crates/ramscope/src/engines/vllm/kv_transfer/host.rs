@@ -2,9 +2,8 @@
 
 use super::{Chunk, KvHost};
 use crate::attribute::Category;
-use crate::engines::vllm::changes::{at, cite, has, Change};
 use crate::engines::vllm::components::{n, Ctx};
-use crate::engines::vllm::releases::KvOffload;
+use crate::engines::vllm::releases::{cite, gained_in, KvOffload, Release};
 use crate::engines::vllm::Version;
 use crate::footprint::{Component, Device};
 use crate::units::Checked;
@@ -147,7 +146,7 @@ pub(in crate::engines::vllm) fn host_buffers(cx: &Ctx, notes: &mut Vec<String>) 
                     // 0.14–0.26: pinned tensors per layer, as many blocks as the bytes allow
                     // once every worker's share of a block is counted.
                     let per_offloaded = g.per_block() * w * bpc;
-                    let per_offloaded = if has(v, Change::KvOffloadAlignedBlocks) {
+                    let per_offloaded = if v.release().kv_offload_aligned_blocks.is_some() {
                         round_up(per_offloaded, 4096)
                     } else {
                         per_offloaded
@@ -234,7 +233,9 @@ pub(in crate::engines::vllm) fn host_buffers(cx: &Ctx, notes: &mut Vec<String>) 
                         0,
                         Category::Pinned,
                         "storage in a separate LMCache server process; kv_offloading_size is not passed to vLLM's processes".into(),
-                        at(Change::LmcacheSeparateServer),
+                        // Where the first release with a separate server shows it, even
+                        // for an LMCacheMPConnector given by hand to an older release.
+                        gained_in(|r: &Release| r.lmcache_separate_server).map_or("", |(_, at)| at),
                     )
                     .note("LMCacheMPConnector: start and size the LMCache server yourself; it is not counted here"),
                 );

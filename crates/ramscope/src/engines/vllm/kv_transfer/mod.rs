@@ -2,14 +2,13 @@
 //! `--kv-transfer-config` (JSON, parsed the way vLLM's `KVTransferConfig` reads it) and from
 //! `--kv-offloading-size` / `--kv-offloading-backend`, which vLLM turns into a connector
 //! (`VllmConfig._post_init_kv_transfer_config`). Which connector and which keys count
-//! depends on the release (see [`super::changes`]).
+//! depends on the release (the KV facts of [`super::releases`]).
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::changes::{has, Change};
 use super::components::GIB;
 use super::defaults::ResolveError;
 use super::releases::{ConnectorSizing, KvOffload};
@@ -157,7 +156,8 @@ fn apply_offloading_flags(
         }
         return Ok(());
     };
-    let defaulted = has(version, Change::KvOffloadingBackendDefault);
+    let rel = version.release();
+    let defaulted = rel.kv_offloading_backend_default.is_some();
     // 0.12/0.13 act on the backend (no default); later releases on the size.
     let backend = match (backend, defaulted) {
         (Some(b), _) => b,
@@ -194,7 +194,7 @@ fn apply_offloading_flags(
             )))
         }
         "native" => {
-            let simple = has(version, Change::SimpleKvOffload)
+            let simple = rel.simple_kv_offload.is_some()
                 && env
                     .get("VLLM_USE_SIMPLE_KV_OFFLOAD")
                     .and_then(|v| v.trim().parse::<i64>().ok())
@@ -209,7 +209,7 @@ fn apply_offloading_flags(
             c.insert("kv_connector".into(), Value::from(name));
             c.insert("kv_connector_extra_config".into(), Value::Object(e));
         }
-        "lmcache" if has(version, Change::LmcacheSeparateServer) => {
+        "lmcache" if rel.lmcache_separate_server.is_some() => {
             c.insert("kv_connector".into(), Value::from("LMCacheMPConnector"));
         }
         "lmcache" => {
@@ -322,7 +322,7 @@ fn connectors_of(
                 }
             }
         }
-        "SimpleCPUOffloadConnector" if has(version, Change::SimpleKvOffload) => {
+        "SimpleCPUOffloadConnector" if version.release().simple_kv_offload.is_some() => {
             // cpu_bytes_to_use (default 8 GiB) is server-wide: each of the TP × PP ranks
             // gets its share, unless cpu_bytes_to_use_per_rank says otherwise.
             let disk = get("kv_offload_backend").and_then(Value::as_str) == Some("disk");

@@ -9,7 +9,9 @@
 //! 0.27.1, 0.28.0, 0.29.0, 0.30.0, 0.31.0, 0.32.0, 0.33.0). A row repeats the fact of the row
 //! before unless the source changed it; a citation `path:line@release` is the release where
 //! the value was read, and every release up to the next citation of that fact was read and
-//! has the same value.
+//! has the same value. A behaviour the source gained in some release is a [`Gained`] fact:
+//! `None` before it, then cited at the first release that has it
+//! (`r.version.release().sleep_backs_up_runtime.is_some()`).
 
 mod rows;
 #[cfg(test)]
@@ -29,6 +31,34 @@ pub struct Cited<T> {
 
 pub(crate) const fn cited<T>(value: T, at: &'static str) -> Cited<T> {
     Cited { value, at }
+}
+
+/// A behaviour vLLM's source gained in some release: `None` in the rows before it, then
+/// where the first release with it shows it (later rows keep that citation).
+pub type Gained = Option<Cited<()>>;
+
+pub(crate) const fn gained(at: &'static str) -> Gained {
+    Some(cited((), at))
+}
+
+/// The first release whose row has the behaviour `fact` reads, as `(minor, file:line@release)`
+/// for [`cite`]; `None` if no release has it.
+pub(crate) fn gained_in(fact: fn(&Release) -> Gained) -> Option<(u16, &'static str)> {
+    RELEASES
+        .iter()
+        .find_map(|r| fact(r).map(|c| (r.version.minor(), c.at)))
+}
+
+/// Picks the citation for `version` from `(first minor, file:line@release)` rows in release
+/// order: the newest row at or before it (the first row when none is). For sources that
+/// moved between releases while the formula stayed the same.
+pub(crate) fn cite(version: Version, rows: &[(u16, &'static str)]) -> &'static str {
+    let v = version.minor();
+    rows.iter()
+        .rev()
+        .find(|(since, _)| *since <= v)
+        .or(rows.first())
+        .map_or("", |(_, at)| at)
 }
 
 /// Which GPU model runner vLLM picks on CUDA when `VLLM_USE_V2_MODEL_RUNNER` is unset.
@@ -214,6 +244,8 @@ pub struct Release {
     pub api_servers_default_dp: Cited<bool>,
     /// `--headless` refuses more API servers than this.
     pub headless_api_server_limit: Cited<u64>,
+    /// The multimodal IPC cache needs exactly one API server (before: only DP = 1).
+    pub mm_ipc_cache_one_api_server: Gained,
 
     // Defaults.
     /// `--gpu-memory-utilization`: sets the KV blocks, whose count sizes scheduler objects.
@@ -267,6 +299,23 @@ pub struct Release {
     pub runner_step_buffers: Cited<bool>,
     /// Row padding of the block table (R × row × 4 B, pinned).
     pub block_table_padding: Cited<BlockTablePadding>,
+    /// FlashInfer decodes through TRTLLM on SM100, so no per-size decode wrapper there.
+    pub flashinfer_trtllm_decode_sm100: Gained,
+    /// FlashInfer decodes through XQA on SM90 as well.
+    pub flashinfer_xqa_decode_sm90: Gained,
+    /// FlashInfer's `paged_kv_indices` is a device tensor only (no pinned host copy).
+    pub flashinfer_indices_on_device: Gained,
+
+    // V2 runner.
+    /// Staged writes of `all_token_ids` go through a growing pinned pool.
+    pub v2_staged_contents_pool: Gained,
+    /// With n-gram speculation `all_token_ids` lives on the GPU.
+    pub v2_ngram_token_ids_on_gpu: Gained,
+
+    // CPU runner.
+    /// The CPU worker skips its warm-up profile run under `--enforce-eager` (before: it ran
+    /// it, sampler over a full batch of logits included, whatever the compilation mode).
+    pub cpu_eager_skips_warmup: Gained,
 
     // Engine core.
     /// One `KVCacheBlock` object, its `block_id` int and its list slot, on CPython 3.11
@@ -284,12 +333,30 @@ pub struct Release {
     pub auto_prefetch: Cited<bool>,
     /// Threads of the multithreaded loader when `num_threads` is not given.
     pub weight_load_threads: Cited<u64>,
+    /// Prefetch weight offload (`--offload-group-size`).
+    pub prefetch_weight_offload: Gained,
 
     // KV offloading.
     /// `--kv-offloading-size` with the native backend; `None` before the flag existed.
     pub kv_offload: Option<Cited<KvOffload>>,
     /// `OffloadingConnector` sizing; `None` before it existed.
     pub kv_connector_sizing: Option<Cited<ConnectorSizing>>,
+    /// `--kv-offloading-backend` defaults to `native` (before: unset, so the size alone did
+    /// nothing).
+    pub kv_offloading_backend_default: Gained,
+    /// `VLLM_USE_SIMPLE_KV_OFFLOAD=1` and `SimpleCPUOffloadConnector` exist.
+    pub simple_kv_offload: Gained,
+    /// The CPU offloading connector rounds the bytes of one offloaded block up to 4 KiB.
+    pub kv_offload_aligned_blocks: Gained,
+    /// `--kv-offloading-backend lmcache` means `LMCacheMPConnector`: storage in a separate
+    /// server.
+    pub lmcache_separate_server: Gained,
+
+    // Other features.
+    /// Prompt embeddings reach the V1 engine (`Request.prompt_embeds`).
+    pub prompt_embeds_in_engine: Gained,
+    /// Sleep mode also backs up the `runtime` (and `cudagraph`) allocations.
+    pub sleep_backs_up_runtime: Gained,
 
     // Flags.
     /// Flags ramscope knows that first appear in this release (removed ones are in the

@@ -2,8 +2,8 @@
 //! release before (`..R10` keeps every other fact and its citation).
 
 use super::{
-    cited, BatchDefaults, BlockTablePadding, CaptureGrid, ConnectorSizing, KvOffload, Release,
-    RunnerDefault, SpecFallback, V2Fallback,
+    cited, gained, BatchDefaults, BlockTablePadding, CaptureGrid, ConnectorSizing, KvOffload,
+    Release, RunnerDefault, SpecFallback, V2Fallback,
 };
 use crate::engines::vllm::Version;
 
@@ -73,6 +73,20 @@ const R10: Release = Release {
     ),
     kv_offload: None,
     kv_connector_sizing: None,
+    mm_ipc_cache_one_api_server: None,
+    flashinfer_trtllm_decode_sm100: None,
+    flashinfer_xqa_decode_sm90: None,
+    flashinfer_indices_on_device: None,
+    v2_staged_contents_pool: None,
+    v2_ngram_token_ids_on_gpu: None,
+    cpu_eager_skips_warmup: None,
+    prefetch_weight_offload: None,
+    kv_offloading_backend_default: None,
+    simple_kv_offload: None,
+    kv_offload_aligned_blocks: None,
+    lmcache_separate_server: None,
+    prompt_embeds_in_engine: None,
+    sleep_backs_up_runtime: None,
     flags_added: cited(&[], "vllm/engine/arg_utils.py:282@0.10.2"),
 };
 
@@ -85,6 +99,8 @@ const R11: Release = Release {
         ConnectorSizing::NumCpuBlocks,
         "vllm/v1/kv_offload/cpu.py:25-26@0.11.0",
     )),
+    mm_ipc_cache_one_api_server: gained("vllm/multimodal/cache.py:497-498@0.11.0"),
+    prompt_embeds_in_engine: gained("vllm/v1/request.py:86@0.11.0"),
     flags_added: cited(
         &[
             "--allowed-media-domains",
@@ -133,6 +149,9 @@ const R12: Release = Release {
         KvOffload::ZeroCpuBlocks,
         "vllm/config/vllm.py:485-488@0.12.0",
     )),
+    flashinfer_trtllm_decode_sm100: gained(
+        "vllm/v1/attention/backends/flashinfer.py:513-515@0.12.0",
+    ),
     flags_added: cited(
         &[
             "--aggregate-engine-logging",
@@ -193,6 +212,7 @@ const R14: Release = Release {
         ConnectorSizing::CpuBytesToUse,
         "vllm/v1/kv_offload/cpu.py:25-29@0.14.1",
     )),
+    kv_offloading_backend_default: gained("vllm/config/cache.py:158@0.14.1"),
     flags_added: cited(
         &[
             "--allow-deprecated-quantization",
@@ -239,6 +259,7 @@ const R16: Release = Release {
 const R17: Release = Release {
     version: Version::V0_17,
     executor_mp_counts_dp: cited(true, "vllm/config/parallel.py:715@0.17.1"),
+    prefetch_weight_offload: gained("vllm/model_executor/offloader/prefetch.py:578@0.17.1"),
     flags_added: cited(
         &[
             "--cpu-offload-params",
@@ -299,6 +320,7 @@ const R19: Release = Release {
         true,
         "vllm/model_executor/model_loader/weight_utils.py:870-873@0.19.1",
     ),
+    simple_kv_offload: gained("vllm/config/vllm.py:660-661@0.19.1"),
     flags_added: cited(
         &[
             "--kv-cache-dtype-skip-layers",
@@ -404,6 +426,8 @@ const R23: Release = Release {
         },
         "vllm/config/vllm.py:69-75,558@0.23.0",
     ),
+    kv_offload_aligned_blocks: gained("vllm/v1/kv_offload/cpu/spec.py:51-57@0.23.0"),
+    lmcache_separate_server: gained("vllm/config/vllm.py:793-799@0.23.0"),
     flags_added: cited(&[], "vllm/engine/arg_utils.py:412@0.23.0"),
     ..R22
 };
@@ -470,6 +494,7 @@ const R25: Release = Release {
         },
         "vllm/config/vllm.py:2072-2078,2117@0.25.1",
     )),
+    flashinfer_xqa_decode_sm90: gained("vllm/v1/attention/backends/flashinfer.py:719-731@0.25.1"),
     flags_added: cited(
         &[
             "--enable-per-request-metrics",
@@ -537,6 +562,7 @@ const R27: Release = Release {
         KvOffload::SharedRegion,
         "vllm/v1/kv_offload/cpu/spec.py:144-161@0.27.1",
     )),
+    cpu_eager_skips_warmup: gained("vllm/v1/worker/cpu_model_runner.py:148@0.27.1"),
     flags_added: cited(
         &[
             "--cohere-format",
@@ -613,6 +639,7 @@ const R29: Release = Release {
         "vllm/config/vllm.py:2564-2573@0.29.0",
     )),
     capture_decode_grid: cited(true, "vllm/config/vllm.py:2030-2036@0.29.0"),
+    flashinfer_indices_on_device: gained("vllm/v1/attention/backends/flashinfer.py:923@0.29.0"),
     flags_added: cited(
         &[
             "--dcp-q-replicate",
@@ -647,6 +674,7 @@ const R30: Release = Release {
         "vllm/config/vllm.py:2839-2849@0.30.0",
     )),
     kv_block_object_bytes: cited(136, "vllm/v1/core/kv_cache_utils.py:175-176@0.30.0"),
+    v2_staged_contents_pool: gained("vllm/v1/worker/gpu/buffer_utils.py:91,175@0.30.0"),
     flags_added: cited(
         &[
             "--dp-sync-interval",
@@ -708,6 +736,8 @@ const R32: Release = Release {
         },
         "vllm/config/vllm.py:2928-2933@0.32.0",
     )),
+    v2_ngram_token_ids_on_gpu: gained("vllm/v1/worker/gpu/model_runner.py:275-276@0.32.0"),
+    sleep_backs_up_runtime: gained("vllm/device_allocator/sleep_mode_backend.py:134-136@0.32.0"),
     flags_added: cited(
         &[
             "--custom-histogram-buckets",

@@ -57,7 +57,39 @@ fn facts(r: &Release) -> Vec<(&'static str, String, &'static str)> {
             .as_ref()
             .map(|c| f("kv_connector_sizing", c)),
     );
+    for (name, fact) in gained_facts(r) {
+        out.extend(fact.as_ref().map(|c| f(name, c)));
+    }
     out
+}
+
+/// Every [`Gained`] fact of a row, by name.
+fn gained_facts(r: &Release) -> [(&'static str, Gained); 14] {
+    [
+        ("mm_ipc_cache_one_api_server", r.mm_ipc_cache_one_api_server),
+        (
+            "flashinfer_trtllm_decode_sm100",
+            r.flashinfer_trtllm_decode_sm100,
+        ),
+        ("flashinfer_xqa_decode_sm90", r.flashinfer_xqa_decode_sm90),
+        (
+            "flashinfer_indices_on_device",
+            r.flashinfer_indices_on_device,
+        ),
+        ("v2_staged_contents_pool", r.v2_staged_contents_pool),
+        ("v2_ngram_token_ids_on_gpu", r.v2_ngram_token_ids_on_gpu),
+        ("cpu_eager_skips_warmup", r.cpu_eager_skips_warmup),
+        ("prefetch_weight_offload", r.prefetch_weight_offload),
+        (
+            "kv_offloading_backend_default",
+            r.kv_offloading_backend_default,
+        ),
+        ("simple_kv_offload", r.simple_kv_offload),
+        ("kv_offload_aligned_blocks", r.kv_offload_aligned_blocks),
+        ("lmcache_separate_server", r.lmcache_separate_server),
+        ("prompt_embeds_in_engine", r.prompt_embeds_in_engine),
+        ("sleep_backs_up_runtime", r.sleep_backs_up_runtime),
+    ]
 }
 
 /// `vllm/…/x.py:12`, `:12-20`, `:69,493-532`, then `@0.25.1`: the path, the release's minor.
@@ -223,6 +255,12 @@ fn monotone_facts_never_go_back() {
         ];
         for (name, was, is) in once_true {
             assert!(!was || is, "{v}: {name} went back to false");
+        }
+        // A gained behaviour stays, with the citation of the release that gained it.
+        for ((name, was), (_, is)) in gained_facts(a).into_iter().zip(gained_facts(b)) {
+            if let Some(was) = was {
+                assert_eq!(is, Some(was), "{v}: {name} was lost or re-cited");
+            }
         }
         let never_down = [
             (
@@ -457,4 +495,64 @@ fn boundaries_read_from_the_sources() {
     assert!(Version::ALL
         .iter()
         .all(|v| r(*v).weight_load_threads.value == 8));
+}
+
+#[test]
+fn every_gained_behaviour_is_in_the_newest_release_and_cites_its_first() {
+    let newest = &RELEASES[RELEASES.len() - 1];
+    for (name, fact) in gained_facts(newest) {
+        let (minor, at) = gained_in_by_name(name).unwrap_or_else(|| panic!("{name}: never gained"));
+        assert_eq!(fact.map(|c| c.at), Some(at), "{name}");
+        assert_eq!(
+            parse_citation(at).map(|(_, m)| m),
+            Some(minor),
+            "{name}: {at}"
+        );
+        // Every row before the first one with it lacks it.
+        for r in RELEASES.iter().filter(|r| r.version.minor() < minor) {
+            let lacks = gained_facts(r)
+                .iter()
+                .any(|(n, f)| *n == name && f.is_none());
+            assert!(lacks, "{} {name}", r.version);
+        }
+    }
+}
+
+/// [`gained_in`] for a fact named as in [`gained_facts`].
+fn gained_in_by_name(name: &str) -> Option<(u16, &'static str)> {
+    RELEASES.iter().find_map(|r| {
+        gained_facts(r)
+            .into_iter()
+            .find(|(n, f)| *n == name && f.is_some())
+            .and_then(|(_, f)| f.map(|c| (r.version.minor(), c.at)))
+    })
+}
+
+#[test]
+fn a_gained_behaviour_holds_from_its_first_release_on() {
+    let sleep = |v: Version| v.release().sleep_backs_up_runtime.is_some();
+    assert!(!sleep(Version::V0_31) && sleep(Version::V0_32) && sleep(Version::V0_33));
+    assert!(Version::V0_10.release().prompt_embeds_in_engine.is_none());
+    assert_eq!(
+        gained_in(|r: &Release| r.sleep_backs_up_runtime),
+        Some((
+            32,
+            "vllm/device_allocator/sleep_mode_backend.py:134-136@0.32.0"
+        ))
+    );
+    assert_eq!(
+        gained_in(|r: &Release| r.flashinfer_xqa_decode_sm90).map(|(m, _)| m),
+        Some(25)
+    );
+}
+
+#[test]
+fn cite_picks_the_newest_row_at_or_before_the_release() {
+    let rows = [(10, "a@0.10.2"), (20, "b@0.20.2"), (33, "c@0.33.0")];
+    assert_eq!(cite(Version::V0_12, &rows), "a@0.10.2");
+    assert_eq!(cite(Version::V0_32, &rows), "b@0.20.2");
+    assert_eq!(cite(Version::V0_33, &rows), "c@0.33.0");
+    // Before the first row: the first row.
+    assert_eq!(cite(Version::V0_10, &rows[1..]), "b@0.20.2");
+    assert_eq!(cite(Version::V0_10, &[]), "");
 }

@@ -1,9 +1,11 @@
 //! vLLM: its command line ([`args`], against the flag table in `flags` and with the
-//! launcher handling of `command_line`), its defaults per version and device ([`defaults`],
-//! with vLLM's own checks in [`limits`]) and the host allocations they imply
-//! ([`components`], with the runner's buffers in `buffers` and the weights, KV cache and
-//! offload features in `weights`). Every byte count is computed with
-//! [`crate::units::Checked`], so no flag or config can wrap one.
+//! launcher handling of `command_line`), what each release does ([`releases`], one row of
+//! cited facts per release), its defaults per version and device ([`defaults`], with vLLM's
+//! own checks in [`limits`]) and the host allocations they imply ([`components`]: which
+//! process holds what; the runner's buffers in `buffers`, the scheduler in `scheduler`, the
+//! message queues in `shm`, and the weights, KV cache and offload features in `weights`).
+//! Every byte count is computed with [`crate::units::Checked`], so no flag or config can
+//! wrap one.
 
 mod advice;
 pub mod args;

@@ -70,9 +70,8 @@ pub(in crate::engines::vllm) fn v2_runner_buffers(cx: &Ctx) -> Vec<Component> {
 /// pow2(4 × L); requests added together can grow it further, up to all max_num_seqs.
 fn staged_contents(cx: &Ctx) -> Option<Component> {
     let r = cx.r;
-    if r.version.release().v2_staged_contents_pool.is_none() {
-        return None;
-    }
+    // No pool before the release that added it.
+    r.version.release().v2_staged_contents_pool?;
     let (rr, l) = (n(r.max_num_seqs), n(r.max_model_len));
     // set_default_max_concurrency(max_concurrent_batches): PP + 1 with async scheduling.
     let slots = (r.pipeline_parallel_size + 1).max(2);

@@ -108,6 +108,23 @@ fn the_v2_runner_of_0_33_keeps_all_token_ids_pinned() {
     assert!(s["via"].to_string().contains("buffer_utils.py"), "{s}");
 }
 
+/// `scan RELEASE --check --json` with `options` before the seed configuration and `flags`
+/// after it.
+fn check_with(version: &str, options: &[&str], flags: &[&str]) -> (bool, Value) {
+    let mut args = vec![
+        "scan".to_string(),
+        tree(version).display().to_string(),
+        "--check".into(),
+        "--json".into(),
+    ];
+    args.extend(options.iter().map(|s| s.to_string()));
+    args.extend(SEED_CONFIG.iter().map(|s| s.to_string()));
+    args.extend(flags.iter().map(|s| s.to_string()));
+    let out = ramscope(&args);
+    let doc = serde_json::from_slice(&out.stdout).expect("check JSON");
+    (out.status.success(), doc)
+}
+
 fn check(version_or_path: &str, by_path: bool) -> (bool, Value) {
     let path = if by_path {
         PathBuf::from(version_or_path)
@@ -149,8 +166,8 @@ fn check_joins_the_estimator_with_0_11_and_0_33_without_unexplained_differences(
     let (_, doc) = check("0.33.0", false);
     let known = doc["known"].to_string();
     assert!(known.contains("ngram_proposer.py"), "{known}");
-    // The source audit's "not modelled at all": KV offload to CPU, Nixl host buffers,
-    // prefetch weight offload.
+    // What the source audit found "not modelled at all" is modelled now: nothing of it is
+    // listed as not modelled, and a configuration that turns each on joins its sites.
     let missing = doc["not_modelled"].to_string();
     for file in [
         "vllm/v1/kv_offload/cpu/spec.py",
@@ -158,34 +175,65 @@ fn check_joins_the_estimator_with_0_11_and_0_33_without_unexplained_differences(
         "vllm/model_executor/offloader/prefetch.py",
         "vllm/v1/simple_kv_offload/worker.py",
     ] {
-        assert!(missing.contains(file), "{file} not flagged: {missing}");
+        assert!(!missing.contains(file), "{file} still flagged: {missing}");
+    }
+    let nixl = r#"{"kv_connector":"NixlConnector","kv_role":"kv_both","kv_buffer_device":"cpu"}"#;
+    for (flags, component) in [
+        (
+            vec!["--kv-offloading-size", "8"],
+            "kv_offload.shared_region",
+        ),
+        (
+            vec![
+                "--num-gpu-blocks-override",
+                "1000",
+                "--kv-transfer-config",
+                nixl,
+            ],
+            "kv_transfer.nixl_host_buffer",
+        ),
+        (
+            vec!["--offload-group-size", "4", "--offload-num-in-group", "1"],
+            "prefetch_offload.weights",
+        ),
+    ] {
+        let (ok, doc) = check_with("0.33.0", &[], &flags);
+        assert!(ok, "{component}: {}", doc["stale"]);
+        let joined = doc["joined"].as_array().expect("joined");
+        assert!(
+            joined.iter().any(|j| j["component"] == component),
+            "{component} not joined: {}",
+            doc["joined"]
+        );
     }
 }
 
 #[test]
 fn check_fails_on_a_release_with_an_unexplained_difference() {
-    // 0.12's experimental V2 runner (VLLM_USE_V2_MODEL_RUNNER=1) pins a grammar bitmask at
-    // start-up (8 MiB here) that the estimator's V2 tables lack: the check must say so.
-    let t = tree("0.12.0");
-    let mut args = vec![
-        "scan".to_string(),
-        t.display().to_string(),
-        "--check".into(),
-        "--json".into(),
-        "--env".into(),
-        "VLLM_USE_V2_MODEL_RUNNER=1".into(),
-    ];
-    args.extend(SEED_CONFIG.iter().map(|s| s.to_string()));
-    let out = ramscope(&args);
-    let doc: Value = serde_json::from_slice(&out.stdout).expect("check JSON");
-    assert!(!out.status.success());
+    // 0.19's estimator against 0.12's source: 0.19's step buffers, which 0.12 does not
+    // allocate, are stale, and the check must fail saying so.
+    let (ok, doc) = check_with("0.12.0", &["--vllm-version", "0.19"], &[]);
+    assert!(!ok);
     assert!(
-        doc["unmodelled"]
+        doc["stale"]
             .to_string()
-            .contains("InputBuffers.grammar_bitmask"),
+            .contains("runner.optimistic_seq_lens"),
         "{}",
-        doc["unmodelled"]
+        doc["stale"]
     );
+    // 0.12's experimental V2 runner (VLLM_USE_V2_MODEL_RUNNER=1) pins a grammar bitmask at
+    // start-up: 256 × cdiv(151936, 32) × 4 B → pow2 8 MiB, joined byte for byte.
+    let (ok, doc) = check_with("0.12.0", &["--env", "VLLM_USE_V2_MODEL_RUNNER=1"], &[]);
+    assert!(ok, "{}", doc["unmodelled"]);
+    let bitmask = doc["joined"]
+        .as_array()
+        .expect("joined")
+        .iter()
+        .find(|j| j["component"] == "v2.grammar_bitmask")
+        .cloned()
+        .unwrap_or_else(|| panic!("no grammar bitmask joined: {}", doc["joined"]));
+    assert_eq!(bitmask["scanned_bytes"], 8 << 20);
+    assert_eq!(bitmask["estimated_bytes"], 8 << 20);
     // With the V1 runner it runs by default, the V2 runner's sites are not this
     // configuration's: listed as known, and the check passes.
     let (ok, doc) = check("0.12.0", false);

@@ -40,47 +40,9 @@ struct Reported {
     why: &'static str,
 }
 
-const REPORTED: &[Reported] = &[
-    // The CPU backend's runner buffers follow 0.19+ in every release.
-    Reported {
-        first: Version::V0_10,
-        last: Version::V0_10,
-        device: "cpu",
-        difference: "stale input_batch.is_token_ids",
-        why: "0.10 has no is_token_ids table (InputBatch gained it in 0.11)",
-    },
-    Reported {
-        first: Version::V0_10,
-        last: Version::V0_10,
-        device: "cpu",
-        difference: "stale runner.is_token_ids",
-        why: "0.10 has no runner is_token_ids buffer (added in 0.11)",
-    },
-    Reported {
-        first: Version::V0_10,
-        last: Version::V0_11,
-        device: "cpu",
-        difference: "stale runner.discard_request_mask",
-        why: "0.10 has no discard buffer; 0.11 has int64 discard_request_indices \
-              (max_num_seqs × 8 B); the bool mask is 0.12+",
-    },
-    Reported {
-        first: Version::V0_10,
-        last: Version::V0_18,
-        device: "cpu",
-        difference: "stale runner.req_indices",
-        why: "the runner's persistent req_indices CpuGpuBuffer is 0.19+; before, the \
-              indices are built per step",
-    },
-    Reported {
-        first: Version::V0_10,
-        last: Version::V0_18,
-        device: "cpu",
-        difference: "mismatched runner.arange",
-        why: "before 0.19 the runner has one arange, max(R+1, L, T) × 8 B; the scratch \
-              arange and query_pos that make it three max(R+1, T) × 8 B are 0.19+",
-    },
-];
+/// None at present: the CPU runner's buffers now follow each release (0.10–0.18 had been
+/// listed here), and no other difference is known. A new one goes here until it is fixed.
+const REPORTED: &[Reported] = &[];
 
 const DEVICES: [&str; 2] = ["cuda", "cpu"];
 

@@ -72,7 +72,7 @@ pub fn check(
                     missing.push((*a).to_string());
                 }
                 for s in found {
-                    let bytes = site_bytes(s, b, pin_memory);
+                    let bytes = site_bytes(s, b, pin_memory).map(|v| v.saturating_mul(m.copies));
                     sum = match (sum, bytes) {
                         (Some(acc), Some(v)) => Some(acc + v),
                         _ => None,

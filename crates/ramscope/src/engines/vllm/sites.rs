@@ -49,6 +49,8 @@ pub struct Modelled {
     pub file: &'static str,
     /// Sites by anchor; one a release lacks is skipped (reported as missing).
     pub anchors: &'static [&'static str],
+    /// Allocations each site makes (a pool builds several buffers at one call).
+    pub copies: u64,
 }
 
 /// The rows that hold for `release`.
@@ -225,11 +227,47 @@ mod tests {
                 "BlockTable.block_table/CpuGpuBuffer.cpu"
             )
         );
-        // Host positions are gone from 0.19: no row, so an estimate with them is stale.
-        assert!(!at("runner.positions", Version::V0_18).is_empty());
-        assert!(at("runner.positions", Version::V0_19).is_empty());
+        let mr = "vllm/v1/worker/gpu_model_runner.py";
+        // Host positions are gone from 0.19: the row names the device tensor, host memory
+        // only on the CPU backend, so a CUDA estimate with them is stale.
+        assert_eq!(
+            at("runner.positions", Version::V0_18),
+            [(mr, "GPUModelRunner.positions/CpuGpuBuffer.cpu")]
+        );
+        assert_eq!(
+            at("runner.positions", Version::V0_19),
+            [(mr, "GPUModelRunner.positions")]
+        );
         assert!(is_tabled("runner.positions"));
         assert!(!is_tabled("runtime.cuda_context"));
+    }
+
+    #[test]
+    fn the_connectors_and_prefetch_offload_are_tabled_where_they_exist() {
+        let files = |component: &str, release: Version| -> Vec<&str> {
+            modelled_in(release)
+                .filter(|m| m.component == component)
+                .map(|m| m.file)
+                .collect()
+        };
+        // Nixl's host buffer: one module, a package, then a base class's file.
+        let nixl = "kv_transfer.nixl_host_buffer";
+        assert!(files(nixl, Version::V0_19)[0].ends_with("v1/nixl_connector.py"));
+        assert!(files(nixl, Version::V0_20)[0].ends_with("nixl/worker.py"));
+        assert!(files(nixl, Version::V0_24)[0].ends_with("nixl/base_worker.py"));
+        // The shared region exists from 0.27; prefetch offload from 0.17; SimpleCPU from 0.19.
+        assert!(files("kv_offload.shared_region", Version::V0_26).is_empty());
+        assert!(!files("kv_offload.shared_region", Version::V0_27).is_empty());
+        assert!(files("prefetch_offload.weights", Version::V0_16).is_empty());
+        assert!(!files("prefetch_offload.weights", Version::V0_17).is_empty());
+        assert!(files("kv_offload.simple_cpu", Version::V0_18).is_empty());
+        assert!(!files("kv_offload.simple_cpu", Version::V0_33).is_empty());
+        // Not listed as unmodelled any more.
+        let prefetch = "vllm/model_executor/offloader/prefetch.py";
+        let anchor = "_CpuParamOffloader._cpu_storage";
+        assert!(!NOT_MODELLED
+            .iter()
+            .any(|g| g.covers(prefetch, anchor, Version::V0_33)));
     }
 
     #[test]

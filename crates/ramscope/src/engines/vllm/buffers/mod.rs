@@ -1,5 +1,6 @@
-//! The model runner's host buffers, one module per runner: the GPU runner V1 ([`v1`]), V2
-//! ([`v2`]), the CPU backend's runner ([`cpu`]), and buffers any of them allocates on first
+//! The model runner's host buffers, one module per runner: the GPU runner V1 ([`v1`], its
+//! input batch and step buffers in [`v1_core`]), V2 ([`v2`]), the CPU backend's runner, a
+//! subclass of V1 ([`cpu`]), and buffers any of them allocates on first
 //! use ([`lazy`]). Sizes follow the tensors each runner allocates in `__init__`
 //! (docs/vllm-host-ram.md §3–§6), checked like every formula in [`super::components`].
 
@@ -9,6 +10,7 @@ use crate::footprint::Component;
 mod cpu;
 mod lazy;
 mod v1;
+mod v1_core;
 mod v2;
 
 pub(in crate::engines::vllm) use cpu::cpu_runner_buffers;

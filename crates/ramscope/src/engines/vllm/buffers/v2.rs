@@ -1,9 +1,10 @@
 //! The GPU model runner V2's host buffers (`vllm/v1/worker/gpu/`): UVA-backed pools, the
-//! pinned token table and, from 0.30, the pool that stages its writes.
+//! pinned token table, the grammar bitmask while it was host memory (0.12–0.15) and, from
+//! 0.30, the pool that stages token table writes.
 
 use crate::attribute::Category;
 use crate::engines::vllm::components::{n, Ctx};
-use crate::engines::vllm::releases::cite;
+use crate::engines::vllm::releases::{cite, GrammarBitmask};
 use crate::footprint::Component;
 
 use super::times;
@@ -52,6 +53,7 @@ pub(in crate::engines::vllm) fn v2_runner_buffers(cx: &Ctx) -> Vec<Component> {
         ));
         out.extend(staged_contents(cx));
     }
+    out.extend(grammar_bitmask(cx));
     if cx.m.config.mrope {
         out.push(cx.host_buf(
             "v2.mrope_prefill_positions",
@@ -62,6 +64,38 @@ pub(in crate::engines::vllm) fn v2_runner_buffers(cx: &Ctx) -> Vec<Component> {
         ));
     }
     out
+}
+
+/// The structured-output grammar bitmask, one int32 bit-word per 32 vocabulary entries per
+/// logit row, made at start-up whether or not a request uses a grammar: one pinned
+/// `CpuGpuBuffer` of max_num_seqs rows (0.12–0.13), then a `UvaBufferPool` of two pinned
+/// buffers of max_num_seqs × (1 + draft tokens) rows (0.14–0.15); a GPU tensor from 0.16.
+fn grammar_bitmask(cx: &Ctx) -> Option<Component> {
+    let r = cx.r;
+    let fact = r.version.release().v2_grammar_bitmask?;
+    let words = n(cx.m.config.vocab_size).div_ceil(32u64);
+    let rr = n(r.max_num_seqs);
+    let (rows, rows_expr, copies) = match fact.value {
+        GrammarBitmask::PinnedBuffer => (rr, "max_num_seqs".to_string(), 1),
+        GrammarBitmask::PinnedPool => (
+            rr * (1 + r.num_speculative_tokens),
+            "max_num_seqs × (1 + draft tokens)".to_string(),
+            2,
+        ),
+        GrammarBitmask::Device => return None,
+    };
+    let one = cx.host_buf(
+        "v2.grammar_bitmask",
+        rows * words * 4,
+        &format!("{rows_expr} × cdiv(vocab, 32) × 4 B"),
+        &format!("{rows} × {words} × 4"),
+        fact.at,
+    );
+    Some(if copies == 1 {
+        one
+    } else {
+        times(one, copies, "a pool of 2 for overlapping steps")
+    })
 }
 
 /// The pool staging `all_token_ids` writes (0.30+): max(2, in-flight batches) pinned slots,
@@ -102,6 +136,23 @@ mod tests {
     use crate::engines::vllm::Version;
     use crate::footprint::Device;
     use crate::proc::roles::Role;
+
+    #[test]
+    fn v2_pins_a_grammar_bitmask_until_0_16() {
+        // Qwen3-8B: cdiv(151936, 32) = 4748 words; 256 rows × 4748 × 4 B = 4,861,952 B,
+        // pinned: pow2 = 8 MiB. 0.12–0.13 one buffer, 0.14–0.15 a pool of two, then none.
+        let flags =
+            "VLLM_USE_V2_MODEL_RUNNER=1 vllm serve M --max-num-seqs 256 --max-model-len 5120";
+        let bitmask = |v: Version| {
+            let b = built(flags, v, Device::Cuda);
+            component(&b, Role::EngineCore, "v2.grammar_bitmask").map(|c| c.bytes)
+        };
+        assert_eq!(bitmask(Version::V0_12), Some(8 << 20));
+        assert_eq!(bitmask(Version::V0_13), Some(8 << 20));
+        assert_eq!(bitmask(Version::V0_14), Some(16 << 20));
+        assert_eq!(bitmask(Version::V0_15), Some(16 << 20));
+        assert_eq!(bitmask(Version::V0_16), None);
+    }
 
     #[test]
     fn v2_staging_grows_with_prompts_not_the_token_budget() {

@@ -226,6 +226,30 @@ pub enum ConnectorSizing {
     CpuBytesToUse,
 }
 
+/// V2's grammar bitmask (`rows × cdiv(vocab, 32)` int32), while it was host memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrammarBitmask {
+    /// One pinned `CpuGpuBuffer` of `max_num_seqs` rows (`InputBuffers`).
+    PinnedBuffer,
+    /// A `UvaBufferPool` of two pinned buffers of `max_num_seqs × (1 + draft tokens)` rows.
+    PinnedPool,
+    /// A device tensor only: nothing on the host.
+    Device,
+}
+
+/// How the CPU backend sizes its KV cache when neither `VLLM_CPU_KVCACHE_SPACE` nor
+/// `--kv-cache-memory-bytes` is given.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CpuKvAuto {
+    /// A fixed budget in bytes, whatever the machine.
+    Fixed(u64),
+    /// This share of the host's memory per NUMA node (`MemTotal ÷ nodes × share`), fixed
+    /// when the configuration is made.
+    NodeShare(f64),
+    /// What the worker's RSS after warm-up leaves of `ceil(u × node MemTotal)`.
+    FillsReservation,
+}
+
 /// One minor release: the value of every fact the estimator branches on.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Release {
@@ -290,13 +314,20 @@ pub struct Release {
     /// Runner `is_token_ids`, `num_decode_draft_tokens` and the discarded-request buffer,
     /// whose element size this is; `None` before they existed.
     pub runner_token_flags: Cited<Option<u64>>,
-    /// `sampled_token_ids` has R rows (with `valid_sampled_token_count` and
-    /// `encoder_seq_lens` beside it), not L.
+    /// `sampled_token_ids` has R rows (with `encoder_seq_lens` beside it), not L.
     pub sampled_per_seq: Cited<bool>,
     /// The step buffers of 0.19 on: `positions` and `seq_lens` on the GPU only; pinned
     /// `optimistic_seq_lens`, `prev_num_draft_tokens`, `req_indices`, `prev_positions`,
     /// `num_scheduled_tokens`, `query_pos`; `arange_np` no longer covers `max_model_len`.
     pub runner_step_buffers: Cited<bool>,
+    /// `valid_sampled_token_count_cpu` (R of them, pinned) element size; `None` before it
+    /// existed.
+    pub valid_sampled_count_bytes: Option<Cited<u64>>,
+    /// `valid_sampled_token_count_cpu` is made only with speculative decoding under async
+    /// scheduling (before: always).
+    pub valid_sampled_count_spec_only: Gained,
+    /// The runner's `is_padding`, a T-byte device tensor (host memory on the CPU backend).
+    pub runner_is_padding: Gained,
     /// Row padding of the block table (R × row × 4 B, pinned).
     pub block_table_padding: Cited<BlockTablePadding>,
     /// FlashInfer decodes through TRTLLM on SM100, so no per-size decode wrapper there.
@@ -311,11 +342,15 @@ pub struct Release {
     pub v2_staged_contents_pool: Gained,
     /// With n-gram speculation `all_token_ids` lives on the GPU.
     pub v2_ngram_token_ids_on_gpu: Gained,
+    /// The grammar bitmask for structured outputs; `None` before V2 existed.
+    pub v2_grammar_bitmask: Option<Cited<GrammarBitmask>>,
 
     // CPU runner.
     /// The CPU worker skips its warm-up profile run under `--enforce-eager` (before: it ran
     /// it, sampler over a full batch of logits included, whatever the compilation mode).
     pub cpu_eager_skips_warmup: Gained,
+    /// The KV cache's size when the user gives none.
+    pub cpu_kv_auto: Cited<CpuKvAuto>,
 
     // Engine core.
     /// One `KVCacheBlock` object, its `block_id` int and its list slot, on CPython 3.11

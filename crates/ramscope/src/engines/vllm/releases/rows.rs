@@ -2,12 +2,13 @@
 //! release before (`..R10` keeps every other fact and its citation).
 
 use super::{
-    cited, gained, BatchDefaults, BlockTablePadding, CaptureGrid, ConnectorSizing, KvOffload,
-    Release, RunnerDefault, SpecFallback, V2Fallback,
+    cited, gained, BatchDefaults, BlockTablePadding, CaptureGrid, ConnectorSizing, CpuKvAuto,
+    GrammarBitmask, KvOffload, Release, RunnerDefault, SpecFallback, V2Fallback,
 };
 use crate::engines::vllm::Version;
 
 const MIB: u64 = 1 << 20;
+const GIB: u64 = 1 << 30;
 
 /// Every release read, oldest first, one per minor.
 pub static RELEASES: [Release; 24] = [
@@ -87,6 +88,14 @@ const R10: Release = Release {
     lmcache_separate_server: None,
     prompt_embeds_in_engine: None,
     sleep_backs_up_runtime: None,
+    valid_sampled_count_bytes: None,
+    valid_sampled_count_spec_only: None,
+    runner_is_padding: None,
+    v2_grammar_bitmask: None,
+    cpu_kv_auto: cited(
+        CpuKvAuto::Fixed(4 * GIB),
+        "vllm/platforms/cpu.py:111-113@0.10.2",
+    ),
     flags_added: cited(&[], "vllm/engine/arg_utils.py:282@0.10.2"),
 };
 
@@ -182,6 +191,14 @@ const R12: Release = Release {
         ],
         "vllm/engine/arg_utils.py:351@0.12.0",
     ),
+    valid_sampled_count_bytes: Some(cited(
+        8,
+        "vllm/v1/worker/gpu_model_runner.py:590-592@0.12.0",
+    )),
+    v2_grammar_bitmask: Some(cited(
+        GrammarBitmask::PinnedBuffer,
+        "vllm/v1/worker/gpu/input_batch.py:40-42@0.12.0",
+    )),
     ..R11
 };
 
@@ -197,6 +214,10 @@ const R13: Release = Release {
             "--profiler-config",
         ],
         "vllm/engine/arg_utils.py:353@0.13.0",
+    ),
+    cpu_kv_auto: cited(
+        CpuKvAuto::NodeShare(0.5),
+        "vllm/platforms/cpu.py:152-155@0.13.0",
     ),
     ..R12
 };
@@ -227,6 +248,11 @@ const R14: Release = Release {
         ],
         "vllm/engine/arg_utils.py:353@0.14.1",
     ),
+    valid_sampled_count_spec_only: gained("vllm/v1/worker/gpu_model_runner.py:664,673-676@0.14.1"),
+    v2_grammar_bitmask: Some(cited(
+        GrammarBitmask::PinnedPool,
+        "vllm/v1/worker/gpu/structured_outputs.py:21-23@0.14.1",
+    )),
     ..R13
 };
 
@@ -253,6 +279,10 @@ const R16: Release = Release {
         ],
         "vllm/engine/arg_utils.py:352@0.16.0",
     ),
+    v2_grammar_bitmask: Some(cited(
+        GrammarBitmask::Device,
+        "vllm/v1/worker/gpu/structured_outputs.py:17-19@0.16.0",
+    )),
     ..R15
 };
 
@@ -332,6 +362,10 @@ const R19: Release = Release {
         ],
         "vllm/engine/arg_utils.py:373@0.19.1",
     ),
+    valid_sampled_count_bytes: Some(cited(
+        4,
+        "vllm/v1/worker/gpu_model_runner.py:843-845@0.19.1",
+    )),
     ..R18
 };
 
@@ -352,6 +386,10 @@ const R20: Release = Release {
             "--quantization-config",
         ],
         "vllm/engine/arg_utils.py:403@0.20.2",
+    ),
+    cpu_kv_auto: cited(
+        CpuKvAuto::FillsReservation,
+        "vllm/v1/worker/cpu_worker.py:58-60,183-184@0.20.2",
     ),
     ..R19
 };
@@ -724,6 +762,7 @@ const R31: Release = Release {
         ],
         "vllm/engine/arg_utils.py:464@0.31.0",
     ),
+    runner_is_padding: gained("vllm/v1/worker/gpu_model_runner.py:797-799@0.31.0"),
     ..R30
 };
 

@@ -48,10 +48,21 @@ fn facts(r: &Release) -> Vec<(&'static str, String, &'static str)> {
         f("load_strategies", &r.load_strategies),
         f("auto_prefetch", &r.auto_prefetch),
         f("weight_load_threads", &r.weight_load_threads),
+        f("cpu_kv_auto", &r.cpu_kv_auto),
         f("flags_added", &r.flags_added),
     ];
     out.extend(r.v2_fallback.as_ref().map(|c| f("v2_fallback", c)));
     out.extend(r.kv_offload.as_ref().map(|c| f("kv_offload", c)));
+    out.extend(
+        r.valid_sampled_count_bytes
+            .as_ref()
+            .map(|c| f("valid_sampled_count_bytes", c)),
+    );
+    out.extend(
+        r.v2_grammar_bitmask
+            .as_ref()
+            .map(|c| f("v2_grammar_bitmask", c)),
+    );
     out.extend(
         r.kv_connector_sizing
             .as_ref()
@@ -64,7 +75,7 @@ fn facts(r: &Release) -> Vec<(&'static str, String, &'static str)> {
 }
 
 /// Every [`Gained`] fact of a row, by name.
-fn gained_facts(r: &Release) -> [(&'static str, Gained); 14] {
+fn gained_facts(r: &Release) -> [(&'static str, Gained); 16] {
     [
         ("mm_ipc_cache_one_api_server", r.mm_ipc_cache_one_api_server),
         (
@@ -79,6 +90,11 @@ fn gained_facts(r: &Release) -> [(&'static str, Gained); 14] {
         ("v2_staged_contents_pool", r.v2_staged_contents_pool),
         ("v2_ngram_token_ids_on_gpu", r.v2_ngram_token_ids_on_gpu),
         ("cpu_eager_skips_warmup", r.cpu_eager_skips_warmup),
+        (
+            "valid_sampled_count_spec_only",
+            r.valid_sampled_count_spec_only,
+        ),
+        ("runner_is_padding", r.runner_is_padding),
         ("prefetch_weight_offload", r.prefetch_weight_offload),
         (
             "kv_offloading_backend_default",
@@ -555,4 +571,40 @@ fn cite_picks_the_newest_row_at_or_before_the_release() {
     // Before the first row: the first row.
     assert_eq!(cite(Version::V0_10, &rows[1..]), "b@0.20.2");
     assert_eq!(cite(Version::V0_10, &[]), "");
+}
+
+#[test]
+fn small_runner_buffers_the_v2_bitmask_and_the_cpu_kv_default_move_with_their_sources() {
+    // valid_sampled_token_count_cpu: int64 and always made from 0.12, only with draft tokens
+    // from 0.14, int32 from 0.19.
+    let bytes = |v: Version| v.release().valid_sampled_count_bytes.map(|c| c.value);
+    assert_eq!(bytes(Version::V0_11), None);
+    assert_eq!(
+        (bytes(Version::V0_12), bytes(Version::V0_18)),
+        (Some(8), Some(8))
+    );
+    assert_eq!(bytes(Version::V0_19), Some(4));
+    assert!(Version::V0_13
+        .release()
+        .valid_sampled_count_spec_only
+        .is_none());
+    assert!(Version::V0_14
+        .release()
+        .valid_sampled_count_spec_only
+        .is_some());
+    // V2's grammar bitmask: one pinned buffer, a pool of two, then on the GPU.
+    let bitmask = |v: Version| v.release().v2_grammar_bitmask.map(|c| c.value);
+    assert_eq!(bitmask(Version::V0_11), None);
+    assert_eq!(bitmask(Version::V0_13), Some(GrammarBitmask::PinnedBuffer));
+    assert_eq!(bitmask(Version::V0_15), Some(GrammarBitmask::PinnedPool));
+    assert_eq!(bitmask(Version::V0_16), Some(GrammarBitmask::Device));
+    // The CPU KV cache without a size: 4 GiB, half a node's share, then what the worker's
+    // RSS leaves of u × the node.
+    let kv = |v: Version| v.release().cpu_kv_auto.value;
+    assert_eq!(kv(Version::V0_12), CpuKvAuto::Fixed(4 << 30));
+    assert_eq!(kv(Version::V0_19), CpuKvAuto::NodeShare(0.5));
+    assert_eq!(kv(Version::V0_20), CpuKvAuto::FillsReservation);
+    assert_eq!(kv(Version::V0_33), CpuKvAuto::FillsReservation);
+    assert!(Version::V0_30.release().runner_is_padding.is_none());
+    assert!(Version::V0_31.release().runner_is_padding.is_some());
 }

@@ -15,44 +15,16 @@ const fn gap(file: &'static str, anchor: &'static str, why: &'static str) -> Kno
 }
 
 /// Allocations the estimator does not model yet whose size comes from run-time settings
-/// (so `--check` cannot size them for a command line): from the source audit's "not modelled
-/// at all" list. `--check` lists each one the release has, so none is forgotten.
-pub const NOT_MODELLED: &[KnownGap] = &[
-    gap(
-        "vllm/v1/kv_offload/cpu/spec.py",
-        "CPUOffloadingSpec.create_worker",
-        "OffloadingConnector (--kv-transfer-config): exactly cpu_bytes_to_use bytes of \
-         /dev/shm for the offloaded KV blocks",
-    ),
-    gap(
-        "vllm/v1/kv_offload/cpu/gpu_worker.py",
-        "CPUOffloadingWorker.",
-        "OffloadingConnector worker: the host tensors over the offload region",
-    ),
-    gap(
-        "vllm/v1/simple_kv_offload/worker.py",
-        "SimpleCPUOffloadWorker.",
-        "VLLM_USE_SIMPLE_KV_OFFLOAD=1: private host memory per worker instead of /dev/shm",
-    ),
-    gap(
-        "vllm/distributed/kv_transfer/kv_connector/v1/nixl/base_worker.py",
-        "NixlBaseConnectorWorker.xfer_buffers",
-        "NixlConnector with kv_buffer_device=cpu: one host tensor per layer shaped like \
-         the GPU KV cache (host bytes = GPU KV bytes per worker)",
-    ),
-    gap(
-        "vllm/model_executor/offloader/prefetch.py",
-        "_CpuParamOffloader.",
-        "prefetch weight offload (--offload-group-size, --offload-num-in-group): a pinned \
-         copy of every parameter of each offloaded layer",
-    ),
-    gap(
-        "vllm/v1/worker/gpu/sample/trace_replay.py",
-        "TraceReplayState.",
-        "V2 runner with trace replay enabled (enable_trace_replay): a pinned \
+/// (so `--check` cannot size them for a command line): what is left of the source audit's
+/// "not modelled at all" list (the KV connectors' host buffers and prefetch offload are
+/// modelled now, joined in [`super::MODELLED`]). `--check` lists each one the release has,
+/// so none is forgotten.
+pub const NOT_MODELLED: &[KnownGap] = &[gap(
+    "vllm/v1/worker/gpu/sample/trace_replay.py",
+    "TraceReplayState.",
+    "V2 runner with trace replay enabled (enable_trace_replay): a pinned \
          max_num_seqs × max_model_len int32 table of the traced tokens",
-    ),
-];
+)];
 
 /// The GPU model runners whose sites `--check` tells apart: an estimate runs the one whose
 /// components it has; the other's sites are listed as known, not as unmodelled.
@@ -72,6 +44,11 @@ pub const RUNNERS: &[Runner] = &[
         components: &["v2.all_token_ids", "v2.uva_pools", "v2.numpy_state"],
     },
 ];
+
+const REBUILT_INPUT_BATCH: &str =
+    "a second InputBatch, built by may_reinitialize_input_batch only when the \
+     KV cache groups' block sizes (hybrid models) or the attention kernel's differ from \
+     --block-size; it replaces the first one, whose block table is modelled";
 
 /// Sites of ≥ 1 MiB (at a realistic configuration) the estimator does not model, and why.
 /// `--check` lists them as known; any other large site is a difference that fails it.
@@ -116,6 +93,21 @@ pub const KNOWN_GAPS: &[KnownGap] = &[
         releases: Releases::since(Version::V0_18),
         why: "GPU n-gram speculative decoding only (method ngram_gpu): a device token \
               table, host memory only on the CPU backend, which does not run it",
+    },
+    // `may_reinitialize_input_batch` rebuilds the input batch when the KV cache groups'
+    // block sizes (or the attention kernel's) differ from --block-size; the scan sees its
+    // block table at the second InputBatch call, sized with the configured block size.
+    KnownGap {
+        file: "vllm/v1/worker/gpu_model_runner.py",
+        anchor: "GPUModelRunner.input_batch/InputBatch.block_table/BlockTable.block_table_cpu#2",
+        releases: Releases::between(Version::V0_10, Version::V0_10),
+        why: REBUILT_INPUT_BATCH,
+    },
+    KnownGap {
+        file: "vllm/v1/worker/gpu_model_runner.py",
+        anchor: "GPUModelRunner.input_batch/InputBatch.block_table#2",
+        releases: Releases::between(Version::V0_11, Version::V0_14),
+        why: REBUILT_INPUT_BATCH,
     },
     KnownGap {
         file: "vllm/v1/worker/gpu/sample/logit_bias.py",

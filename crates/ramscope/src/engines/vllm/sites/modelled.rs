@@ -19,6 +19,9 @@ const PROPOSER: &str = "vllm/v1/spec_decode/llm_base_proposer.py";
 const V2_STATES: &str = "vllm/v1/worker/gpu/states.py";
 const V2_MROPE: &str = "vllm/v1/worker/gpu/mm/mrope_utils.py";
 const V2_ROPE: &str = "vllm/v1/worker/gpu/mm/rope.py";
+const OFFLOAD_CPU_GPU: &str = "vllm/v1/kv_offload/worker/cpu_gpu.py";
+const OFFLOAD_WORKER: &str = "vllm/v1/kv_offload/cpu/gpu_worker.py";
+const SIMPLE_OFFLOAD: &str = "vllm/v1/simple_kv_offload/worker.py";
 
 const ALL: Releases = Releases::ALL;
 const fn since(first: Version) -> Releases {
@@ -45,6 +48,24 @@ const fn row(
         releases,
         file,
         anchors,
+        copies: 1,
+    }
+}
+
+/// A row whose one site builds `copies` equal buffers (a pool's list comprehension).
+const fn pool(
+    component: &'static str,
+    releases: Releases,
+    file: &'static str,
+    anchor: &'static [&'static str],
+    copies: u64,
+) -> Modelled {
+    Modelled {
+        component,
+        releases,
+        file,
+        anchors: anchor,
+        copies,
     }
 }
 
@@ -58,7 +79,9 @@ const SAMPLING_PARAMS: &[&str] = &[
 ];
 
 /// Components and their sites, by release. The GPU runner V1 (and the CPU backend, which
-/// runs its subclass), then the V2 runner's.
+/// runs its subclass), then the V2 runner's, then the KV connectors' host buffers and
+/// prefetch weight offload (sized by run-time settings the scan cannot evaluate: joined to
+/// find them in each release, not compared in bytes).
 pub const MODELLED: &[Modelled] = &[
     // --- The V1 input batch (gpu_input_batch.py).
     row(
@@ -259,12 +282,32 @@ pub const MODELLED: &[Modelled] = &[
         MR,
         &["GPUModelRunner.input_ids/CpuGpuBuffer.cpu"],
     ),
-    // From 0.19 positions and seq_lens live on the device only.
+    // From 0.19 positions and seq_lens live on the device only: the V1 runner on CUDA no
+    // longer has them; the CPU backend's device tensors are host memory (device sites
+    // count only there).
     row(
         "runner.positions",
         until(Version::V0_18),
         MR,
         &["GPUModelRunner.positions/CpuGpuBuffer.cpu"],
+    ),
+    row(
+        "runner.positions",
+        since(Version::V0_19),
+        MR,
+        &["GPUModelRunner.positions"],
+    ),
+    row(
+        "runner.num_computed_tokens",
+        since(Version::V0_19),
+        MR,
+        &["GPUModelRunner.num_computed_tokens"],
+    ),
+    row(
+        "runner.is_padding",
+        since(Version::V0_31),
+        MR,
+        &["GPUModelRunner.is_padding"],
     ),
     row(
         "runner.query_start_loc",
@@ -279,6 +322,12 @@ pub const MODELLED: &[Modelled] = &[
         &["GPUModelRunner.seq_lens/CpuGpuBuffer.cpu"],
     ),
     row(
+        "runner.seq_lens",
+        since(Version::V0_19),
+        MR,
+        &["GPUModelRunner.seq_lens"],
+    ),
+    row(
         "runner.inputs_embeds",
         ALL,
         MR,
@@ -290,7 +339,7 @@ pub const MODELLED: &[Modelled] = &[
         MR,
         &["GPUModelRunner.is_token_ids/CpuGpuBuffer.cpu"],
     ),
-    // int64 indices in 0.11, a bool mask from 0.12 (the CPU backend's name for it below).
+    // int64 indices in 0.11, a bool mask from 0.12.
     row(
         "runner.discard_request_indices",
         only(Version::V0_11),
@@ -303,11 +352,12 @@ pub const MODELLED: &[Modelled] = &[
         MR,
         &["GPUModelRunner.discard_request_mask/CpuGpuBuffer.cpu"],
     ),
+    // 0.10 calls it num_draft_tokens.
     row(
-        "runner.discard_request_mask",
-        since(Version::V0_12),
+        "runner.num_decode_draft_tokens",
+        only(Version::V0_10),
         MR,
-        &["GPUModelRunner.discard_request_mask/CpuGpuBuffer.cpu"],
+        &["GPUModelRunner.num_draft_tokens/CpuGpuBuffer.cpu"],
     ),
     row(
         "runner.num_decode_draft_tokens",
@@ -328,22 +378,11 @@ pub const MODELLED: &[Modelled] = &[
         &["GPUModelRunner.mrope_positions/CpuGpuBuffer.cpu"],
     ),
     row("runner.arange_np", ALL, MR, &["GPUModelRunner.arange_np"]),
-    // The CPU backend's sum of the runner's max(R+1, T) int64 aranges.
     row(
-        "runner.arange",
-        until(Version::V0_18),
-        MR,
-        &["GPUModelRunner.arange_np"],
-    ),
-    row(
-        "runner.arange",
+        "runner.arange_scratch",
         since(Version::V0_19),
         MR,
-        &[
-            "GPUModelRunner.arange_np",
-            "GPUModelRunner._arange_scratch",
-            "GPUModelRunner.query_pos/CpuGpuBuffer.cpu",
-        ],
+        &["GPUModelRunner._arange_scratch"],
     ),
     row(
         "runner.sampled_token_ids",
@@ -468,5 +507,106 @@ pub const MODELLED: &[Modelled] = &[
         since(Version::V0_30),
         V2_ROPE,
         &["RopeState.prefill_positions/StagedWriteTensor._uva_buf"],
+    ),
+    // The grammar bitmask: pinned until 0.15 (a GPU tensor from 0.16), a UvaBufferPool of
+    // max_concurrency = 2 buffers from 0.14.
+    row(
+        "v2.grammar_bitmask",
+        between(Version::V0_12, Version::V0_13),
+        "vllm/v1/worker/gpu/input_batch.py",
+        &["InputBuffers.grammar_bitmask/CpuGpuBuffer.cpu"],
+    ),
+    pool(
+        "v2.grammar_bitmask",
+        between(Version::V0_14, Version::V0_15),
+        "vllm/v1/worker/gpu/structured_outputs.py",
+        &["StructuredOutputsWorker.grammar_bitmask/UvaBuffer.cpu"],
+        2,
+    ),
+    // --- KV connectors (kv_transfer/host.rs). The offloading connector's pinned tensors,
+    // one per layer: made by the handler until 0.24, by CPUOffloadingWorker from 0.25 (from
+    // 0.27 only where the shared region is not used: not on CUDA).
+    row(
+        "kv_offload.cpu_tensors",
+        between(Version::V0_11, Version::V0_12),
+        OFFLOAD_CPU_GPU,
+        &["CpuGpuOffloadingHandler.__init__:torch.zeros"],
+    ),
+    row(
+        "kv_offload.cpu_tensors",
+        between(Version::V0_13, Version::V0_14),
+        OFFLOAD_CPU_GPU,
+        &["CpuGpuOffloadingHandlers.__init__:torch.zeros"],
+    ),
+    row(
+        "kv_offload.cpu_tensors",
+        between(Version::V0_15, Version::V0_20),
+        OFFLOAD_CPU_GPU,
+        &["CpuGpuOffloadingHandlers.__init__.cpu_tensor"],
+    ),
+    row(
+        "kv_offload.cpu_tensors",
+        between(Version::V0_21, Version::V0_24),
+        OFFLOAD_WORKER,
+        &["CpuGpuOffloadingHandlers.__init__.cpu_tensor"],
+    ),
+    row(
+        "kv_offload.cpu_tensors",
+        since(Version::V0_25),
+        OFFLOAD_WORKER,
+        &["CPUOffloadingWorker.__init__.cpu_tensor"],
+    ),
+    // The /dev/shm region every rank maps (0.27+): found at the class until the scan could
+    // follow CPUOffloadingSpec's call to it (0.30).
+    row(
+        "kv_offload.shared_region",
+        between(Version::V0_27, Version::V0_29),
+        "vllm/v1/kv_offload/cpu/shared_offload_region.py",
+        &["SharedOffloadRegion.mmap_obj"],
+    ),
+    row(
+        "kv_offload.shared_region",
+        since(Version::V0_30),
+        "vllm/v1/kv_offload/cpu/spec.py",
+        &["CPUOffloadingSpec.create_worker.mmap_region/SharedOffloadRegion.mmap_obj"],
+    ),
+    row(
+        "kv_offload.simple_cpu",
+        between(Version::V0_19, Version::V0_27),
+        SIMPLE_OFFLOAD,
+        &["SimpleCPUOffloadWorker.register_kv_caches.tensor"],
+    ),
+    row(
+        "kv_offload.simple_cpu",
+        since(Version::V0_28),
+        SIMPLE_OFFLOAD,
+        &["SimpleCPUOffloadWorker._init_cpu_mode.tensor"],
+    ),
+    // NixlConnector's host buffer (kv_buffer_device=cpu): one module, then a package.
+    row(
+        "kv_transfer.nixl_host_buffer",
+        until(Version::V0_19),
+        "vllm/distributed/kv_transfer/kv_connector/v1/nixl_connector.py",
+        &["NixlConnectorWorker.xfer_buffers[]"],
+    ),
+    row(
+        "kv_transfer.nixl_host_buffer",
+        between(Version::V0_20, Version::V0_23),
+        "vllm/distributed/kv_transfer/kv_connector/v1/nixl/worker.py",
+        &["NixlConnectorWorker.xfer_buffers[]"],
+    ),
+    row(
+        "kv_transfer.nixl_host_buffer",
+        since(Version::V0_24),
+        "vllm/distributed/kv_transfer/kv_connector/v1/nixl/base_worker.py",
+        &["NixlBaseConnectorWorker.xfer_buffers[]"],
+    ),
+    // Prefetch weight offload: the CPU copy of each offloaded parameter (re-pinned after
+    // loading at a second site that replaces it, so one site is the whole copy).
+    row(
+        "prefetch_offload.weights",
+        since(Version::V0_17),
+        "vllm/model_executor/offloader/prefetch.py",
+        &["_CpuParamOffloader._cpu_storage"],
     ),
 ];

@@ -13,7 +13,7 @@
 use crate::attribute::Category;
 use crate::calibrate::Baselines;
 use crate::engines::Options;
-use crate::footprint::{Component, Device, ProcessEstimate};
+use crate::footprint::{Component, Device, Phase, ProcessEstimate};
 use crate::model::Model;
 use crate::proc::roles::Role;
 use crate::units::Checked;
@@ -164,6 +164,7 @@ pub fn build(model: &Model, r: &Resolved, b: &Baselines, options: &Options) -> B
     // EngineCore(s).
     {
         let mut c = baseline(&cx, Role::EngineCore, py_processes, fork_group);
+        let baseline_len = c.len();
         c.extend(tokenizer(&cx, "engine-core"));
         c.extend(scheduler(&cx));
         c.extend(mm_cache::engine_core(&cx));
@@ -174,7 +175,8 @@ pub fn build(model: &Model, r: &Resolved, b: &Baselines, options: &Options) -> B
             c.extend(q);
         }
         if r.runner_in_engine_core {
-            c.extend(runner(&cx, options, &mut notes));
+            let before = rss_before_runner(&cx, Role::EngineCore, &c[baseline_len..]);
+            c.extend(runner(&cx, options, before, &mut notes));
         }
         let title = if engines > 1 {
             "VLLM::EngineCore_DP{i}"
@@ -187,10 +189,12 @@ pub fn build(model: &Model, r: &Resolved, b: &Baselines, options: &Options) -> B
     // Workers.
     if workers_per_engine > 0 {
         let mut c = baseline(&cx, Role::Worker, py_processes, fork_group);
+        let baseline_len = c.len();
         let (q, mapped) = message_queues_worker(&cx, workers_per_engine, options);
         shm_mapped = shm_mapped + mapped * engines;
         c.extend(q);
-        c.extend(runner(&cx, options, &mut notes));
+        let before = rss_before_runner(&cx, Role::Worker, &c[baseline_len..]);
+        c.extend(runner(&cx, options, before, &mut notes));
         // The worker's own copy of each running request's prompt embeddings.
         c.extend(prompt_embeds(&cx, Holder::Worker));
         // `setup_proc_title_and_log_prefix`: _DP{i} with data parallelism, _TP{j} (here the
@@ -266,8 +270,24 @@ pub(super) fn gib(bytes: u64) -> String {
     }
 }
 
-/// The process that runs the model: buffers, weights, runtime, features.
-fn runner(cx: &Ctx, options: &Options, notes: &mut Vec<String>) -> Vec<Component> {
+/// The steady bytes of `components`.
+pub(super) fn steady_bytes(components: &[Component]) -> Checked {
+    components
+        .iter()
+        .filter(|c| c.phase == Phase::Steady)
+        .map(|c| n(c.bytes))
+        .sum()
+}
+
+/// What the RSS of the process that runs the model holds before its runner is built: its
+/// baseline with shared pages whole, and the rest of its components so far (`after_baseline`).
+fn rss_before_runner(cx: &Ctx, role: Role, after_baseline: &[Component]) -> Checked {
+    runtime::baseline_rss(cx, role) + steady_bytes(after_baseline)
+}
+
+/// The process that runs the model: buffers, weights, runtime, features. `before` is what
+/// the process's RSS holds already (the CPU backend's automatic KV size subtracts it).
+fn runner(cx: &Ctx, options: &Options, before: Checked, notes: &mut Vec<String>) -> Vec<Component> {
     let r = cx.r;
     let mut out = Vec::new();
     match r.device {
@@ -287,7 +307,8 @@ fn runner(cx: &Ctx, options: &Options, notes: &mut Vec<String>) -> Vec<Component
     out.extend(lazy_buffers(cx));
     out.extend(weights(cx, notes));
     if r.device == Device::Cpu {
-        out.extend(cpu_kv_cache(cx, &out, options, notes));
+        let rss = before + steady_bytes(&out);
+        out.extend(cpu_kv_cache(cx, rss, options, notes));
     } else {
         out.extend(gpu_features(cx, notes));
     }

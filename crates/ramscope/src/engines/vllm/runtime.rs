@@ -42,19 +42,7 @@ pub(super) fn baseline(
     fork_group: Checked,
 ) -> Vec<Component> {
     let b = cx.b;
-    let (anon, low, high) = match role {
-        Role::ApiServer => (b.api_anon_bytes, b.api_anon_bytes, b.api_anon_bytes),
-        Role::Worker => (
-            b.worker_anon_bytes,
-            b.worker_anon_range.0,
-            b.worker_anon_range.1,
-        ),
-        _ => (
-            b.engine_anon_bytes,
-            b.engine_anon_bytes,
-            b.engine_anon_bytes,
-        ),
-    };
+    let (anon, low, high) = anon_baseline(cx, role);
     let mut out = Vec::new();
     let what = if role == Role::Worker {
         "anonymous memory of the model process after imports, start-up and loading, beyond what the source accounts for"
@@ -129,6 +117,38 @@ pub(super) fn baseline(
         ));
     }
     out
+}
+
+/// The measured anonymous memory after imports of a process of `role`: (bytes, low, high).
+fn anon_baseline(cx: &Ctx, role: Role) -> (u64, u64, u64) {
+    let b = cx.b;
+    match role {
+        Role::ApiServer => (b.api_anon_bytes, b.api_anon_bytes, b.api_anon_bytes),
+        Role::Worker => (
+            b.worker_anon_bytes,
+            b.worker_anon_range.0,
+            b.worker_anon_range.1,
+        ),
+        _ => (
+            b.engine_anon_bytes,
+            b.engine_anon_bytes,
+            b.engine_anon_bytes,
+        ),
+    }
+}
+
+/// The baseline as the process's own RSS counts it (what vLLM's CPU worker reads with
+/// psutil): shared pages whole, where [`baseline`] gives this process's PSS share of them —
+/// every library page it maps, and all the import pages a forked process shares with its
+/// parent.
+pub(super) fn baseline_rss(cx: &Ctx, role: Role) -> Checked {
+    let b = cx.b;
+    let worker_libraries = if role == Role::Worker && cx.r.device == Device::Cpu {
+        b.worker_libraries_bytes
+    } else {
+        0
+    };
+    n(anon_baseline(cx, role).0) + b.libraries_bytes + worker_libraries
 }
 
 /// The tokenizer as vLLM loads it (transformers' fast tokenizer and the vocabulary cached as a

@@ -4,13 +4,13 @@
 
 use crate::attribute::Category;
 use crate::engines::Options;
-use crate::footprint::{Component, Device, Phase};
+use crate::footprint::{Component, Device};
 use crate::units::Checked;
 
 use super::components::{n, Ctx};
 use super::defaults::LoadStrategy;
 use super::offload::{self, WeightOffload};
-use super::releases::cite;
+use super::releases::{cite, CpuKvAuto};
 use super::sleep_lora;
 
 /// The linear weights of one rank's layers, in load order: every decoder layer has the same
@@ -234,10 +234,13 @@ pub(super) fn weights(cx: &Ctx, notes: &mut Vec<String>) -> Vec<Component> {
     out
 }
 
-/// The CPU backend's KV cache: one zero-filled allocation in each worker.
+/// The CPU backend's KV cache: one zero-filled allocation in each worker. `rss` is what the
+/// worker's RSS holds before it (baseline with shared pages whole, buffers, weights,
+/// warm-up): from 0.20 vLLM sizes an automatic cache as what the worker's RSS after warm-up
+/// leaves of `ceil(u × node MemTotal)` (`CPUWorker.determine_available_memory`).
 pub(super) fn cpu_kv_cache(
     cx: &Ctx,
-    so_far: &[Component],
+    rss: Checked,
     options: &Options,
     notes: &mut Vec<String>,
 ) -> Vec<Component> {
@@ -246,51 +249,58 @@ pub(super) fn cpu_kv_cache(
         Checked::from(c.kv_bytes_per_token(r.kv_cache_dtype.bytes())) / r.world_size().max(1);
     let per_block = per_token * r.block_size;
     let src = "vllm/v1/worker/utils.py (allocate_kv_cache)";
-    match r.cpu_kv_cache_bytes {
-        Some(budget) => {
-            let blocks = r.num_kv_blocks;
-            let bytes = per_block * blocks;
-            vec![cx.exact(
-                "kv_cache.cpu",
-                bytes,
-                Category::Heap,
-                format!("floor(budget ÷ block bytes) × block bytes = {blocks} × {per_block} (budget {})", crate::units::bytes(budget)),
-                src,
-            )
-            .note("torch.zeros: resident at start-up")]
-        }
-        None => {
-            let Some(node) = options.host_memory_bytes else {
-                notes.push("CPU KV cache is automatic (no VLLM_CPU_KVCACHE_SPACE) and the host memory is unknown: set --env VLLM_CPU_KVCACHE_SPACE=N".into());
-                return Vec::new();
-            };
-            let target = (node as f64 * r.gpu_memory_utilization) as u64;
-            let rest: Checked = so_far
-                .iter()
-                .filter(|c| c.phase == Phase::Steady)
-                .map(|c| n(c.bytes))
-                .sum();
-            let kv = n(target).saturating_sub(rest) / per_block.max(1) * per_block;
-            notes.push(format!(
-                "automatic CPU KV cache: the worker grows to gpu_memory_utilization × node memory = {} × {}",
-                r.gpu_memory_utilization,
-                crate::units::bytes(node)
-            ));
-            vec![cx
-                .exact(
-                    "kv_cache.cpu",
-                    kv,
-                    Category::Heap,
-                    format!(
-                        "u × node memory − worker's other memory = {} × {node} − {rest}",
-                        r.gpu_memory_utilization
-                    ),
-                    src,
-                )
-                .range(kv * 95 / 100, kv * 105 / 100)
-                .note("automatic size: whatever the worker keeps after warm-up shrinks the cache")]
-        }
+    if let Some(budget) = r.cpu_kv_cache_bytes {
+        let blocks = r.num_kv_blocks;
+        let bytes = per_block * blocks;
+        return vec![cx.exact(
+            "kv_cache.cpu",
+            bytes,
+            Category::Heap,
+            format!("floor(budget ÷ block bytes) × block bytes = {blocks} × {per_block} (budget {})", crate::units::bytes(budget)),
+            src,
+        )
+        .note("torch.zeros: resident at start-up")];
     }
+    let auto = r.version.release().cpu_kv_auto;
+    let node = match (auto.value, options.host_memory_bytes) {
+        (CpuKvAuto::FillsReservation, Some(node)) => node,
+        // Before 0.20 a default without the host's memory is said when resolving.
+        (CpuKvAuto::FillsReservation, None) => {
+            notes.push("CPU KV cache is automatic (no VLLM_CPU_KVCACHE_SPACE) and the host memory is unknown: set --env VLLM_CPU_KVCACHE_SPACE=N".into());
+            return Vec::new();
+        }
+        _ => return Vec::new(),
+    };
+    // `math.ceil(total_memory × gpu_memory_utilization)`; floats only for the product.
+    let target = (node as f64 * r.gpu_memory_utilization).ceil() as u64;
+    let kv = n(target).saturating_sub(rss) / per_block.max(1) * per_block;
+    if kv.get() == Some(0) {
+        notes.push(format!(
+            "vLLM {} will refuse to start: the worker's RSS before the KV cache ({}) leaves no block of u × node memory ({}); raise --gpu-memory-utilization or give VLLM_CPU_KVCACHE_SPACE ({})",
+            r.version,
+            crate::units::bytes(rss.raw()),
+            crate::units::bytes(target),
+            auto.at
+        ));
+    }
+    notes.push(format!(
+        "automatic CPU KV cache: the worker's RSS grows to gpu_memory_utilization × node memory = {} × {}",
+        r.gpu_memory_utilization,
+        crate::units::bytes(node)
+    ));
+    vec![cx
+        .exact(
+            "kv_cache.cpu",
+            kv,
+            Category::Heap,
+            format!(
+                "u × node memory − worker's RSS before it, rounded down to whole blocks = {} × {node} − {rss} (baseline with shared library and import pages whole, buffers, weights, warm-up)",
+                r.gpu_memory_utilization
+            ),
+            auto.at,
+        )
+        .range(kv * 95 / 100, kv * 105 / 100)
+        .note("automatic size: whatever the worker keeps after warm-up shrinks the cache")]
 }
 
 /// Weight offload, sleep mode, LoRA: GPU features that keep data in host RAM (the KV
@@ -335,6 +345,47 @@ pub(super) fn gpu_features(cx: &Ctx, notes: &mut Vec<String>) -> Vec<Component> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engines::vllm::test_util::{built, component, options, process};
+    use crate::engines::vllm::Version;
+    use crate::footprint::Phase;
+    use crate::proc::roles::Role;
+
+    #[test]
+    fn automatic_cpu_kv_fills_the_workers_rss_to_u_times_the_node() {
+        // 0.32 on a 64 GiB node, no VLLM_CPU_KVCACHE_SPACE: vLLM gives the KV cache what the
+        // worker's RSS leaves of ceil(0.92 × 64 GiB). Its RSS counts every library page the
+        // worker maps, where the estimate shows the worker's PSS share of them.
+        let b = built(
+            "vllm serve M --max-model-len 5120",
+            Version::V0_32,
+            Device::Cpu,
+        );
+        let w = process(&b, Role::Worker).expect("a worker");
+        let kv = component(&b, Role::Worker, "kv_cache.cpu")
+            .expect("kv")
+            .bytes;
+        let steady: u64 = w
+            .components
+            .iter()
+            .filter(|c| c.id != "kv_cache.cpu" && c.phase == Phase::Steady)
+            .map(|c| c.bytes)
+            .sum();
+        let libraries = component(&b, Role::Worker, "runtime.libraries")
+            .expect("libs")
+            .bytes;
+        let all_library_pages = options(Version::V0_32, Device::Cpu)
+            .baselines
+            .libraries_bytes;
+        let rss = steady - libraries + all_library_pages;
+        let target = (64u64 << 30) * 92 / 100 + 1; // ceil(0.92 × 64 GiB)
+                                                   // One block of Qwen3-8B at B = 128: 36 layers × 2 × 8 heads × 128 × 2 B × 128.
+        let block = 36 * 2 * 8 * 128 * 2 * 128;
+        assert!(kv > 0 && kv % block == 0, "{kv}");
+        assert!(
+            kv + rss <= target && target < kv + rss + block,
+            "kv {kv} + rss {rss} vs target {target}"
+        );
+    }
 
     /// The per-parameter loop `maybe_offload_to_cpu` runs, over an explicit list.
     fn offload_by_list(sizes: [u64; 4], layers: u64, budget: u64) -> (u64, u64) {

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::{env_var, ResolveError, Resolved};
+use crate::engines::vllm::releases::CpuKvAuto;
 use crate::engines::vllm::Version;
 use crate::footprint::Device;
 use crate::gpu::Gpu;
@@ -42,12 +43,18 @@ pub(super) fn block_size(
     Ok(block_size)
 }
 
-/// CPU KV cache: VLLM_CPU_KVCACHE_SPACE (whole GiB), else --kv-cache-memory-bytes, else
-/// automatic (`None`).
+/// CPU KV cache: VLLM_CPU_KVCACHE_SPACE (whole GiB), else --kv-cache-memory-bytes, else the
+/// release's default: a fixed size (before 0.13), half the host's memory per NUMA node
+/// (0.13–0.19, of `host_memory_bytes`), or automatic (`None`: what the worker's RSS leaves
+/// of its reservation, known once the worker is built; also `None` when the host's memory
+/// is needed and unknown).
 pub(super) fn cpu_kv_cache_bytes(
+    version: Version,
     device: Device,
     env: &BTreeMap<String, String>,
     kv_cache_memory_bytes: Option<u64>,
+    host_memory_bytes: Option<u64>,
+    notes: &mut Vec<String>,
 ) -> Result<Option<u64>, ResolveError> {
     Ok(match device {
         Device::Cuda => None,
@@ -69,9 +76,44 @@ pub(super) fn cpu_kv_cache_bytes(
                     ))
                 })?)
             }
-            None => kv_cache_memory_bytes,
+            None => {
+                kv_cache_memory_bytes.or_else(|| release_default(version, host_memory_bytes, notes))
+            }
         },
     })
+}
+
+/// The KV size a release gives the CPU backend when the user gives none, if it is fixed
+/// before the worker starts.
+fn release_default(version: Version, host: Option<u64>, notes: &mut Vec<String>) -> Option<u64> {
+    let auto = version.release().cpu_kv_auto;
+    match (auto.value, host) {
+        (CpuKvAuto::Fixed(bytes), _) => {
+            notes.push(format!(
+                "no VLLM_CPU_KVCACHE_SPACE: vLLM {version} gives the KV cache its default of {} ({})",
+                crate::units::bytes(bytes),
+                auto.at
+            ));
+            Some(bytes)
+        }
+        (CpuKvAuto::NodeShare(share), Some(node)) => {
+            // `int(total // numa_nodes × 0.5)`; floats only for the product.
+            let bytes = (node as f64 * share) as u64;
+            notes.push(format!(
+                "no VLLM_CPU_KVCACHE_SPACE: vLLM {version} gives the KV cache {share} × the memory per NUMA node = {share} × {} ({})",
+                crate::units::bytes(node),
+                auto.at
+            ));
+            Some(bytes)
+        }
+        (CpuKvAuto::NodeShare(_), None) => {
+            notes.push(format!(
+                "no VLLM_CPU_KVCACHE_SPACE: vLLM {version} gives the KV cache half the memory per NUMA node, which is unknown here: set --env VLLM_CPU_KVCACHE_SPACE=N"
+            ));
+            None
+        }
+        (CpuKvAuto::FillsReservation, _) => None,
+    }
 }
 
 /// KV blocks per engine. GPU: what fits in `u × memory` after weights and activations (an
@@ -119,7 +161,7 @@ pub(super) fn kv_blocks(
 
 #[cfg(test)]
 mod tests {
-    use super::super::{resolve, test_context};
+    use super::super::{resolve, test_context, Context};
     use super::*;
     use crate::engines::vllm::args::{parse_str, VllmArgs};
 
@@ -154,6 +196,30 @@ mod tests {
             &test_context(Version::V0_32, Device::Cpu, &gpu, &env)
         )
         .is_err());
+    }
+
+    #[test]
+    fn cpu_kv_defaults_follow_the_release() {
+        let gpu = Gpu::default_gpu();
+        let env = BTreeMap::new();
+        let args = parse_str("--max-model-len 5120").unwrap();
+        let kv = |version: Version, host: Option<u64>| {
+            let cx = Context {
+                host_memory_bytes: host,
+                ..test_context(version, Device::Cpu, &gpu, &env)
+            };
+            resolve(&Model::default_model(), &args, &cx)
+                .unwrap()
+                .cpu_kv_cache_bytes
+        };
+        // 0.10–0.12: 4 GiB whatever the host has.
+        assert_eq!(kv(Version::V0_10, None), Some(4 << 30));
+        assert_eq!(kv(Version::V0_12, Some(64 << 30)), Some(4 << 30));
+        // 0.13–0.19: half the memory per NUMA node, 64 GiB → 32 GiB; unknown: none.
+        assert_eq!(kv(Version::V0_13, Some(64 << 30)), Some(32 << 30));
+        assert_eq!(kv(Version::V0_19, None), None);
+        // 0.20 on: sized by the worker once built, not here.
+        assert_eq!(kv(Version::V0_20, Some(64 << 30)), None);
     }
 
     #[test]

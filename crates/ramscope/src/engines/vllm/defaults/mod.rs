@@ -280,7 +280,14 @@ pub fn resolve(model: &Model, args: &VllmArgs, cx: &Context) -> Result<Resolved,
     let mq_response_chunk_bytes = version.release().mq_response_chunk_bytes.value;
     let xgrammar_cache_bytes = limits::env_mib(cx.env, "VLLM_XGRAMMAR_CACHE_MB", 512)?;
 
-    let cpu_kv_cache_bytes = kv::cpu_kv_cache_bytes(device, cx.env, args.kv_cache_memory_bytes)?;
+    let cpu_kv_cache_bytes = kv::cpu_kv_cache_bytes(
+        version,
+        device,
+        cx.env,
+        args.kv_cache_memory_bytes,
+        cx.host_memory_bytes,
+        &mut notes,
+    )?;
 
     let mut resolved = Resolved {
         version,

@@ -63,20 +63,19 @@ pub(super) fn message_queues_engine(cx: &Ctx, workers: u64) -> (Vec<Component>, 
     let (bc, bf) = broadcast_size(r, workers);
     let (rs, rf) = response_size(r);
     let mut out = vec![mq(cx, "shm.rpc_broadcast_mq", bc, bf, n(workers) + 1)];
-    // The engine reads every worker's response queue.
-    let resp = mq(
-        cx,
-        "shm.worker_response_mqs",
-        rs * workers,
-        format!("{workers} × {rf}"),
-        n(2),
-    );
+    // The engine reads every worker's response queue: one queue's share, times the queues.
+    let one = mq(cx, "shm.worker_response_mqs", rs, rf.clone(), n(2));
     let (bytes, low, high) = (
-        n(resp.bytes) * workers,
-        n(resp.low_bytes) * workers,
-        resp.high_bytes,
+        n(one.bytes) * workers,
+        n(one.low_bytes) * workers,
+        n(one.high_bytes) * workers,
     );
-    out.push(resp.with_bytes(bytes).range(low, high));
+    let mut resp = one.with_bytes(bytes).range(low, high).mapped(rs * workers);
+    resp.formula = format!(
+        "{workers} queues, each {rf} mapped; resident ≈ {workers} × 44 KiB ÷ 2 processes = {}",
+        bytes.raw()
+    );
+    out.push(resp);
     let mut mapped = bc + rs * workers;
     if r.shm_tensor_arena {
         let arena = (n(256 * MIB) + 1 + workers) * 8;
@@ -108,4 +107,38 @@ pub(super) fn message_queues_worker(
     let (groups, mapped) = collectives::group_buffers(cx, options);
     out.extend(groups);
     (out, mapped)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::engines::vllm::test_util::{built, component};
+    use crate::engines::vllm::Version;
+    use crate::footprint::Device;
+    use crate::proc::roles::Role;
+
+    #[test]
+    fn the_engines_response_queues_show_every_queues_bytes() {
+        // TP 4: four workers, each with a response queue of (24 MiB + 2) × 10 B mapped, read
+        // by EngineCore: 4 × 44 KiB ÷ 2 processes = 90,112 B resident, 4 × 251,658,260 mapped.
+        let b = built(
+            "vllm serve M --max-model-len 5120 -tp 4",
+            Version::V0_33,
+            Device::Cuda,
+        );
+        let c = component(&b, Role::EngineCore, "shm.worker_response_mqs").expect("queues");
+        assert_eq!(c.bytes, 90_112);
+        assert_eq!(c.mapped_bytes, Some(4 * 251_658_260));
+        assert_eq!(c.high_bytes, 4 * 251_658_260 / 2);
+        assert!(
+            c.formula
+                .starts_with("4 queues, each (max_chunk_bytes + 2) × 10"),
+            "{}",
+            c.formula
+        );
+        assert!(
+            c.formula.ends_with("4 × 44 KiB ÷ 2 processes = 90112"),
+            "{}",
+            c.formula
+        );
+    }
 }

@@ -14,6 +14,7 @@
 //! (`r.version.release().sleep_backs_up_runtime.is_some()`).
 
 mod rows;
+mod rows_later;
 #[cfg(test)]
 mod tests;
 

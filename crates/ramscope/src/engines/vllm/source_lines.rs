@@ -27,7 +27,8 @@ pub fn lookup(version: Version, component: &str) -> Option<String> {
 /// The rows of `source_lines.tsv` for a scanned release (`release<TAB>component<TAB>
 /// file:line`, sorted): every component with a row of the sites table for this release whose
 /// sites the scan found, at its first host site (a device tensor is host memory only on the
-/// CPU backend, so it is never the one cited). Independent of any configuration.
+/// CPU backend, so it is cited only for a component that has no other site: one the CPU
+/// backend alone holds, such as its KV cache). Independent of any configuration.
 pub fn rows(scan: &Scan) -> Vec<String> {
     let Some(written) = scan.version.as_deref() else {
         return Vec::new();
@@ -39,14 +40,17 @@ pub fn rows(scan: &Scan) -> Vec<String> {
         if done.contains(m.component) {
             continue;
         }
-        let first = m.anchors.iter().find_map(|a| {
-            scan.sites
-                .iter()
-                .filter(|s| s.file == m.file && s.anchor == *a && s.method.always_host())
-                .map(|s| s.line)
-                .min()
-        });
-        if let Some(line) = first {
+        let first = |host_only: bool| {
+            m.anchors.iter().find_map(|a| {
+                scan.sites
+                    .iter()
+                    .filter(|s| s.file == m.file && s.anchor == *a)
+                    .filter(|s| !host_only || s.method.always_host())
+                    .map(|s| s.line)
+                    .min()
+            })
+        };
+        if let Some(line) = first(true).or_else(|| first(false)) {
             done.insert(m.component);
             out.insert(format!("{written}\t{}\t{}:{line}", m.component, m.file));
         }
@@ -81,5 +85,29 @@ mod tests {
         );
         assert!(token.ends_with("@0.11.0"), "{token}");
         assert!(releases().len() >= 4, "{:?}", releases());
+    }
+
+    #[test]
+    fn components_only_the_cpu_backend_holds_cite_their_device_site() {
+        // Their only sites are tensors on the run-time device (host memory on the CPU
+        // backend), so no host site can be cited for them.
+        let kv = lookup(Version::V0_33, "kv_cache.cpu").expect("0.33 CPU KV cache");
+        assert!(kv.starts_with("vllm/v1/worker/utils.py:"), "{kv}");
+        let kv = lookup(Version::V0_11, "kv_cache.cpu").expect("0.11 CPU KV cache");
+        assert!(
+            kv.starts_with("vllm/v1/worker/gpu_model_runner.py:"),
+            "{kv}"
+        );
+        for id in [
+            "runner.positions",
+            "runner.seq_lens",
+            "runner.num_computed_tokens",
+        ] {
+            let at = lookup(Version::V0_25, id).unwrap_or_else(|| panic!("0.25 {id}"));
+            assert!(at.ends_with("@0.25.1"), "{at}");
+        }
+        assert!(lookup(Version::V0_32, "runner.is_padding").is_some());
+        // Not before it existed.
+        assert!(lookup(Version::V0_30, "runner.is_padding").is_none());
     }
 }

@@ -523,6 +523,67 @@ pub const MODELLED: &[Modelled] = &[
         &["StructuredOutputsWorker.grammar_bitmask/UvaBuffer.cpu"],
         2,
     ),
+    // The V2 runner's numpy counters per request (RequestState), as fields came and went.
+    row(
+        "v2.numpy_state",
+        between(Version::V0_12, Version::V0_14),
+        V2_STATES,
+        &[
+            "RequestState.prompt_len",
+            "RequestState.num_computed_prefill_tokens",
+            "RequestState.lora_ids",
+            "RequestState.num_logprobs",
+            "RequestState.needs_prompt_logprobs",
+        ],
+    ),
+    row(
+        "v2.numpy_state",
+        between(Version::V0_15, Version::V0_16),
+        V2_STATES,
+        &[
+            "RequestState.prompt_len",
+            "RequestState.num_computed_prefill_tokens",
+        ],
+    ),
+    row(
+        "v2.numpy_state",
+        between(Version::V0_17, Version::V0_19),
+        V2_STATES,
+        &["RequestState.num_computed_prefill_tokens"],
+    ),
+    row(
+        "v2.numpy_state",
+        between(Version::V0_20, Version::V0_22),
+        V2_STATES,
+        &[
+            "RequestState.num_computed_prefill_tokens",
+            "RequestState.num_computed_tokens_np",
+        ],
+    ),
+    row(
+        "v2.numpy_state",
+        since(Version::V0_23),
+        V2_STATES,
+        &[
+            "RequestState.num_computed_prefill_tokens",
+            "RequestState.num_computed_tokens_np",
+            "RequestState.max_seq_len",
+        ],
+    ),
+    // --- The CPU backend's KV cache: a tensor on the run-time device (host memory there),
+    // made by the GPU runner the CPU runner subclasses, then by a shared helper from 0.29.
+    row(
+        "kv_cache.cpu",
+        until(Version::V0_28),
+        MR,
+        &["GPUModelRunner._allocate_kv_cache_tensors.tensor"],
+    ),
+    row(
+        "kv_cache.cpu",
+        since(Version::V0_29),
+        "vllm/v1/worker/utils.py",
+        &["allocate_kv_cache.buf"],
+    ),
     // --- KV connectors (kv_transfer/host.rs). The offloading connector's pinned tensors,
     // one per layer: made by the handler until 0.24, by CPUOffloadingWorker from 0.25 (from
     // 0.27 only where the shared region is not used: not on CUDA).

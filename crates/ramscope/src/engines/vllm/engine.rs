@@ -16,7 +16,7 @@ use crate::server::ServerLaunch;
 
 use super::args::{self, VllmArgs};
 use super::defaults::{self, Context, ResolveError, Resolved};
-use super::{advice, components, scan_check, sites, source_lines, version, Version};
+use super::{advice, cited_lines, components, scan_check, sites, source_lines, version, Version};
 
 /// vLLM, for the registry ([`crate::engines::ALL`]).
 #[derive(Debug, Clone, Copy)]
@@ -147,13 +147,16 @@ impl Launch for VllmLaunch {
                 python: options.python_version.clone(),
             });
         let mut built = components::build(model, &resolved, &baselines, options);
-        // Where the release's source allocates each component, from `ramscope scan` of it.
+        // Where the release's source allocates each component, from `ramscope scan` of it;
+        // for one that is not an allocation site, the cited line of the code that makes it.
         for c in built
             .processes
             .iter_mut()
             .flat_map(|p| p.components.iter_mut())
         {
-            if let Some(at) = source_lines::lookup(resolved.version, &c.id) {
+            let at = source_lines::lookup(resolved.version, &c.id)
+                .or_else(|| cited_lines::lookup(resolved.version, &c.id, &c.source));
+            if let Some(at) = at {
                 c.source = at;
             }
         }

@@ -10,6 +10,7 @@
 mod advice;
 pub mod args;
 mod buffers;
+pub mod cited_lines;
 mod collectives;
 pub(crate) mod command_line;
 pub mod components;

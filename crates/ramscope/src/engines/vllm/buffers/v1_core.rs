@@ -4,7 +4,9 @@
 
 use crate::attribute::Category;
 use crate::engines::vllm::components::{n, Ctx};
+use crate::engines::vllm::defaults::Resolved;
 use crate::footprint::Component;
+use crate::units::Checked;
 
 use super::times;
 
@@ -19,15 +21,21 @@ pub(super) fn v1_core_buffers(cx: &Ctx) -> Vec<Component> {
     out
 }
 
+/// `max_num_seqs`, `max_model_len`, `max_num_batched_tokens`: the three sizes most buffers
+/// are shaped by.
+fn seqs_len_tokens(r: &Resolved) -> (Checked, Checked, Checked) {
+    (
+        n(r.max_num_seqs),
+        n(r.max_model_len),
+        n(r.max_num_batched_tokens),
+    )
+}
+
 /// `InputBatch` and its `BlockTable`.
 fn input_batch(cx: &Ctx) -> Vec<Component> {
     let r = cx.r;
     let rel = r.version.release();
-    let (rr, l, t) = (
-        n(r.max_num_seqs),
-        n(r.max_model_len),
-        n(r.max_num_batched_tokens),
-    );
+    let (rr, l, t) = seqs_len_tokens(r);
     let nb = n(r.blocks_per_request());
     let mut out = vec![cx.exact(
         "input_batch.token_ids",
@@ -134,11 +142,7 @@ fn input_batch(cx: &Ctx) -> Vec<Component> {
 fn runner(cx: &Ctx) -> Vec<Component> {
     let r = cx.r;
     let rel = r.version.release();
-    let (rr, l, t) = (
-        n(r.max_num_seqs),
-        n(r.max_model_len),
-        n(r.max_num_batched_tokens),
-    );
+    let (rr, l, t) = seqs_len_tokens(r);
     let h = n(cx.m.config.hidden_size);
     let dt = r.dtype.activation_bytes();
     // From 0.19: positions and seq_lens on the GPU only, a set of small pinned step buffers.

@@ -386,21 +386,11 @@ fn test_context<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engines::vllm::args::parse_str;
+    use crate::engines::vllm::test_util::resolved;
 
     #[test]
     fn release_facts_reach_the_resolved_configuration() {
-        let gpu = Gpu::default_gpu();
-        let env = BTreeMap::new();
-        let args = parse_str("--max-model-len 5120 -dp 2").unwrap();
-        let r = |v| {
-            resolve(
-                &Model::default_model(),
-                &args,
-                &test_context(v, Device::Cuda, &gpu, &env),
-            )
-            .unwrap()
-        };
+        let r = |v| resolved("--max-model-len 5120 -dp 2", v, Device::Cuda).unwrap();
         assert_eq!(
             (
                 r(Version::V0_17).gpu_memory_utilization,
@@ -410,15 +400,10 @@ mod tests {
         );
         // Rows of 320 blocks are padded from 0.21 (already a multiple of 8 at B = 16).
         assert_eq!(r(Version::V0_21).blocks_per_request(), 320);
-        let odd = parse_str("--max-model-len 5000").unwrap();
         let b = |v| {
-            resolve(
-                &Model::default_model(),
-                &odd,
-                &test_context(v, Device::Cuda, &gpu, &env),
-            )
-            .unwrap()
-            .blocks_per_request()
+            resolved("--max-model-len 5000", v, Device::Cuda)
+                .unwrap()
+                .blocks_per_request()
         };
         assert_eq!((b(Version::V0_20), b(Version::V0_21)), (313, 320));
     }

@@ -151,25 +151,14 @@ pub(super) fn fork(device: Device, env: &BTreeMap<String, String>) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{resolve, test_context};
     use super::*;
     use crate::engines::vllm::args::parse_str;
-    use crate::gpu::Gpu;
+    use crate::engines::vllm::test_util::resolved;
     use crate::model::Model;
 
     #[test]
     fn the_process_layout_follows_the_release() {
-        let gpu = Gpu::default_gpu();
-        let env = BTreeMap::new();
-        let args = parse_str("--max-model-len 5120 -dp 2").unwrap();
-        let r = |v| {
-            resolve(
-                &Model::default_model(),
-                &args,
-                &test_context(v, Device::Cuda, &gpu, &env),
-            )
-            .unwrap()
-        };
+        let r = |v| resolved("--max-model-len 5120 -dp 2", v, Device::Cuda).unwrap();
         let (v16, v17) = (r(Version::V0_16), r(Version::V0_17));
         // DP > 1 with TP = 1: the runner leaves EngineCore from 0.17 (mp executor).
         assert!(v16.runner_in_engine_core && !v17.runner_in_engine_core);

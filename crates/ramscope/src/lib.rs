@@ -25,5 +25,6 @@ pub mod scan;
 pub mod server;
 pub mod snapshot;
 pub mod text;
+pub mod trace;
 pub mod units;
 pub mod userfile;

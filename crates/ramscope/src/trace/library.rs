@@ -1,0 +1,1 @@
+//! The tracer library: where `ramscope trace` finds `libramscope_trace.so`.

@@ -212,6 +212,18 @@ def main():
     print(f"ramscope trace column: {'ramscope trace --out DIR --' if LAUNCHER else 'LD_PRELOAD=' + a.lib}",
           file=sys.stderr)
     try:
+        # One untraced run of each workload first, not counted: caches warm for everyone.
+        for name, kind, argv, wenv in loads:
+            cmd, _ = command("untraced", kind, argv, scratch)
+            env = dict(os.environ, **wenv)
+            with open(os.devnull, "w") as log:
+                if kind == "server":
+                    wait_for_no_other_vllm()
+                    took = run_server(cmd, env, log, argv[argv.index("--model") + 1])
+                else:
+                    took = run_batch(cmd, env, log)
+            print(f"warm-up    {name:10} untraced       "
+                  f"{'failed' if took is None else f'{took:.2f} s'}", file=sys.stderr)
         for rnd in range(a.repeat):
             for name, kind, argv, wenv in loads:
                 for tool in tools:

@@ -5,7 +5,7 @@
 #   py-calls   call-heavy pure Python, few allocations (calls.py)
 #   c-storm    16 threads of malloc/realloc/free (storm.c)
 #   vllm       (--vllm) a vLLM CPU server: start, 16 requests, Ctrl-C, exit
-# Each runs 3 times; one table of medians and ratios to the untraced run is printed. The
+# Each runs 3 times after one untraced warm-up; one table of medians and ratios to the untraced run is printed. The
 # goals: at most 1.3x everywhere, at most 1.1x on vLLM, below memray. Nothing is asserted.
 #
 #   scripts/bench-trace.sh [--vllm] [--repeat N] [--tools a,b] [--workloads a,b] [RAMSCOPE_BIN]

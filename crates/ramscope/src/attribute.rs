@@ -317,7 +317,8 @@ const WEIGHT_EXTENSIONS: [&[u8]; 6] = [
     b".ckpt",
 ];
 
-fn is_weights_file(path: &[u8]) -> bool {
+/// Whether a mapped file is model weights, by its name (also used for traced mappings).
+pub fn is_weights_file(path: &[u8]) -> bool {
     let name = file_name(path);
     WEIGHT_EXTENSIONS.iter().any(|ext| name.ends_with(ext))
         // ollama stores GGUF blobs by digest, without an extension.

@@ -163,9 +163,7 @@ pub fn tree(mut traces: Vec<TraceFile>) -> Vec<TracedProcess> {
                 .rposition(|p| p.pid == t.ppid && p.init_ns <= t.init_ns)
         });
         let same_process = |o: &TraceFile| o.pid == t.pid && o.start_ticks == t.start_ticks;
-        let last_image = !traces
-            .iter()
-            .any(|o| same_process(o) && o.image > t.image);
+        let last_image = !traces.iter().any(|o| same_process(o) && o.image > t.image);
         links.push((parent, last_image));
     }
     traces
@@ -195,7 +193,11 @@ mod tests {
             parent: parent.map(str::to_string),
             init_ns: init,
             comm: "python3".into(),
-            cmdline: vec!["python3".into(), "-m".into(), "vllm.entrypoints.openai.api_server".into()],
+            cmdline: vec![
+                "python3".into(),
+                "-m".into(),
+                "vllm.entrypoints.openai.api_server".into(),
+            ],
             ..TraceFile::default()
         }
     }
@@ -235,7 +237,11 @@ mod tests {
             .to_string()
             .contains("holds no .rstrace files"));
         // Only broken files: the first one's error.
-        std::fs::write(dir.path().join("1.2.0.rstrace"), "ramscope-trace 1\npid 1\n").unwrap();
+        std::fs::write(
+            dir.path().join("1.2.0.rstrace"),
+            "ramscope-trace 1\npid 1\n",
+        )
+        .unwrap();
         assert_eq!(
             read(dir.path()).unwrap_err().to_string(),
             "1.2.0.rstrace: no `end` line: the file is cut short"
@@ -248,7 +254,11 @@ mod tests {
         let good = "ramscope-trace 1\npid 5\nppid 1\nstart_ticks 3\nimage 0\norigin start\nparent -\ninit_ns 1\nflush_ns 2\nfinal 1\nend\n";
         std::fs::write(dir.path().join("5.3.0.rstrace"), good).unwrap();
         std::fs::write(dir.path().join("6.3.0.rstrace"), "garbage").unwrap();
-        std::fs::write(dir.path().join("run.json"), r#"{"command":["python3","x.py"]}"#).unwrap();
+        std::fs::write(
+            dir.path().join("run.json"),
+            r#"{"command":["python3","x.py"]}"#,
+        )
+        .unwrap();
         let d = read(dir.path()).unwrap();
         assert_eq!(d.processes.len(), 1);
         assert_eq!(d.run.unwrap().command, ["python3", "x.py"]);

@@ -10,6 +10,7 @@ pub mod dir;
 mod fields;
 pub mod format;
 pub mod join;
+pub mod label;
 pub mod library;
 mod records;
 pub mod symbolize;

@@ -36,6 +36,96 @@ pub enum Command {
     Serve(ServeArgs),
     /// Find every host-RAM allocation site in a source tree, with its size formula.
     Scan(ScanArgs),
+    /// Trace every allocation of a command's process tree (`trace -- CMD`), or report a trace (`trace report DIR`).
+    Trace(TraceArgs),
+}
+
+/// `ramscope trace`: the launcher's options, or the `report` subcommand.
+#[derive(Debug, Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    after_help = "Examples:\n  ramscope trace -- vllm serve Qwen/Qwen3-0.6B --max-model-len 2048\n  ramscope trace --out /tmp/t --min-size 1MiB -- python3 train.py\n  ramscope trace report /tmp/t --top 30 --flame flame.svg\n  ramscope explain --trace /tmp/t --from-snapshot snap.json -- vllm serve …"
+)]
+pub struct TraceArgs {
+    #[command(subcommand)]
+    pub action: Option<TraceAction>,
+    /// The trace directory to write (default: a new ramscope-trace-<date>-<time> here).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<std::path::PathBuf>,
+    /// Heap allocations of at least this size each get a stack (smaller ones are sampled).
+    #[arg(long, value_name = "SIZE", value_parser = size)]
+    pub min_size: Option<u64>,
+    /// Mean bytes between sampled small heap allocations.
+    #[arg(long, value_name = "SIZE", value_parser = size)]
+    pub sample_bytes: Option<u64>,
+    /// Rewrite each process's trace file at most this often while it allocates (milliseconds).
+    #[arg(long, value_name = "MS")]
+    pub flush_ms: Option<u64>,
+    /// Native return addresses kept per stack.
+    #[arg(long, value_name = "N")]
+    pub native_depth: Option<u32>,
+    /// The command to trace, after `--`.
+    #[arg(last = true, allow_hyphen_values = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TraceAction {
+    /// Summarize a trace directory: processes, the tree's peak, top allocation sites.
+    Report(TraceReportArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TraceBy {
+    /// Top allocation sites (at each process's peak and at the end).
+    Site,
+    /// Live bytes per process and category.
+    Process,
+    /// Live bytes per process role and category.
+    Role,
+    /// Live bytes per category over the tree.
+    Category,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TraceAt {
+    /// Live bytes at each process's last write.
+    End,
+    /// Live bytes when each process reached its own peak.
+    Peak,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  ramscope trace report ramscope-trace-20261130-101500\n  ramscope trace report DIR --by role\n  ramscope trace report DIR --pid 4242 --stacks --top 5\n  ramscope trace report DIR --flame live.svg --at peak\n  ramscope trace report DIR --json > trace.json"
+)]
+pub struct TraceReportArgs {
+    /// The trace directory `ramscope trace` wrote.
+    pub dir: std::path::PathBuf,
+    /// Show the N largest sites.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub top: usize,
+    /// The breakdown to show.
+    #[arg(long, value_enum, default_value_t = TraceBy::Site)]
+    pub by: TraceBy,
+    /// Only the process(es) with this PID (every image of it).
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
+    /// Hide sites holding less than this at the end and at their process's peak (e.g. 1MiB).
+    #[arg(long, value_name = "SIZE", value_parser = size)]
+    pub min_bytes: Option<u64>,
+    /// Print the full stack of each top site.
+    #[arg(long)]
+    pub stacks: bool,
+    /// Write a flame graph of live bytes as SVG.
+    #[arg(long, value_name = "OUT.svg")]
+    pub flame: Option<std::path::PathBuf>,
+    /// Which live bytes the flame graph shows.
+    #[arg(long, value_enum, default_value_t = TraceAt::End)]
+    pub at: TraceAt,
+    /// Print the ramscope.trace/1 JSON document.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -171,6 +261,9 @@ pub struct ExplainArgs {
     /// last seen) instead of a live server; give the server's command line after `--`.
     #[arg(long, value_name = "FILE")]
     pub from_snapshot: Option<std::path::PathBuf>,
+    /// Join the estimate's components with a `ramscope trace` directory of this server, by source line.
+    #[arg(long, value_name = "DIR")]
+    pub trace: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub engine: EngineArgs,
     /// The server's command line (with --from-snapshot, or to override what was read).
@@ -363,6 +456,11 @@ pub struct ServeArgs {
     pub request_timeout: std::time::Duration,
     #[arg(long, value_name = "DIR", default_value = "/proc", hide = true)]
     pub proc_root: std::path::PathBuf,
+}
+
+fn size(s: &str) -> Result<u64, String> {
+    ramscope::units::parse_bytes(s)
+        .ok_or_else(|| format!("{s:?} is not a size (examples: 4096, 64KiB, 1MiB, 2GB)"))
 }
 
 fn duration(s: &str) -> Result<std::time::Duration, String> {

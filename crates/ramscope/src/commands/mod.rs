@@ -15,6 +15,8 @@ mod run;
 mod scan;
 mod serve;
 mod signals;
+mod trace;
+mod trace_launch;
 mod watch;
 
 use crate::cli::{Cli, Command};
@@ -31,6 +33,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Estimate(args)) => estimate::run(args),
         Some(Command::Calibrate(args)) => calibrate::run(args),
         Some(Command::Explain(args)) => explain::run(args, false),
+        Some(Command::Trace(args)) => trace::run(args),
         // Plain `ramscope`: explain whatever server runs here, or show the built-in example.
         None => explain::run(crate::cli::ExplainArgs::default(), true),
     }

@@ -12,6 +12,7 @@ pub mod live;
 pub mod measure;
 pub mod record;
 pub mod scan;
+pub mod trace;
 
 pub use layout::{Cell, Table};
 

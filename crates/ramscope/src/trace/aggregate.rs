@@ -431,7 +431,13 @@ fn site_reports(p: &TracedProcess, min_bytes: u64, symbolizer: &mut Symbolizer) 
                 live_bytes: s.live,
                 peak_bytes: s.peak,
                 at_peak_bytes: s.at_peak,
-                resident_bytes: s.resident,
+                // A mapping's residency is its regions' (mincore at the write): a sparse
+                // shm segment or an untouched file mapping shows how little is in RAM.
+                resident_bytes: s.resident.or_else(|| {
+                    (!regions.is_empty())
+                        .then(|| regions.iter().map(|r| r.resident).sum::<Option<u64>>())
+                        .flatten()
+                }),
                 sampled: s.sampled,
                 live_rel_error: sampled(s.live),
                 at_peak_rel_error: sampled(s.at_peak),

@@ -47,7 +47,7 @@ fn text_report_names_processes_peak_and_sites() {
         "{engine}"
     );
     assert!(
-        text.contains("vllm/v1/worker/gpu_input_batch.py:132 in __init__"),
+        text.contains("vllm/v1/worker/gpu_input_batch.py:131 in __init__"),
         "{text}"
     );
     // The native-only site is named by module and offset (the library is not on disk).
@@ -80,7 +80,7 @@ fn json_report_has_exact_numbers() {
     let sites = v["sites"].as_array().unwrap();
     let batch = sites
         .iter()
-        .find(|s| s["label"] == "vllm/v1/worker/gpu_input_batch.py:132 in __init__")
+        .find(|s| s["label"] == "vllm/v1/worker/gpu_input_batch.py:131 in __init__")
         .unwrap();
     assert_eq!(batch["live_bytes"], 256 * MIB);
     assert_eq!(batch["resident_bytes"], 128 * MIB);
@@ -125,7 +125,7 @@ fn flame_graph_is_written() {
         "{}",
         &text[..100.min(text.len())]
     );
-    assert!(text.contains("gpu_input_batch.py:132 in __init__"));
+    assert!(text.contains("gpu_input_batch.py:131 in __init__"));
     // At its peak the EngineCore still held the profiling run's buffers (freed at the end).
     assert!(text.contains("_dummy_run"));
     let end = out.path().join("end.svg");
@@ -165,4 +165,84 @@ fn bad_directories_are_one_clear_error() {
         err.contains("1.2.0.rstrace:2: `pid`") && err.contains("too large"),
         "{err}"
     );
+}
+
+#[test]
+fn explain_joins_components_with_traced_sites() {
+    let snapshot = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/h100-pinned-snapshot.json"
+    );
+    let dir = fixtures();
+    let args = [
+        "explain",
+        "--no-calibration",
+        "--vllm-version",
+        "0.11",
+        "--from-snapshot",
+        snapshot,
+        "--trace",
+        dir.to_str().unwrap(),
+        "--json",
+        "--",
+        "vllm",
+        "serve",
+        "Qwen/Qwen3-8B",
+        "--max-model-len",
+        "5120",
+    ];
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&args)).unwrap();
+    let join = &v["trace"];
+    let components = join["components"].as_array().unwrap();
+    // 0.11 cites gpu_input_batch.py:129 for num_computed_tokens; the traced frame is at 131,
+    // within the lines a multi-line call reports.
+    let computed = components
+        .iter()
+        .find(|c| c["id"] == "input_batch.num_computed_tokens")
+        .unwrap();
+    assert_eq!(computed["traced"]["live_bytes"], 256 * MIB);
+    assert_eq!(computed["traced"]["processes"][0], "engine-core 1042");
+    let tokenizer = components
+        .iter()
+        .find(|c| c["id"] == "tokenizer" && c["role"] == "api-server")
+        .unwrap();
+    assert!(tokenizer.get("traced").is_none());
+    assert_eq!(
+        tokenizer["why_not"],
+        "no allocation at these lines in the trace"
+    );
+    // Heap no component cites: the tokenizer's traced site is the largest left.
+    let unmatched = join["unmatched_heap_sites"].as_array().unwrap();
+    assert_eq!(
+        unmatched[0]["label"],
+        "transformers/tokenization_utils_fast.py:115 in __init__"
+    );
+    // The matched site is not in the residual list.
+    assert!(unmatched.iter().all(|s| !s["label"]
+        .as_str()
+        .unwrap()
+        .contains("gpu_input_batch.py:131")));
+    // The text shows the same join; without --trace the JSON has no `trace`.
+    let text_args: Vec<&str> = args.iter().copied().filter(|a| *a != "--json").collect();
+    let text = stdout_of(&text_args);
+    assert!(text.contains("Estimate beside the trace"), "{text}");
+    assert!(
+        text.contains("engine-core input_batch.num_computed_tokens"),
+        "{text}"
+    );
+    let plain: serde_json::Value = serde_json::from_str(&stdout_of(&[
+        "explain",
+        "--no-calibration",
+        "--vllm-version",
+        "0.11",
+        "--from-snapshot",
+        snapshot,
+        "--json",
+        "--",
+        "vllm",
+        "serve",
+        "Qwen/Qwen3-8B",
+    ]))
+    .unwrap();
+    assert!(plain.get("trace").is_none());
 }

@@ -4,7 +4,7 @@ use anyhow::{anyhow, bail, Context};
 
 use ramscope::engines::{self, Candidate, Engine, Launch, Options};
 use ramscope::estimate::estimate;
-use ramscope::explain::{explain, Environment, Reestimate};
+use ramscope::explain::{explain, Environment, Explanation, Reestimate};
 use ramscope::footprint::{Device, Estimate};
 use ramscope::measure::{MeasureOptions, Measurer};
 use ramscope::model::Model;
@@ -15,6 +15,9 @@ use ramscope::proc::{Pid, ProcFs};
 use ramscope::record::format::Input;
 use ramscope::report::explain::render;
 use ramscope::server::ServerLaunch;
+use ramscope::trace::aggregate::{aggregate, Filter};
+use ramscope::trace::join::{join, TraceJoin};
+use ramscope::trace::symbolize::Symbolizer;
 
 use crate::cli::{EstimateArgs, ExplainArgs};
 
@@ -126,7 +129,10 @@ pub fn run(a: ExplainArgs, fallback: bool) -> anyhow::Result<()> {
     };
     // Whether the release is known (the installation or the user named one ramscope has
     // read) travels in the estimate: `version_known` follows its `version_assumed`.
-    let explanation = explain(snapshot, est, launch, environment, &rerun);
+    let mut explanation = explain(snapshot, est, launch, environment, &rerun);
+    if let Some(dir) = &a.trace {
+        explanation.trace = Some(trace_join(dir, &explanation)?);
+    }
     if a.json {
         outln!(
             "{}",
@@ -136,6 +142,13 @@ pub fn run(a: ExplainArgs, fallback: bool) -> anyhow::Result<()> {
         out!("{}", render(&explanation))?;
     }
     Ok(())
+}
+
+/// The estimate's components beside the traced sites of a `ramscope trace` directory.
+fn trace_join(dir: &std::path::Path, x: &Explanation) -> anyhow::Result<TraceJoin> {
+    let traced = ramscope::trace::dir::read(dir)?;
+    let report = aggregate(&traced, &Filter::default(), &mut Symbolizer::new());
+    Ok(join(&report, &x.estimate, x.heap_residual_bytes()))
 }
 
 /// The API server of the first tree on the machine whose engine ramscope can estimate.

@@ -150,6 +150,9 @@ pub struct Explanation {
     pub host: Option<HostMemory>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dev_shm: Option<ShmMount>,
+    /// The components beside a `ramscope trace` of the server (`explain --trace DIR`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<crate::trace::join::TraceJoin>,
     pub notes: Vec<String>,
 }
 
@@ -246,7 +249,20 @@ pub fn explain(
         cgroup: environment.cgroup,
         host: environment.host,
         dev_shm: environment.dev_shm,
+        trace: None,
         notes,
+    }
+}
+
+impl Explanation {
+    /// Measured minus estimated heap, over the tree's processes.
+    pub fn heap_residual_bytes(&self) -> i64 {
+        self.processes
+            .iter()
+            .flat_map(|p| &p.rows)
+            .filter(|r| r.category == Family::Heap)
+            .map(|r| r.measured_bytes as i64 - r.estimated_bytes as i64)
+            .sum()
     }
 }
 

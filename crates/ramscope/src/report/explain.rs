@@ -163,6 +163,9 @@ fn render_raw(x: &Explanation) -> String {
         }
         let _ = writeln!(out, "{t}");
     }
+    if let Some(t) = &x.trace {
+        out.push_str(&super::trace::join_text(t));
+    }
     for n in x.notes.iter().chain(&x.snapshot.notes) {
         let _ = writeln!(out, "note: {n}");
     }

@@ -169,7 +169,7 @@ fn estimate(b: u64, rel_error: Option<f64>) -> String {
 
 fn sites(out: &mut String, r: &Report, show: Show) {
     let mut at_peak: Vec<&SiteReport> = r.sites.iter().filter(|s| s.at_peak_bytes > 0).collect();
-    at_peak.sort_by(|a, b| b.at_peak_bytes.cmp(&a.at_peak_bytes));
+    at_peak.sort_by_key(|s| std::cmp::Reverse(s.at_peak_bytes));
     site_table(
         out,
         &format!(
@@ -439,7 +439,7 @@ pub fn join_text(j: &TraceJoin) -> String {
         let _ = writeln!(out, "{t}");
     }
     // Largest first; components of no bytes in this configuration say nothing here.
-    missing.sort_by(|a, b| b.estimated_bytes.cmp(&a.estimated_bytes));
+    missing.sort_by_key(|c| std::cmp::Reverse(c.estimated_bytes));
     missing.retain(|c| c.estimated_bytes > 0);
     if !missing.is_empty() {
         let _ = writeln!(

@@ -459,12 +459,17 @@ fn unnamed(module: &str, offset: u64) -> NativeFrame {
     }
 }
 
+/// A process's live bytes and VmRSS (if known) between two of its samples.
+type Held = (u64, Option<u64>);
+
+/// (time, 0 for a sample or 1 for the end, process, what it holds from then; None at the end).
+type Event = (u64, u8, usize, Option<Held>);
+
 /// Sums the processes' sample series on one time axis. A process holds its last sample's
 /// value until its next; before its first sample and after its last write it holds 0 (an
 /// exec'd image's bytes become the next image's, a process that exited holds nothing).
 fn tree_peak(processes: &[&TracedProcess]) -> Option<TreePeak> {
-    // (time, process, value, rss): a value of None ends the process's contribution.
-    let mut events: Vec<(u64, u8, usize, Option<(u64, Option<u64>)>)> = Vec::new();
+    let mut events: Vec<Event> = Vec::new();
     for (i, p) in processes.iter().enumerate() {
         let t = &p.trace;
         for s in &t.samples {
@@ -477,10 +482,10 @@ fn tree_peak(processes: &[&TracedProcess]) -> Option<TreePeak> {
     }
     // At one instant, values change first, the peak is read, then processes end.
     events.sort_by_key(|e| (e.0, e.1, e.2));
-    let mut current: Vec<(u64, Option<u64>)> = vec![(0, None); processes.len()];
+    let mut current: Vec<Held> = vec![(0, None); processes.len()];
     // Wide enough that hostile values cannot overflow it.
     let mut sum: u128 = 0;
-    let mut best: Option<(u64, u128, Vec<(u64, Option<u64>)>)> = None;
+    let mut best: Option<(u64, u128, Vec<Held>)> = None;
     let mut i = 0;
     while i < events.len() {
         let now = events[i].0;

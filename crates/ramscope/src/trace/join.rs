@@ -172,7 +172,7 @@ pub fn join(report: &Report, estimate: &Estimate, heap_residual_bytes: i64) -> T
         .filter(|(s, m)| !**m && s.category == Some(Category::Heap) && s.live_bytes > 0)
         .map(|(s, _)| s)
         .collect();
-    unmatched.sort_by(|a, b| b.live_bytes.cmp(&a.live_bytes));
+    unmatched.sort_by_key(|s| std::cmp::Reverse(s.live_bytes));
     let mut notes = Vec::new();
     if unparsed > 0 {
         notes.push(format!(

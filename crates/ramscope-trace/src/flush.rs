@@ -99,6 +99,24 @@ pub fn init() -> bool {
             None => (0, b"start", b""),
         };
         set_identity(image, origin, parent);
+        // An exec that bypassed the hooks (a raw syscall, execveat) left no marker, but the
+        // previous image's file is there under the same PID and start time: follow it.
+        if origin == b"start" {
+            let mut last = None;
+            let mut n = 0;
+            while n < 10_000 && image_file_exists(n) {
+                last = Some(n);
+                n += 1;
+            }
+            if let Some(prev) = last {
+                let mut name = [0u8; 256];
+                set_identity(prev, b"exec", b"");
+                let p = ID.name.bytes();
+                let len = p.len().min(name.len());
+                name[..len].copy_from_slice(&p[..len]);
+                set_identity(prev + 1, b"exec", &name[..len]);
+            }
+        }
     }
     true
 }
@@ -139,6 +157,26 @@ fn decimal(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
         }
     }
     &buf[i..]
+}
+
+/// Whether this PID and start time already wrote a file as image `image`.
+#[allow(static_mut_refs)]
+unsafe fn image_file_exists(image: u32) -> bool {
+    let mut a = [0u8; 20];
+    let mut b = [0u8; 20];
+    let mut c = [0u8; 20];
+    let mut path = Text::new();
+    let ok = path.set(&[
+        options::settings().dir.bytes(),
+        b"/",
+        decimal(ID.pid as u64, &mut a),
+        b".",
+        decimal(ID.start_ticks, &mut b),
+        b".",
+        decimal(image as u64, &mut c),
+        b".rstrace",
+    ]);
+    ok && libc::access(path.c_bytes().as_ptr() as *const libc::c_char, libc::F_OK) == 0
 }
 
 /// This image's file name (for a child's `parent` field).
@@ -351,6 +389,7 @@ fn body(out: &mut Out, totals: &[counters::Total; KINDS], measure: bool) {
     // Frames whose names could not be read point at "?"; it must exist before `str` lines.
     let _ = strings::intern(b"?");
     let peak = counters::PEAK_ALL.load(Ordering::Relaxed).max(peak_all);
+    counters::WRITTEN_PEAK.store(peak, Ordering::Relaxed);
     out.raw(b"peak");
     out.kv(b"ns", counters::PEAK_NS.load(Ordering::Relaxed));
     out.raw(b" live=");

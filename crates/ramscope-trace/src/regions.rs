@@ -49,10 +49,11 @@ unsafe fn all<'a>(base: *mut Region, count: usize) -> &'a mut [Region] {
 
 /// Charges a new region to its kind and site and remembers it.
 pub fn add(r: Region) {
-    counters::allocated(r.kind, r.len);
+    // The site first: the totals' update may copy every site's live bytes as the new peak's.
     if let Some(id) = r.stack {
         stacks::allocated(id, r.len);
     }
+    counters::allocated(r.kind, r.len);
     with(|base, count| {
         if *count >= CAP {
             FULL.fetch_add(1, Ordering::Relaxed);
@@ -166,10 +167,10 @@ pub fn remap(old: u64, old_len: u64, new: u64, new_len: u64, stack: Option<u32>)
     };
     let _ = old_len;
     charge_free(r.kind, r.stack, r.len);
-    counters::allocated(r.kind, new_len);
     if let Some(id) = stack {
         stacks::allocated(id, new_len);
     }
+    counters::allocated(r.kind, new_len);
     true
 }
 

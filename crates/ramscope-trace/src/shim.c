@@ -7,11 +7,9 @@
  *    (jemalloc and tcmalloc use initial-exec for the same reason.) A preloaded library is
  *    loaded at start-up, so its TLS is in the static block this model needs.
  *
- * 2. The dlsym trampoline. glibc's dlsym looks at its caller's return address to resolve
- *    RTLD_NEXT and the caller's local scope, so a wrapper that calls the real dlsym would change
- *    what RTLD_NEXT means for every library. The wrapper therefore *jumps* to the real dlsym
- *    (the caller's return address stays on the stack) unless the name is a CUDA driver entry
- *    point the tracer wraps; only those take the slow path through Rust.
+ * 2. Variadic functions (below), which stable Rust cannot define. They are hidden here and
+ *    exported by naked Rust functions that jump to them (hooks/exec.rs): only symbols Rust
+ *    declares make it into the library's export list.
  */
 #define _GNU_SOURCE
 #include <stddef.h>
@@ -21,48 +19,55 @@ static __thread unsigned char rs_thread_state[256]
 
 void *ramscope_thread_state(void) { return rs_thread_state; }
 
-/* Set by ramscope_dlsym_wants before it returns 0 (hidden: referenced PC-relative below). */
-__attribute__((visibility("hidden"))) void *ramscope_real_dlsym_ptr;
+/* execl, execlp, execle. glibc's own execl* call execve internally, not through the dynamic linker, so
+ *    without these an exec'd program would lose its link to the image before it (see
+ *    hooks/exec.rs). Each collects its arguments and calls the interposed execv/execvp/execve. */
+#include <stdarg.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
 
-#if defined(__x86_64__)
-__asm__(
-    ".text\n"
-    ".globl dlsym\n"
-    ".type dlsym,@function\n"
-    "dlsym:\n"
-    "    push %rdi\n"
-    "    push %rsi\n"
-    "    sub $8, %rsp\n"
-    "    mov %rsi, %rdi\n"
-    "    call ramscope_dlsym_wants@PLT\n"
-    "    add $8, %rsp\n"
-    "    pop %rsi\n"
-    "    pop %rdi\n"
-    "    test %eax, %eax\n"
-    "    jnz 1f\n"
-    "    jmp *ramscope_real_dlsym_ptr(%rip)\n"
-    "1:\n"
-    "    jmp ramscope_dlsym_slow@PLT\n"
-    ".size dlsym, .-dlsym\n");
-#elif defined(__aarch64__)
-__asm__(
-    ".text\n"
-    ".globl dlsym\n"
-    ".type dlsym,%function\n"
-    "dlsym:\n"
-    "    stp x29, x30, [sp, #-32]!\n"
-    "    mov x29, sp\n"
-    "    stp x0, x1, [sp, #16]\n"
-    "    mov x0, x1\n"
-    "    bl ramscope_dlsym_wants\n"
-    "    mov w2, w0\n"
-    "    ldp x0, x1, [sp, #16]\n"
-    "    ldp x29, x30, [sp], #32\n"
-    "    cbnz w2, 1f\n"
-    "    adrp x16, ramscope_real_dlsym_ptr\n"
-    "    ldr x16, [x16, :lo12:ramscope_real_dlsym_ptr]\n"
-    "    br x16\n"
-    "1:\n"
-    "    b ramscope_dlsym_slow\n"
-    ".size dlsym, .-dlsym\n");
-#endif
+extern char **environ;
+
+#define RS_MAX_ARGS 4096
+
+static int rs_collect(const char *arg0, va_list ap, const char **argv) {
+    int n = 0;
+    argv[n++] = arg0;
+    while (argv[n - 1] != NULL) {
+        if (n >= RS_MAX_ARGS) { errno = E2BIG; return -1; }
+        argv[n++] = va_arg(ap, const char *);
+    }
+    return n;
+}
+
+__attribute__((visibility("hidden"))) int ramscope_execl(const char *path, const char *arg, ...) {
+    const char *argv[RS_MAX_ARGS];
+    va_list ap;
+    va_start(ap, arg);
+    int n = rs_collect(arg, ap, argv);
+    va_end(ap);
+    if (n < 0) return -1;
+    return execv(path, (char *const *)argv);
+}
+
+__attribute__((visibility("hidden"))) int ramscope_execlp(const char *file, const char *arg, ...) {
+    const char *argv[RS_MAX_ARGS];
+    va_list ap;
+    va_start(ap, arg);
+    int n = rs_collect(arg, ap, argv);
+    va_end(ap);
+    if (n < 0) return -1;
+    return execvp(file, (char *const *)argv);
+}
+
+__attribute__((visibility("hidden"))) int ramscope_execle(const char *path, const char *arg, ...) {
+    const char *argv[RS_MAX_ARGS];
+    va_list ap;
+    va_start(ap, arg);
+    int n = rs_collect(arg, ap, argv);
+    char *const *envp = va_arg(ap, char *const *);
+    va_end(ap);
+    if (n < 0) return -1;
+    return execve(path, (char *const *)argv, envp);
+}

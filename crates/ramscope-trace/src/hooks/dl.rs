@@ -1,14 +1,15 @@
 //! `dlsym`: the real one, and the wrapper that hands out the CUDA driver wrappers.
 //!
-//! The exported `dlsym` is the trampoline in src/shim.c; it asks [`ramscope_dlsym_wants`]
-//! whether a name is one of the wrapped CUDA driver entry points and otherwise jumps to the real
-//! `dlsym` with the caller's return address intact.
+//! glibc's dlsym looks at its caller's return address to resolve RTLD_NEXT and the caller's
+//! local scope, so a wrapper that *calls* the real dlsym would change what RTLD_NEXT means for
+//! every library. The exported `dlsym` is therefore a naked trampoline: it asks [`wants`]
+//! whether the name is one of the wrapped CUDA entry points and otherwise *jumps* to the real
+//! dlsym, the caller's return address still on the stack. Only wrapped names take the slow path.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-extern "C" {
-    static mut ramscope_real_dlsym_ptr: *mut libc::c_void;
-}
+/// The real dlsym, read by the trampoline (set before `wants` returns 0).
+static mut REAL_DLSYM: usize = 0;
 
 static REAL: AtomicUsize = AtomicUsize::new(0);
 
@@ -32,7 +33,7 @@ fn real() -> usize {
         }
     }
     if p != 0 {
-        unsafe { ramscope_real_dlsym_ptr = p as *mut libc::c_void };
+        unsafe { REAL_DLSYM = p };
         REAL.store(p, Ordering::Release);
     }
     p
@@ -49,9 +50,63 @@ pub fn lookup(handle: *mut libc::c_void, name: &[u8]) -> *mut libc::c_void {
     f(handle, name.as_ptr() as *const libc::c_char)
 }
 
-/// 1 when `name` takes the slow path (a wrapped CUDA entry point, or no real dlsym yet).
+#[cfg(target_arch = "x86_64")]
+#[unsafe(naked)]
 #[no_mangle]
-pub unsafe extern "C" fn ramscope_dlsym_wants(name: *const libc::c_char) -> libc::c_int {
+pub unsafe extern "C" fn dlsym(
+    _handle: *mut libc::c_void,
+    _name: *const libc::c_char,
+) -> *mut libc::c_void {
+    std::arch::naked_asm!(
+        "push rdi",
+        "push rsi",
+        "sub rsp, 8",
+        "mov rdi, rsi",
+        "call {wants}",
+        "add rsp, 8",
+        "pop rsi",
+        "pop rdi",
+        "test eax, eax",
+        "jnz 2f",
+        "jmp qword ptr [rip + {real}]",
+        "2:",
+        "jmp {slow}",
+        wants = sym wants,
+        real = sym REAL_DLSYM,
+        slow = sym slow,
+    )
+}
+
+#[cfg(target_arch = "aarch64")]
+#[unsafe(naked)]
+#[no_mangle]
+pub unsafe extern "C" fn dlsym(
+    _handle: *mut libc::c_void,
+    _name: *const libc::c_char,
+) -> *mut libc::c_void {
+    std::arch::naked_asm!(
+        "stp x29, x30, [sp, #-32]!",
+        "mov x29, sp",
+        "stp x0, x1, [sp, #16]",
+        "mov x0, x1",
+        "bl {wants}",
+        "mov w2, w0",
+        "ldp x0, x1, [sp, #16]",
+        "ldp x29, x30, [sp], #32",
+        "cbnz w2, 2f",
+        "adrp x16, {real}",
+        "ldr x16, [x16, :lo12:{real}]",
+        "br x16",
+        "2:",
+        "b {slow}",
+        wants = sym wants,
+        real = sym REAL_DLSYM,
+        slow = sym slow,
+    )
+}
+
+/// 1 when `name` takes the slow path (a wrapped CUDA entry point, or no real dlsym yet).
+unsafe extern "C" fn wants(name: *const libc::c_char) -> libc::c_int {
     if real() == 0 {
         return 1;
     }
@@ -66,8 +121,7 @@ pub unsafe extern "C" fn ramscope_dlsym_wants(name: *const libc::c_char) -> libc
     super::cuda::wrapper_for(name).is_some() as libc::c_int
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn ramscope_dlsym_slow(
+unsafe extern "C" fn slow(
     handle: *mut libc::c_void,
     name: *const libc::c_char,
 ) -> *mut libc::c_void {

@@ -326,3 +326,37 @@ pub unsafe extern "C" fn _exit(status: c_int) -> ! {
 pub unsafe extern "C" fn _Exit(status: c_int) -> ! {
     _exit(status)
 }
+
+extern "C" {
+    fn ramscope_execl();
+    fn ramscope_execlp();
+    fn ramscope_execle();
+}
+
+// The variadic execl family lives in src/shim.c; these export it (a jump keeps the variadic
+// arguments where the caller put them).
+#[cfg(target_arch = "x86_64")]
+macro_rules! export_jump {
+    ($name:ident, $target:ident) => {
+        #[unsafe(naked)]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name() {
+            std::arch::naked_asm!("jmp {t}", t = sym $target)
+        }
+    };
+}
+
+#[cfg(target_arch = "aarch64")]
+macro_rules! export_jump {
+    ($name:ident, $target:ident) => {
+        #[unsafe(naked)]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name() {
+            std::arch::naked_asm!("b {t}", t = sym $target)
+        }
+    };
+}
+
+export_jump!(execl, ramscope_execl);
+export_jump!(execlp, ramscope_execlp);
+export_jump!(execle, ramscope_execle);

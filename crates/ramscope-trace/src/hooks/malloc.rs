@@ -34,12 +34,13 @@ fn on_alloc(p: *mut c_void) {
         return;
     };
     let usable = unsafe { malloc_usable_size(p) } as u64;
-    counters::allocated(Kind::Heap, usable);
+    // The site first: the totals' update may copy every site's live bytes as the new peak's.
     if usable >= options::MIN_SIZE.load(Ordering::Relaxed) {
         record(p, usable, usable, false);
     } else if let Some(weight) = sample::weight(usable) {
         record(p, weight, 0, true);
     }
+    counters::allocated(Kind::Heap, usable);
     after_event();
 }
 

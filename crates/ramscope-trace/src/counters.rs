@@ -144,7 +144,7 @@ fn acquire_slot(t: &mut thread::ThreadState) {
         {
             t.slot = i as u32 + 1;
             // Any non-null value makes the destructor run at thread exit.
-            unsafe { libc::pthread_setspecific(THREAD_KEY, 1 as *const libc::c_void) };
+            unsafe { libc::pthread_setspecific(THREAD_KEY, std::ptr::dangling::<libc::c_void>()) };
             return;
         }
     }

@@ -266,7 +266,7 @@ fn write(last: bool) {
     let writes = WRITES.fetch_add(1, Ordering::Relaxed);
     // Residency costs a mincore walk of every large block and region: every fifth write, and
     // the last.
-    let measure = last || writes % 5 == 0;
+    let measure = last || writes.is_multiple_of(5);
     let now = sys::realtime_ns();
     let totals = Kind::ALL.map(counters::total);
     let rss = header(out, now, last);

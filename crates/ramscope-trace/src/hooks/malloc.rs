@@ -165,7 +165,10 @@ pub unsafe extern "C" fn posix_memalign(
     if out.is_null() {
         return libc::EINVAL;
     }
-    if align == 0 || !align.is_power_of_two() || align % std::mem::size_of::<*mut c_void>() != 0 {
+    if align == 0
+        || !align.is_power_of_two()
+        || !align.is_multiple_of(std::mem::size_of::<*mut c_void>())
+    {
         return libc::EINVAL;
     }
     let errno = crate::sys::errno();

@@ -67,15 +67,22 @@ fn render_raw(r: &Report, show: Show) -> String {
     }
     match &r.tree_peak {
         Some(p) => {
-            let parts: Vec<String> = p
-                .processes
-                .iter()
+            // The largest contributors; a tree of shell helpers has dozens of small ones.
+            let mut largest: Vec<(&String, &u64)> = p.processes.iter().collect();
+            largest.sort_by_key(|(_, b)| std::cmp::Reverse(**b));
+            let more = largest.len().saturating_sub(5);
+            let mut parts: Vec<String> = largest
+                .into_iter()
+                .take(5)
                 .map(|(name, b)| {
                     let role = r.processes.iter().find(|p| &p.name == name);
                     let role = role.map_or("", |p| p.role.name());
                     format!("{role} {name}: {}", bytes(*b))
                 })
                 .collect();
+            if more > 0 {
+                parts.push(format!("{more} more"));
+            }
             let _ = writeln!(
                 out,
                 "Tree peak: {} traced live at +{:.1} s{} ({})",
@@ -92,7 +99,7 @@ fn render_raw(r: &Report, show: Show) -> String {
         }
     }
     out.push('\n');
-    processes(&mut out, r);
+    processes(&mut out, r, show);
     match show.by {
         By::Site => sites(&mut out, r, show),
         By::Process => breakdown(
@@ -135,12 +142,20 @@ fn render_raw(r: &Report, show: Show) -> String {
     out
 }
 
-fn processes(out: &mut String, r: &Report) {
+/// The processes, in the order they began; with more than `top`, the `top` of the
+/// largest own peak (`--by process` shows every one).
+fn processes(out: &mut String, r: &Report, show: Show) {
     let mut t = table(&[
         "process", "role", "title", "python", "live", "own peak", "state",
     ]);
     t.text_column(2).optional_column(6).optional_column(3);
-    for p in &r.processes {
+    let mut shown: Vec<usize> = (0..r.processes.len()).collect();
+    if show.by != By::Process && shown.len() > show.top {
+        shown.sort_by_key(|&i| std::cmp::Reverse(r.processes[i].peak.map_or(0, |k| k.live)));
+        shown.truncate(show.top);
+        shown.sort_unstable();
+    }
+    for p in shown.iter().map(|&i| &r.processes[i]) {
         let state = match (p.is_final, p.last_image) {
             (true, false) => "exec'd",
             (true, true) => "exited",
@@ -157,6 +172,13 @@ fn processes(out: &mut String, r: &Report) {
         ]);
     }
     let _ = writeln!(out, "{t}");
+    let hidden = r.processes.len() - shown.len();
+    if hidden > 0 {
+        let _ = writeln!(
+            out,
+            "… and {hidden} more process image(s) with smaller peaks (--by process lists all)."
+        );
+    }
 }
 
 /// `1.00 MiB ±12%` for a sampled estimate, the bytes alone when exact.

@@ -40,7 +40,7 @@ struct Layout {
     compact_data: usize,
 }
 
-const LAYOUTS: [Layout; 4] = [
+const LAYOUTS: [Layout; 5] = [
     Layout {
         minor: 10,
         tstate_frame: 24,
@@ -86,9 +86,26 @@ const LAYOUTS: [Layout; 4] = [
         ascii_data: 40,
         compact_data: 56,
     },
+    // 3.13.0 has `eval_breaker` after `interp` (current_frame at 72); its alphas did not (64).
+    // Both are tried, in this order, by the first walk's check.
     Layout {
         minor: 13,
         tstate_frame: 72,
+        cframe_current: None,
+        frame_code: 0,
+        frame_previous: 8,
+        frame_instr: 56,
+        lasti_int: false,
+        frame_owner: Some(70),
+        code_adaptive: 200,
+        code_filename: 112,
+        code_name: 120,
+        ascii_data: 40,
+        compact_data: 56,
+    },
+    Layout {
+        minor: 13,
+        tstate_frame: 64,
         cframe_current: None,
         frame_code: 0,
         frame_previous: 8,
@@ -240,7 +257,12 @@ pub fn capture(out: &mut [PyFrame]) -> usize {
         match verify(&l, tstate) {
             Some(true) => STATUS.store(READY, Ordering::Release),
             Some(false) => {
-                STATUS.store(UNSUPPORTED, Ordering::Release);
+                // Another layout of the same minor version, if there is one, is tried next.
+                let at = LAYOUT.load(Ordering::Relaxed);
+                match LAYOUTS.iter().skip(at + 1).position(|x| x.minor == l.minor) {
+                    Some(k) => LAYOUT.store(at + 1 + k, Ordering::Relaxed),
+                    None => STATUS.store(UNSUPPORTED, Ordering::Release),
+                }
                 return 0;
             }
             None => return 0, // no frames on this thread yet: verify on a later event

@@ -102,7 +102,7 @@ fn pids_of(report: &Value, run: Run, process: Process) -> Vec<u64> {
                     origin == "start"
                         && !cmdline_has(p, "child-spawn")
                         && !cmdline_has(p, "multiprocessing")
-                        && !(python && arg(p, 1) == "-c")
+                        && (!python || arg(p, 1) != "-c")
                 }
                 Process::ForkChild => origin == "fork" && !cmdline_has(p, "multiprocessing"),
                 Process::ExecChild => origin == "exec" && arg(p, 1) == "child-exec",

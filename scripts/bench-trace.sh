@@ -36,7 +36,11 @@ done
 bin=${bin:-$root/target/release/ramscope}
 lib=${RAMSCOPE_TRACE_LIB:-$(dirname "$bin")/libramscope_trace.so}
 [[ -x $bin ]] || { echo "no ramscope binary at $bin (cargo build --release)" >&2; exit 1; }
-[[ -f $lib ]] || { echo "no $lib (cargo build --release -p ramscope-trace)" >&2; exit 1; }
+# The library is needed only when the binary has no `trace` launcher yet.
+if ! "$bin" trace --help >/dev/null 2>&1 && [[ ! -f $lib ]]; then
+  echo "no $lib (cargo build --release -p ramscope-trace)" >&2
+  exit 1
+fi
 
 mkdir -p "$cache"
 programs=$cache/programs

@@ -244,7 +244,10 @@ pub const SITES: &[Site] = &[
         )
     },
     Site {
-        note: "never exits: SIGKILLed; the figures are those of its last write",
+        resident: None,
+        note: "never exits: SIGKILLed; the figures are those of its last write. Resident is \
+               what mincore saw then: a tracer that rewrites only while the process allocates \
+               last wrote at the malloc, before the pages were touched",
         ..site(Killme, "killme_malloc_50m", Parent, "heap", 50 * MIB)
     },
     // fakecuda/pinned.c. Its peak is the NCCL-style 6 MiB (before the 3 MiB is freed).
@@ -319,7 +322,9 @@ pub const SITES: &[Site] = &[
         resident: None,
         slack_percent: 40,
         note: "100 000 (int, str) tuples: pymalloc arenas of 1 MiB, mmapped by the \
-               interpreter (about 160 B per item); some may come from arenas it already had",
+               interpreter (about 160 B per item); some may come from arenas it already had. \
+               The arenas come through several native paths, so several site records share \
+               these Python frames: sum them",
         ..py(site(
             AllocPy,
             "py_small_objects",

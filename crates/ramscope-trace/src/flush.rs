@@ -46,6 +46,20 @@ static mut ID: Identity = Identity {
 static mut OUT: Out = Out::new();
 static mut REGIONS_OUT: Out = Out::new();
 
+/// Text written once and copied into every write (see `body`).
+struct Kept {
+    strings: Out,
+    strings_written: [u64; strings::WRITTEN_WORDS],
+    stacks: Out,
+    stacks_written: usize,
+}
+static mut KEPT: Kept = Kept {
+    strings: Out::new(),
+    strings_written: [0; strings::WRITTEN_WORDS],
+    stacks: Out::new(),
+    stacks_written: 0,
+};
+
 #[allow(static_mut_refs)]
 fn id() -> &'static Identity {
     unsafe { &ID }
@@ -211,6 +225,9 @@ pub fn maybe() {
         let errno = sys::errno();
         write(false);
         sys::set_errno(errno);
+        // A big file is written less often: at most 2% of the time goes to writing.
+        let took = sys::coarse_ms().saturating_sub(now);
+        NEXT_MS.store(now + interval.max(took * 50), Ordering::Relaxed);
         LOCK.unlock();
     }
 }
@@ -386,8 +403,6 @@ fn body(out: &mut Out, totals: &[counters::Total; KINDS], measure: bool) {
         out.u64(v);
         out.byte(b'\n');
     }
-    // Frames whose names could not be read point at "?"; it must exist before `str` lines.
-    let _ = strings::intern(b"?");
     let peak = counters::PEAK_ALL.load(Ordering::Relaxed).max(peak_all);
     counters::WRITTEN_PEAK.store(peak, Ordering::Relaxed);
     out.raw(b"peak");
@@ -436,19 +451,28 @@ fn body(out: &mut Out, totals: &[counters::Total; KINDS], measure: bool) {
         }
         regions_text.byte(b'\n');
     });
-    strings::for_each(|id, s| {
-        out.raw(b"str ");
-        out.u64(id as u64);
-        out.byte(b' ');
-        out.escaped(s);
-        out.byte(b'\n');
+    // Strings and stacks never change once made: their text is formatted once, kept, and
+    // copied into each write (a worker of a vLLM server has tens of thousands of stacks).
+    let kept = unsafe { &mut KEPT };
+    strings::for_each_new(&mut kept.strings_written, |id, s| {
+        kept.strings.raw(b"str ");
+        kept.strings.u64(id as u64);
+        kept.strings.byte(b' ');
+        kept.strings.escaped(s);
+        kept.strings.byte(b'\n');
     });
+    stacks::for_each_new(&mut kept.stacks_written, |s| {
+        crate::flush_proc::stack_line(&mut kept.stacks, &s);
+    });
+    out.raw(kept.strings.bytes());
+    out.raw(kept.stacks.bytes());
+    out.failed |= kept.strings.failed || kept.stacks.failed;
     stacks::for_each(|s| {
         if measure {
             let sum = s.entry.resident_sum.swap(0, Ordering::Relaxed);
             s.entry.resident.store(sum, Ordering::Relaxed);
         }
-        crate::flush_proc::stack_and_site(out, &s);
+        crate::flush_proc::site_line(out, &s);
     });
     out.raw(regions_text.bytes());
     out.failed |= regions_text.failed;

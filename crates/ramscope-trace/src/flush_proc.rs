@@ -146,7 +146,7 @@ pub fn module_lines(out: &mut Out) {
     });
 }
 
-pub fn stack_and_site(out: &mut Out, s: &stacks::Site) {
+pub fn stack_line(out: &mut Out, s: &stacks::Site) {
     out.raw(b"stack ");
     out.u64(s.id as u64);
     out.byte(b' ');
@@ -184,7 +184,11 @@ pub fn stack_and_site(out: &mut Out, s: &stacks::Site) {
         out.byte(b':');
         out.u64(pair[1]);
     }
-    out.raw(b"\nsite ");
+    out.byte(b'\n');
+}
+
+pub fn site_line(out: &mut Out, s: &stacks::Site) {
+    out.raw(b"site ");
     out.u64(s.id as u64);
     out.byte(b' ');
     out.raw(s.kind.name());

@@ -2,7 +2,7 @@
 //! so their free is charged to the site that allocated them.
 //!
 //! Most frees are of blocks without a stack; a counting filter (one byte per bucket of
-//! addresses) answers "certainly not here" with one load from a 2 MiB array before the table
+//! addresses) answers "certainly not here" with one load from a 1 MiB array before the table
 //! is probed. The table is open addressing with tombstones; an entry is removed *before* the
 //! block is handed back to malloc, so a racing malloc that returns the same address cannot
 //! meet the stale entry.
@@ -11,8 +11,11 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use crate::sys;
 
-const CAP: usize = 1 << 20;
-const FILTER: usize = 1 << 21;
+// 128 Ki blocks with a stack at once; more are counted as `lost ptr_table_full`. Both arrays
+// are faulted in at start (4 MiB + 1 MiB of the process's RSS, the tracer's largest cost in
+// memory): the free path reads them before anything writes them (see sys::map_populated).
+const CAP: usize = 1 << 17;
+const FILTER: usize = 1 << 20;
 const EMPTY: u64 = 0;
 const TOMBSTONE: u64 = 1;
 const PROBES: usize = 256;
@@ -34,8 +37,8 @@ pub static FULL: AtomicU64 = AtomicU64::new(0);
 
 pub fn init() -> bool {
     unsafe {
-        TABLE = sys::map(CAP * std::mem::size_of::<Slot>()) as *mut Slot;
-        COUNTS = sys::map(FILTER) as *mut AtomicU8;
+        TABLE = sys::map_populated(CAP * std::mem::size_of::<Slot>()) as *mut Slot;
+        COUNTS = sys::map_populated(FILTER) as *mut AtomicU8;
         !TABLE.is_null() && !COUNTS.is_null()
     }
 }
@@ -47,7 +50,7 @@ fn mix(p: u64) -> u64 {
 
 #[inline(always)]
 fn counter(p: u64) -> &'static AtomicU8 {
-    unsafe { &*COUNTS.add((mix(p) >> 43) as usize & (FILTER - 1)) }
+    unsafe { &*COUNTS.add((mix(p) >> 44) as usize & (FILTER - 1)) }
 }
 
 fn slot(i: usize) -> &'static Slot {
@@ -58,12 +61,26 @@ pub fn insert(p: u64, stack: u32, weight: u64, len: u64) -> bool {
     let start = (mix(p) >> 40) as usize;
     for j in 0..PROBES {
         let s = slot(start + j);
-        let cur = s.key.load(Ordering::Acquire);
-        if (cur == EMPTY || cur == TOMBSTONE)
-            && s.key
-                .compare_exchange(cur, p, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
+        // Try the empty case first, as a write: a first read of an untouched page would map
+        // the zero page and make the write that follows flush every CPU's TLB (see sys::map_populated).
+        let cur = match s
+            .key
+            .compare_exchange(EMPTY, p, Ordering::AcqRel, Ordering::Acquire)
         {
+            Ok(_) => EMPTY,
+            Err(TOMBSTONE) => {
+                if s.key
+                    .compare_exchange(TOMBSTONE, p, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    EMPTY
+                } else {
+                    continue;
+                }
+            }
+            Err(_) => continue,
+        };
+        if cur == EMPTY {
             s.stack.store(stack, Ordering::Relaxed);
             s.weight.store(weight, Ordering::Relaxed);
             s.len.store(len, Ordering::Release);

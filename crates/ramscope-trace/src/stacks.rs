@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicI64, AtomicU16, AtomicU32, AtomicU64, AtomicU8, Or
 use crate::counters::Kind;
 use crate::{options, python, sys};
 
-const CAP: usize = 1 << 17;
+// 64 Ki distinct stacks (about 6 MiB of entries when all are used).
+const CAP: usize = 1 << 16;
 const ARENA_WORDS: usize = 16 << 20;
 pub const MAX_PY: usize = 96;
 
@@ -115,9 +116,9 @@ extern "C" fn on_frame(ctx: *mut libc::c_void, arg: *mut libc::c_void) -> libc::
     0
 }
 
-/// The stack of the current event.
-pub fn capture(c: &mut Captured) {
-    let max = options::NATIVE_DEPTH.load(Ordering::Relaxed) as usize;
+/// Up to `max` native return addresses of the current event, below the tracer's own frames.
+#[inline(always)]
+fn unwind(c: &mut Captured, max: usize) {
     let mut w = Walk {
         out: &mut c.native,
         n: 0,
@@ -128,8 +129,47 @@ pub fn capture(c: &mut Captured) {
         unsafe { _Unwind_Backtrace(on_frame, &mut w as *mut Walk as *mut libc::c_void) };
     }
     c.n_native = w.n;
-    c.n_py = python::capture(&mut c.py);
 }
+
+/// How many native frames, with the Python frames, name a stack in [`STACK_CACHE`].
+const KEY_FRAMES: usize = 6;
+
+/// Recently seen stacks by a short key: the innermost [`KEY_FRAMES`] native frames and every
+/// Python frame. DWARF unwinding costs about a microsecond per frame; most events repeat a
+/// stack seen before, and the short key finds it for a sixth of the unwinding. Two stacks
+/// that agree on the key (the same six innermost native frames and the same Python frames)
+/// but differ further out are counted as the first one seen.
+static STACK_CACHE: [AtomicU64; 8192] = [const { AtomicU64::new(0) }; 8192];
+
+/// The site of the current event's stack for `kind`, made if new.
+#[inline(always)]
+pub fn site(kind: Kind, sampled: bool) -> Option<u32> {
+    let mut c = Captured {
+        native: [0; options::MAX_NATIVE_DEPTH],
+        n_native: 0,
+        py: [PyFrame::default(); MAX_PY],
+        n_py: 0,
+    };
+    let depth = options::NATIVE_DEPTH.load(Ordering::Relaxed) as usize;
+    let short = depth.min(KEY_FRAMES);
+    unwind(&mut c, short);
+    c.n_py = python::capture(&mut c.py);
+    let short_key = key(&c, kind, sampled);
+    let slot = &STACK_CACHE[(short_key as usize) & (STACK_CACHE.len() - 1)];
+    let cached = slot.load(Ordering::Relaxed);
+    // Ids are below 2^16 (CAP): the high bits hold the key's.
+    if cached != 0 && cached & !0xffff == short_key & !0xffff {
+        return Some((cached & 0xffff) as u32);
+    }
+    if depth > short && c.n_native == short {
+        unwind(&mut c, depth);
+    }
+    let id = intern(&c, kind, sampled)?;
+    slot.store((short_key & !0xffff) | id as u64, Ordering::Relaxed);
+    Some(id)
+}
+
+const _: () = assert!(CAP <= 1 << 16);
 
 fn key(c: &Captured, kind: Kind, sampled: bool) -> u64 {
     let mut h: u64 = 0x243f_6a88_85a3_08d3 ^ ((kind as u64) << 1) ^ sampled as u64;
@@ -154,21 +194,17 @@ pub fn intern(c: &Captured, kind: Kind, sampled: bool) -> Option<u32> {
     for probe in 0..128usize {
         let id = ((k as usize).wrapping_add(probe) & (CAP - 1)) as u32;
         let e = entry(id);
-        let cur = e.key.load(Ordering::Acquire);
-        if cur == k {
-            return wait_ready(e).then_some(id);
-        }
-        if cur == 0 {
-            if e.key
-                .compare_exchange(0, k, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
+        // Claiming an empty slot is tried first, as a write (see live::insert for why).
+        match e
+            .key
+            .compare_exchange(0, k, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => {
                 fill(e, id, c, kind, sampled);
                 return Some(id);
             }
-            if e.key.load(Ordering::Acquire) == k {
-                return wait_ready(e).then_some(id);
-            }
+            Err(cur) if cur == k => return wait_ready(e).then_some(id),
+            Err(_) => {}
         }
     }
     TABLE_FULL.fetch_add(1, Ordering::Relaxed);
@@ -252,27 +288,48 @@ fn used() -> impl Iterator<Item = u32> {
     })
 }
 
+/// A ready entry's view (None while it is being written).
+fn site_of(i: u32) -> Option<Site<'static>> {
+    let e = entry(i);
+    if e.key.load(Ordering::Relaxed) == 0 || e.state.load(Ordering::Acquire) != 2 {
+        return None;
+    }
+    let off = e.off.load(Ordering::Relaxed) as usize;
+    let n_native = e.n_native.load(Ordering::Relaxed) as usize;
+    let n_py = e.n_py.load(Ordering::Relaxed) as usize;
+    if off + n_native + 2 * n_py > ARENA_WORDS {
+        return None;
+    }
+    let words = unsafe { std::slice::from_raw_parts(ARENA.add(off), n_native + 2 * n_py) };
+    Some(Site {
+        id: i,
+        kind: Kind::from_u8(e.kind.load(Ordering::Relaxed)),
+        sampled: e.sampled.load(Ordering::Relaxed) != 0,
+        native: &words[..n_native],
+        py: &words[n_native..],
+        entry: e,
+    })
+}
+
 pub fn for_each(mut f: impl FnMut(Site)) {
     for i in used() {
-        let e = entry(i);
-        if e.key.load(Ordering::Relaxed) == 0 || e.state.load(Ordering::Acquire) != 2 {
-            continue;
+        if let Some(s) = site_of(i) {
+            f(s);
         }
-        let off = e.off.load(Ordering::Relaxed) as usize;
-        let n_native = e.n_native.load(Ordering::Relaxed) as usize;
-        let n_py = e.n_py.load(Ordering::Relaxed) as usize;
-        if off + n_native + 2 * n_py > ARENA_WORDS {
-            continue;
-        }
-        let words = unsafe { std::slice::from_raw_parts(ARENA.add(off), n_native + 2 * n_py) };
-        f(Site {
-            id: i,
-            kind: Kind::from_u8(e.kind.load(Ordering::Relaxed)),
-            sampled: e.sampled.load(Ordering::Relaxed) != 0,
-            native: &words[..n_native],
-            py: &words[n_native..],
-            entry: e,
-        });
+    }
+}
+
+/// The entries made since `*next` (in order of creation), for text that is written once and
+/// kept: a stack never changes. Stops at an entry still being written (it comes next time).
+pub fn for_each_new(next: &mut usize, mut f: impl FnMut(Site)) {
+    let n = (COUNT.load(Ordering::Acquire) as usize).min(CAP);
+    while *next < n {
+        let id = unsafe { (*IDS.add(*next)).load(Ordering::Acquire) };
+        let Some(s) = id.checked_sub(1).and_then(site_of) else {
+            return;
+        };
+        f(s);
+        *next += 1;
     }
 }
 

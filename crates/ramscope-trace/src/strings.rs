@@ -24,11 +24,13 @@ static USED: AtomicU64 = AtomicU64::new(0);
 pub static FULL: AtomicU64 = AtomicU64::new(0);
 
 pub fn init() -> bool {
-    unsafe {
+    let ok = unsafe {
         TABLE = sys::map(CAP * std::mem::size_of::<Entry>()) as *mut Entry;
         BYTES = sys::map(ARENA);
         !TABLE.is_null() && !BYTES.is_null()
-    }
+    };
+    // Python frames whose names cannot be read point at it.
+    ok && intern(b"?").is_some()
 }
 
 fn entry(i: usize) -> &'static Entry {
@@ -118,15 +120,21 @@ fn text(e: &Entry) -> Option<&'static [u8]> {
     Some(unsafe { std::slice::from_raw_parts(BYTES.add(off), len) })
 }
 
-/// Every ready string, for the writer.
-pub fn for_each(mut f: impl FnMut(u32, &[u8])) {
+/// Strings not yet in `written` (one bit per id), marked as they are passed to `f`.
+pub fn for_each_new(written: &mut [u64; CAP / 64], mut f: impl FnMut(u32, &[u8])) {
     for i in 0..CAP {
+        if written[i / 64] & (1 << (i % 64)) != 0 {
+            continue;
+        }
         let e = entry(i);
         if e.hash.load(Ordering::Relaxed) == 0 {
             continue;
         }
         if let Some(t) = text(e) {
             f(i as u32, t);
+            written[i / 64] |= 1 << (i % 64);
         }
     }
 }
+
+pub const WRITTEN_WORDS: usize = CAP / 64;

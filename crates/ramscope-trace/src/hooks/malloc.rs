@@ -44,6 +44,7 @@ fn on_alloc(p: *mut c_void) {
     after_event();
 }
 
+#[cold]
 #[inline(never)]
 fn record(p: *mut c_void, weight: u64, len: u64, sampled: bool) {
     let Some(id) = site(Kind::Heap, sampled) else {

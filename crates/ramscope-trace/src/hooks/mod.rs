@@ -9,20 +9,14 @@ pub mod mmap;
 pub mod shm;
 
 use crate::counters::Kind;
-use crate::stacks::{self, Captured, PyFrame};
-use crate::{flush, options};
+use crate::flush;
+use crate::stacks;
 
-/// Captures the current stack and returns its site for `kind`.
-#[inline(never)]
+/// Captures the current stack and returns its site for `kind`. Inlined into the (cold) event
+/// paths: every frame between the hook and the unwinder is one more frame to unwind through.
+#[inline(always)]
 pub fn site(kind: Kind, sampled: bool) -> Option<u32> {
-    let mut c = Captured {
-        native: [0; options::MAX_NATIVE_DEPTH],
-        n_native: 0,
-        py: [PyFrame::default(); stacks::MAX_PY],
-        n_py: 0,
-    };
-    stacks::capture(&mut c);
-    stacks::intern(&c, kind, sampled)
+    stacks::site(kind, sampled)
 }
 
 /// After an event: write the file if it is due.

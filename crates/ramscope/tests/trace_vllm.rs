@@ -57,9 +57,10 @@ fn json(args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).expect("JSON")
 }
 
-/// Sites of `role` with a Python frame in `vllm/<file>` within `[line, line + 3]`.
+/// Sites of `role` with a Python frame in `file` (`vllm/…`, as the estimator cites it) within
+/// `[line, line + 3]`.
 fn sites_at<'a>(report: &'a Value, role: &str, file: &str, line: u64) -> Vec<&'a Value> {
-    let suffix = format!("/vllm/{file}");
+    let suffix = format!("/{file}");
     report["sites"]
         .as_array()
         .into_iter()
@@ -110,7 +111,14 @@ fn a_traced_vllm_server_shows_the_estimators_sites_in_their_processes() {
         return;
     };
     let tmp = tempfile::tempdir().expect("temp dir");
-    let dir = tmp.path().join("trace");
+    // RAMSCOPE_KEEP_TRACE=1 keeps the trace (about 100 MB) for a look afterwards.
+    let (base, _cleanup) = if std::env::var_os("RAMSCOPE_KEEP_TRACE").is_some() {
+        (tmp.keep(), None)
+    } else {
+        (tmp.path().to_path_buf(), Some(tmp))
+    };
+    let dir = base.join("trace");
+    eprintln!("trace in {}", dir.display());
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -133,7 +141,7 @@ fn a_traced_vllm_server_shows_the_estimators_sites_in_their_processes() {
         "--port".into(),
         port.to_string(),
     ];
-    let log = std::fs::File::create(tmp.path().join("server.log")).expect("log");
+    let log = std::fs::File::create(base.join("server.log")).expect("log");
     let mut traced = Command::new(ramscope())
         .arg("trace")
         .arg("--out")
@@ -152,7 +160,7 @@ fn a_traced_vllm_server_shows_the_estimators_sites_in_their_processes() {
     let deadline = started + Duration::from_secs(900);
     loop {
         if let Ok(Some(status)) = traced.try_wait() {
-            let log = std::fs::read_to_string(tmp.path().join("server.log")).unwrap_or_default();
+            let log = std::fs::read_to_string(base.join("server.log")).unwrap_or_default();
             panic!("the traced server exited ({status:?}):\n{log}");
         }
         if common::vllm::http(port, "GET", "/v1/models", "").is_ok_and(|(c, _)| c == 200) {
@@ -251,10 +259,11 @@ fn a_traced_vllm_server_shows_the_estimators_sites_in_their_processes() {
         "token ids at {file}:{line}: {ids} B, want {want}"
     );
 
-    // The shared-memory message queues: shm in both the EngineCore and the worker.
+    // The shared-memory message queues: the EngineCore's broadcast queue and the worker's
+    // response queue, each a large mapping of which a few pages are resident.
     for (role, id) in [
         ("engine-core", "shm.rpc_broadcast_mq"),
-        ("worker", "shm.rpc_broadcast_mq"),
+        ("worker", "shm.worker_response_mq"),
     ] {
         let (file, line) = cited(&estimate, role, id);
         let shm: Vec<_> = sites_at(&report, role, &file, line)
@@ -264,6 +273,15 @@ fn a_traced_vllm_server_shows_the_estimators_sites_in_their_processes() {
         assert!(
             !shm.is_empty(),
             "{id}: no shm site at {file}:{line} in {role}"
+        );
+        let resident: u64 = shm
+            .iter()
+            .filter_map(|s| s["resident_bytes"].as_u64())
+            .sum();
+        let mapped: u64 = shm.iter().filter_map(|s| s["peak_bytes"].as_u64()).sum();
+        assert!(
+            resident > 0 && resident < mapped / 100,
+            "{id}: {resident} B resident of {mapped} B mapped (a ring buffer is sparse)"
         );
     }
 

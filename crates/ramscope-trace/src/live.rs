@@ -11,9 +11,10 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use crate::sys;
 
-// 128 Ki blocks with a stack at once; more are counted as `lost ptr_table_full`. Both arrays
-// are faulted in at start (4 MiB + 1 MiB of the process's RSS, the tracer's largest cost in
-// memory): the free path reads them before anything writes them (see sys::map_populated).
+// 128 Ki blocks with a stack at once; more are counted as `lost ptr_table_full`. The filter is
+// read by every free before anything may have written it, so it is faulted in at start (1 MiB
+// of the process's RSS; see sys::map_populated). The table is only read where the filter says
+// a block may be, which an insert wrote first, and by the writer, which skips untouched pages.
 const CAP: usize = 1 << 17;
 const FILTER: usize = 1 << 20;
 const EMPTY: u64 = 0;
@@ -37,7 +38,7 @@ pub static FULL: AtomicU64 = AtomicU64::new(0);
 
 pub fn init() -> bool {
     unsafe {
-        TABLE = sys::map_populated(CAP * std::mem::size_of::<Slot>()) as *mut Slot;
+        TABLE = sys::map(CAP * std::mem::size_of::<Slot>()) as *mut Slot;
         COUNTS = sys::map_populated(FILTER) as *mut AtomicU8;
         !TABLE.is_null() && !COUNTS.is_null()
     }
@@ -130,15 +131,23 @@ fn remove_slow(p: u64, c: &AtomicU8) -> Option<(u32, u64)> {
 
 /// Every live block measured for residency: (address, usable size, stack).
 pub fn for_each_large(mut f: impl FnMut(u64, u64, u32)) {
-    for i in 0..CAP {
-        let s = slot(i);
-        let key = s.key.load(Ordering::Acquire);
-        if key <= TOMBSTONE {
-            continue;
+    let size = std::mem::size_of::<Slot>();
+    let base = unsafe { TABLE } as usize;
+    sys::for_each_touched_page(base, CAP * size, |page| {
+        for i in (page - base) / size..((page - base + sys::PAGE) / size).min(CAP) {
+            visit(i, &mut f);
         }
-        let len = s.len.load(Ordering::Acquire);
-        if len > 0 {
-            f(key, len, s.stack.load(Ordering::Relaxed));
-        }
+    });
+}
+
+fn visit(i: usize, f: &mut impl FnMut(u64, u64, u32)) {
+    let s = slot(i);
+    let key = s.key.load(Ordering::Acquire);
+    if key <= TOMBSTONE {
+        return;
+    }
+    let len = s.len.load(Ordering::Acquire);
+    if len > 0 {
+        f(key, len, s.stack.load(Ordering::Relaxed));
     }
 }

@@ -122,7 +122,16 @@ fn text(e: &Entry) -> Option<&'static [u8]> {
 
 /// Strings not yet in `written` (one bit per id), marked as they are passed to `f`.
 pub fn for_each_new(written: &mut [u64; CAP / 64], mut f: impl FnMut(u32, &[u8])) {
+    let size = std::mem::size_of::<Entry>();
+    let base = unsafe { TABLE } as usize;
+    let mut pages = [false; CAP * std::mem::size_of::<Entry>() / sys::PAGE + 1];
+    sys::for_each_touched_page(base, CAP * size, |page| {
+        pages[(page - base) / sys::PAGE] = true
+    });
     for i in 0..CAP {
+        if !pages[i * size / sys::PAGE] {
+            continue;
+        }
         if written[i / 64] & (1 << (i % 64)) != 0 {
             continue;
         }

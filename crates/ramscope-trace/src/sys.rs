@@ -245,3 +245,32 @@ pub fn resident(start: usize, len: usize, vec: &mut [u8]) -> Option<u64> {
     }
     Some(pages_in * PAGE as u64)
 }
+
+/// Calls `f` with each page of `[start, start+len)` (page-aligned) that is resident, so a walk
+/// of a lazily mapped table reads only pages something wrote: reading an untouched page would
+/// map the zero page, and the first later write to it would then flush every CPU's TLB.
+pub fn for_each_touched_page(start: usize, len: usize, mut f: impl FnMut(usize)) {
+    let mut vec = [0u8; 512];
+    let mut at = start;
+    let end = start + len;
+    while at < end {
+        let pages = ((end - at) / PAGE).min(vec.len());
+        if pages == 0 {
+            break;
+        }
+        let r = unsafe {
+            libc::mincore(
+                at as *mut libc::c_void,
+                pages * PAGE,
+                vec.as_mut_ptr() as *mut libc::c_uchar,
+            )
+        };
+        for (i, &v) in vec[..pages].iter().enumerate() {
+            // If mincore fails, visit every page (correct, only slower).
+            if r != 0 || v & 1 != 0 {
+                f(at + i * PAGE);
+            }
+        }
+        at += pages * PAGE;
+    }
+}

@@ -8,15 +8,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 pub const PAGE: usize = 4096;
 
-/// Maps `len` bytes of zeroed, private memory that is only backed once touched.
-pub fn map(len: usize) -> *mut u8 {
+fn map_with(len: usize, extra: libc::c_int) -> *mut u8 {
     let p = unsafe {
         libc::syscall(
             libc::SYS_mmap,
             0usize,
             len,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | extra,
             -1i32,
             0usize,
         )
@@ -28,27 +27,17 @@ pub fn map(len: usize) -> *mut u8 {
     }
 }
 
+/// Maps `len` bytes of zeroed, private memory that is only backed once touched.
+pub fn map(len: usize) -> *mut u8 {
+    map_with(len, libc::MAP_NORESERVE)
+}
+
 /// Like [`map`], but every page is faulted in now. For tables read before they are written
 /// (the free path's filter): a page first read maps the shared zero page, and the later write
 /// then replaces it with a TLB flush on every CPU that runs the process — an interrupt per
 /// page that a multi-threaded target pays.
 pub fn map_populated(len: usize) -> *mut u8 {
-    let p = unsafe {
-        libc::syscall(
-            libc::SYS_mmap,
-            0usize,
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
-            -1i32,
-            0usize,
-        )
-    };
-    if p < 0 || p as usize == libc::MAP_FAILED as usize {
-        std::ptr::null_mut()
-    } else {
-        p as *mut u8
-    }
+    map_with(len, libc::MAP_POPULATE)
 }
 
 /// Grows a mapping made by [`map`], moving it if needed. Null on failure (the old one stays).

@@ -24,6 +24,14 @@ struct Env {
 }
 
 impl Env {
+    fn new() -> Env {
+        Env {
+            ptrs: [std::ptr::null(); MAX_ENV],
+            text: [0; TEXT],
+            used: 0,
+        }
+    }
+
     fn push_text(&mut self, parts: &[&[u8]]) -> Option<*const c_char> {
         let len: usize = parts.iter().map(|p| p.len()).sum::<usize>() + 1;
         if self.used + len > TEXT {
@@ -156,11 +164,7 @@ unsafe fn exec_with(
         return run(envp);
     }
     let same_process = sys::getpid() == flush::pid();
-    let mut env = Env {
-        ptrs: [std::ptr::null(); MAX_ENV],
-        text: [0; TEXT],
-        used: 0,
-    };
+    let mut env = Env::new();
     let patched = patch(envp, &mut env, same_process).is_some();
     if same_process {
         flush::final_write();
@@ -265,11 +269,7 @@ unsafe fn spawn_with(
     if !tracing() {
         return f(pid, path, actions, attr, argv, envp);
     }
-    let mut env = Env {
-        ptrs: [std::ptr::null(); MAX_ENV],
-        text: [0; TEXT],
-        used: 0,
-    };
+    let mut env = Env::new();
     let e = if patch(envp, &mut env, false).is_some() {
         env.ptrs.as_ptr()
     } else {

@@ -38,7 +38,6 @@ fn main() {
     let mut cmd = Command::new(cargo);
     cmd.arg("build")
         .arg("--release")
-        .arg("--offline")
         .arg("-p")
         .arg("ramscope-trace")
         .arg("--manifest-path")
@@ -47,6 +46,8 @@ fn main() {
         .arg(&target)
         .arg("--target-dir")
         .arg(&target_dir);
+    // Its dependencies (libc, cc) are also this crate's, so the outer build has fetched them;
+    // CARGO_NET_OFFLINE passes through when the outer build is offline.
     // Only what a plain build needs: the outer build's CARGO_*/RUSTC_* settings (wrappers,
     // target dir, encoded flags) would leak into the nested one.
     for (key, _) in env::vars_os() {

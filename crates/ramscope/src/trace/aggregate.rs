@@ -424,7 +424,15 @@ fn site_reports(p: &TracedProcess, min_bytes: u64, symbolizer: &mut Symbolizer) 
                 role: p.identity.role,
                 kind: s.kind,
                 category: category_of(s.kind, path),
-                label: site_label(&python, &native),
+                // A fork child starts with its parent's live blocks at their sites (calls 0).
+                label: if t.origin == Some(Origin::Fork) && s.calls == 0 {
+                    format!(
+                        "{} (from the parent, at fork)",
+                        site_label(&python, &native)
+                    )
+                } else {
+                    site_label(&python, &native)
+                },
                 calls: s.calls,
                 bytes: s.bytes,
                 frees: s.frees,

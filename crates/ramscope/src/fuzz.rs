@@ -79,6 +79,24 @@ pub fn safetensors(data: &[u8]) {
     crate::hf::fuzz_safetensors(data);
 }
 
+/// A whole GGUF file: its header is parsed and every total must agree with the tensor table.
+pub fn gguf(data: &[u8]) {
+    let Ok(g) = crate::gguf::parse(data, std::path::Path::new("fuzz.gguf")) else {
+        return;
+    };
+    let sum: u64 = g.tensors.iter().map(|t| t.bytes).sum();
+    assert_eq!(sum, g.tensor_bytes);
+    assert_eq!(g.bytes_by_type.values().sum::<u64>(), sum);
+    assert_eq!(g.data_offset % g.alignment, 0);
+    for t in &g.tensors {
+        assert!(
+            g.data_offset + t.offset + t.bytes <= g.file_bytes,
+            "{} past the end",
+            t.name
+        );
+    }
+}
+
 /// vLLM, the engine the `vllm_*` and `shell_command_line` corpora are written for.
 fn vllm() -> &'static dyn Engine {
     engines::named("vllm").expect("vLLM is in the engine registry")

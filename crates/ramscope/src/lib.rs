@@ -14,6 +14,7 @@ pub mod exporter;
 pub mod footprint;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod gguf;
 pub mod gpu;
 pub mod hf;
 pub mod measure;

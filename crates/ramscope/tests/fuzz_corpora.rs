@@ -21,6 +21,7 @@ const TARGETS: &[Target] = &[
     ("vllm_argv", ramscope::fuzz::vllm_argv),
     ("vllm_estimate", ramscope::fuzz::vllm_estimate),
     ("safetensors", ramscope::fuzz::safetensors),
+    ("gguf", ramscope::fuzz::gguf),
     ("config_json", ramscope::fuzz::config_json),
 ];
 

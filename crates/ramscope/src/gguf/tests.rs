@@ -230,3 +230,23 @@ fn the_fuzz_seed_is_a_valid_gguf() {
     assert_eq!(g.tensor_bytes, 576 + 1024);
     crate::fuzz::gguf(&std::fs::read(&seed).unwrap());
 }
+
+/// A file PyPI's `gguf` package wrote (scripts/make_tiny_gguf.py: 1 layer, 64 wide, a
+/// 300-token vocabulary, f32), read as llama.cpp lays it out.
+#[test]
+fn reads_what_the_gguf_package_writes() {
+    let seed =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/gguf/written-by-gguf-py");
+    let g = read_header(&seed).unwrap();
+    assert_eq!(g.architecture(), Some("llama"));
+    assert_eq!(g.arch_u64("block_count"), Some(1));
+    assert_eq!(g.arch_u64("context_length"), Some(512));
+    assert_eq!(g.arch_u64("embedding_length"), Some(64));
+    // 2 + 9 per layer tensors, all f32: embeddings and output 300 × 64 each, q and o 64 × 64,
+    // k and v 32 × 64, gate and up 128 × 64, down 64 × 128, three norms of 64.
+    assert_eq!(g.tensors.len(), 2 + 9 + 1);
+    let elements = 2 * 300 * 64 + 2 * 64 * 64 + 2 * 32 * 64 + 3 * 128 * 64 + 3 * 64;
+    assert_eq!(g.tensor_bytes, elements * 4);
+    assert_eq!(g.bytes_by_type.keys().copied().collect::<Vec<_>>(), ["F32"]);
+    assert!(g.file_bytes >= g.data_offset + g.tensor_bytes);
+}

@@ -148,16 +148,19 @@ fn fd_link_name(fd: c_int, buf: &mut [u8; 64]) -> usize {
     n + 1
 }
 
+/// The guard for recording an unmap or remap: tracing is on, the thread is not already in a
+/// hook, and the call is not the CUDA driver's own inside a pinned call (part of that event).
+fn recording() -> Option<Guard> {
+    if !tracing() || thread::state().pinned_depth > 0 {
+        return None;
+    }
+    Guard::enter()
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn munmap(addr: *mut c_void, len: size_t) -> c_int {
     let r = libc::syscall(libc::SYS_munmap, addr, len) as c_int;
-    if r != 0 || !tracing() {
-        return r;
-    }
-    if thread::state().pinned_depth > 0 {
-        return r;
-    }
-    let Some(_guard) = Guard::enter() else {
+    let Some(_guard) = (r == 0).then(recording).flatten() else {
         return r;
     };
     crate::flush::count(crate::flush::Count::Munmap);
@@ -177,13 +180,7 @@ pub unsafe extern "C" fn mremap(
     new_addr: *mut c_void,
 ) -> *mut c_void {
     let r = libc::syscall(libc::SYS_mremap, old, old_len, new_len, flags, new_addr) as *mut c_void;
-    if r == libc::MAP_FAILED || !tracing() {
-        return r;
-    }
-    if thread::state().pinned_depth > 0 {
-        return r;
-    }
-    let Some(_guard) = Guard::enter() else {
+    let Some(_guard) = (r != libc::MAP_FAILED).then(recording).flatten() else {
         return r;
     };
     crate::flush::count(crate::flush::Count::Mremap);

@@ -38,6 +38,10 @@ pub enum Phase {
     Steady,
     /// Only while the model loads (counted in the peak, not the steady state).
     Load,
+    /// Grows with traffic after start-up, up to a cap a knob sets (a prompt cache): counted
+    /// in neither the steady state nor the load peak, but in the growth bound a fit check
+    /// adds to the steady state.
+    Growth,
 }
 
 /// Where the model runs.
@@ -84,6 +88,9 @@ pub struct Component {
     pub provenance: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The flag or variable that caps a [`Phase::Growth`] component (`--cache-ram`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub knob: Option<String>,
 }
 
 impl Component {
@@ -113,6 +120,7 @@ impl Component {
             mapped_bytes: None,
             provenance: None,
             note: None,
+            knob: None,
         }
     }
 
@@ -156,6 +164,13 @@ impl Component {
         self
     }
 
+    /// Marks this as memory that grows with traffic up to `bytes`, capped by `knob`.
+    pub fn growth(mut self, knob: &str) -> Component {
+        self.phase = Phase::Growth;
+        self.knob = Some(knob.to_string());
+        self
+    }
+
     pub fn mapped(mut self, bytes: impl Into<Checked>) -> Component {
         self.mapped_bytes = Some(bytes.into().raw());
         self
@@ -179,6 +194,8 @@ pub struct ProcessEstimate {
     pub peak_bytes: u64,
     pub low_bytes: u64,
     pub high_bytes: u64,
+    /// What [`Phase::Growth`] components may add to the steady state, at their caps.
+    pub growth_bytes: u64,
     pub components: Vec<Component>,
 }
 
@@ -195,6 +212,7 @@ impl ProcessEstimate {
         };
         let steady_bytes = sum(Phase::Steady, |c| c.bytes);
         let load = sum(Phase::Load, |c| c.bytes);
+        let growth = sum(Phase::Growth, |c| c.bytes);
         ProcessEstimate {
             role,
             title: title.to_string(),
@@ -203,6 +221,7 @@ impl ProcessEstimate {
             peak_bytes: (steady_bytes + load).raw(),
             low_bytes: sum(Phase::Steady, |c| c.low_bytes).raw(),
             high_bytes: sum(Phase::Steady, |c| c.high_bytes).raw(),
+            growth_bytes: growth.raw(),
             components,
         }
     }
@@ -228,6 +247,8 @@ pub struct Total {
     pub peak_bytes: u64,
     pub low_bytes: u64,
     pub high_bytes: u64,
+    /// What memory that grows with traffic may add at its caps (every process × its count).
+    pub growth_bytes: u64,
     /// Model files in the page cache: not in any process, but charged to the cgroup.
     pub page_cache_bytes: u64,
     /// Mapped size of every `/dev/shm` segment (needs that much tmpfs room).
@@ -409,9 +430,16 @@ fn total_of(
     let mut peak = Checked::new(0);
     let mut low = Checked::new(0);
     let mut high = Checked::new(0);
+    let mut growth = Checked::new(0);
     for p in processes {
         let n = Checked::new(p.count);
-        let each = [p.steady_bytes, p.peak_bytes, p.low_bytes, p.high_bytes];
+        let each = [
+            p.steady_bytes,
+            p.peak_bytes,
+            p.low_bytes,
+            p.high_bytes,
+            p.growth_bytes,
+        ];
         if each.iter().any(|b| (n * *b).is_too_large()) {
             return Err(FootprintError::TooLarge {
                 what: format!("{} × {}", p.count, p.title),
@@ -421,18 +449,25 @@ fn total_of(
         peak = peak + n * p.peak_bytes;
         low = low + n * p.low_bytes;
         high = high + n * p.high_bytes;
+        growth = growth + n * p.growth_bytes;
     }
     let total = Total {
         steady_bytes: steady.raw(),
         peak_bytes: peak.raw(),
         low_bytes: low.raw(),
         high_bytes: high.raw(),
+        growth_bytes: growth.raw(),
         page_cache_bytes,
         shm_mapped_bytes,
     };
     let what = || "the total of all processes".to_string();
     check_range(&what, total.low_bytes, total.steady_bytes, total.high_bytes)?;
     check_range(&what, total.steady_bytes, total.peak_bytes, u64::MAX - 1)?;
+    if growth.is_too_large() {
+        return Err(FootprintError::TooLarge {
+            what: "the growth of all processes at their caps".into(),
+        });
+    }
     if shm_mapped_bytes == u64::MAX {
         return Err(FootprintError::TooLarge {
             what: "the /dev/shm segments".into(),

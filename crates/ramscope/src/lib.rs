@@ -17,6 +17,7 @@ pub mod fuzz;
 pub mod gguf;
 pub mod gpu;
 pub mod hf;
+pub mod host;
 pub mod measure;
 pub mod model;
 pub mod proc;

@@ -7,6 +7,7 @@
 //! only through it, so adding one is its folder and one line there (a test below fails when a
 //! module outside this folder names an engine's own module).
 
+pub mod llama;
 pub mod vllm;
 
 use std::collections::BTreeMap;
@@ -14,6 +15,7 @@ use std::collections::BTreeMap;
 use crate::calibrate::Baselines;
 use crate::footprint::{Device, Estimate, Listing, ReleaseAssumed};
 use crate::gpu::Gpu;
+use crate::host::{HostMemory, Refusal};
 use crate::model::{Model, ModelError};
 use crate::proc::roles::{self, Engine as ProcessEngine, Role};
 use crate::scan::check::Check;
@@ -107,6 +109,14 @@ pub trait Launch: std::fmt::Debug + Send + Sync {
             engine: self.engine().title(),
             what: "scanning its source",
         }))
+    }
+    /// Whether the engine itself refuses to start on `host`, by its own check (Ollama
+    /// compares what it thinks the model needs with `memory.max − memory.current`); `None`
+    /// when it would start (or the engine does no such check). The kernel's verdict is the
+    /// fit check's, not this.
+    fn refusal(&self, estimate: &Estimate, host: &HostMemory) -> Option<Refusal> {
+        let _ = (estimate, host);
+        None
     }
     fn clone_box(&self) -> Box<dyn Launch>;
 }

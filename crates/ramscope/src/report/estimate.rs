@@ -126,8 +126,11 @@ fn render_raw(e: &Estimate) -> String {
                 bytes_range(c.low_bytes, c.high_bytes)
             };
             let mut id = c.id.clone();
-            if c.phase == Phase::Load {
-                id.push_str(" [load]");
+            match (c.phase, &c.knob) {
+                (Phase::Load, _) => id.push_str(" [load]"),
+                (Phase::Growth, Some(knob)) => id.push_str(&format!(" [grows, cap {knob}]")),
+                (Phase::Growth, None) => id.push_str(" [grows]"),
+                (Phase::Steady, _) => {}
             }
             let exactness = match c.exactness {
                 Exactness::Exact => "exact".to_string(),

@@ -1,0 +1,9 @@
+//! llama.cpp's `llama-server` behind the [`crate::engines::Engine`] trait.
+//!
+//! The model is a GGUF file whose header ([`crate::gguf`]) gives the layers, heads, context
+//! and every tensor's type and size; the command line ([`args`], against the table of
+//! [`flags`]) gives the load mode, context, slots, cache types and caps. [`config`] applies
+//! the release's defaults and [`components`] lists what the process holds, each with
+//! `file:line` in llama.cpp (docs/llama-host-ram.md).
+
+pub mod args;

@@ -91,6 +91,9 @@ pub struct Component {
     /// The flag or variable that caps a [`Phase::Growth`] component (`--cache-ram`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub knob: Option<String>,
+    /// Locked with mlock: counted against `RLIMIT_MEMLOCK` (a container's memlock ulimit).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub locked: bool,
 }
 
 impl Component {
@@ -121,6 +124,7 @@ impl Component {
             provenance: None,
             note: None,
             knob: None,
+            locked: false,
         }
     }
 
@@ -168,6 +172,12 @@ impl Component {
     pub fn growth(mut self, knob: &str) -> Component {
         self.phase = Phase::Growth;
         self.knob = Some(knob.to_string());
+        self
+    }
+
+    /// Marks this as locked in RAM with mlock (resident, never reclaimed or swapped).
+    pub fn locked(mut self) -> Component {
+        self.locked = true;
         self
     }
 

@@ -11,6 +11,7 @@ pub mod error;
 pub mod estimate;
 pub mod explain;
 pub mod exporter;
+pub mod fit;
 pub mod footprint;
 #[doc(hidden)]
 pub mod fuzz;

@@ -85,6 +85,19 @@ impl Default for CgroupReader {
     }
 }
 
+/// Where a memory cgroup is: its folder, and the mount point above which its ancestors
+/// cannot be seen (inside a container, the container's own cgroup).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CgroupLocation {
+    pub version: CgroupVersion,
+    /// The cgroup's path inside its hierarchy, as `/proc/<pid>/cgroup` prints it.
+    pub path: String,
+    /// Its folder (the deepest existing one, see [`CgroupReader`]'s notes on containers).
+    pub dir: PathBuf,
+    /// The hierarchy's mount point: `dir` or one of its ancestors.
+    pub mount_dir: PathBuf,
+}
+
 /// One line of `/proc/<pid>/cgroup`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Membership {
@@ -112,10 +125,26 @@ impl CgroupReader {
 
     /// The memory cgroup of `pid`, or `None` when no memory controller is mounted.
     pub fn memory_of(&self, pid: Pid) -> Result<Option<CgroupMemory>, CgroupError> {
+        match self.locate(pid)? {
+            Some(at) if at.version == CgroupVersion::V1 => read_v1(&at.dir, &at.path).map(Some),
+            Some(at) => read_v2(&at.dir, &at.path).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Where the memory cgroup of `pid` is in the file system, or `None` when no memory
+    /// controller is mounted.
+    pub fn locate(&self, pid: Pid) -> Result<Option<CgroupLocation>, CgroupError> {
         let cgroup_file = self.proc_root.join(pid.to_string()).join("cgroup");
         let memberships = parse_memberships(&read(&cgroup_file)?);
         let mountinfo_file = self.proc_root.join("self/mountinfo");
         let mounts = parse_mountinfo(&read(&mountinfo_file)?);
+        let located = |version, mount: &CgroupMount, path: &str| CgroupLocation {
+            version,
+            path: path.to_string(),
+            dir: self.cgroup_dir(mount, path),
+            mount_dir: self.mount_dir(mount),
+        };
 
         // v1 with a memory hierarchy wins: on hybrid systems the v2 tree then has no memory
         // controller.
@@ -127,31 +156,35 @@ impl CgroupReader {
                 .iter()
                 .find(|m| m.version == CgroupVersion::V1 && m.options.iter().any(|o| o == "memory"))
             {
-                let dir = self.cgroup_dir(mount, &member.path);
-                return read_v1(&dir, &member.path).map(Some);
+                return Ok(Some(located(CgroupVersion::V1, mount, &member.path)));
             }
         }
         if let Some(member) = memberships.iter().find(|m| m.controllers.is_empty()) {
             if let Some(mount) = mounts.iter().find(|m| m.version == CgroupVersion::V2) {
-                let dir = self.cgroup_dir(mount, &member.path);
-                if dir.join("memory.current").exists() {
-                    return read_v2(&dir, &member.path).map(Some);
+                let at = located(CgroupVersion::V2, mount, &member.path);
+                if at.dir.join("memory.current").exists() {
+                    return Ok(Some(at));
                 }
             }
         }
         Ok(None)
     }
 
-    /// The folder of cgroup `path` under `mount`. Inside a container the mount shows only
-    /// the container's own subtree, and /proc may still print the host's path: fall back to
-    /// the deepest existing folder, then to the mount point itself.
-    fn cgroup_dir(&self, mount: &CgroupMount, path: &str) -> PathBuf {
-        let base = self.fs_root.join(
+    /// The mount point of `mount` under the file system root.
+    fn mount_dir(&self, mount: &CgroupMount) -> PathBuf {
+        self.fs_root.join(
             mount
                 .mount_point
                 .strip_prefix("/")
                 .unwrap_or(&mount.mount_point),
-        );
+        )
+    }
+
+    /// The folder of cgroup `path` under `mount`. Inside a container the mount shows only
+    /// the container's own subtree, and /proc may still print the host's path: fall back to
+    /// the deepest existing folder, then to the mount point itself.
+    fn cgroup_dir(&self, mount: &CgroupMount, path: &str) -> PathBuf {
+        let base = self.mount_dir(mount);
         let relative = path
             .strip_prefix(mount.root.as_str())
             .unwrap_or(path)

@@ -24,6 +24,8 @@ pub enum Command {
     Calibrate(CalibrateArgs),
     /// Why a running server uses the RAM it does: measurement beside estimate, advice with bytes saved.
     Explain(ExplainArgs),
+    /// Will a server fit in its container: OOM at load or later, page cache, /dev/shm, the engine's own check; Kubernetes values.
+    Fit(FitArgs),
     /// Start a command, record its whole process tree until it exits, print the peaks.
     Run(RunArgs),
     /// Record a running process tree with a live view, print the peaks.
@@ -276,6 +278,39 @@ pub struct ExplainArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Exit status: 0 fits; 3 does not fit (OOM at load or later, /dev/shm too small, the engine refuses); 4 at risk (the limit lies inside an estimate's range, growth is uncapped, or page cache will thrash); 2 bad input; 1 another error.\n\nExamples:\n  ramscope fit --memory-limit 16Gi -- vllm serve Qwen/Qwen3-8B --max-model-len 5120\n  ramscope fit --memory-limit 32Gi --shm-size 64Mi --device cpu -- vllm serve Qwen/Qwen3-0.6B\n  ramscope fit 4242 --json          # a running server, in its own cgroup\n  ramscope fit --auto --memory-limit 24Gi"
+)]
+pub struct FitArgs {
+    /// A running server's API process: its cgroup, /dev/shm and measured tree are read, and its command line estimated.
+    #[arg(conflicts_with = "auto")]
+    pub pid: Option<u32>,
+    /// Find the running inference server.
+    #[arg(long)]
+    pub auto: bool,
+    /// The container's memory limit, as Kubernetes writes it (16Gi, 16G, 17179869184); default: the cgroup's.
+    #[arg(long, value_name = "QUANTITY", value_parser = quantity, allow_hyphen_values = true)]
+    pub memory_limit: Option<u64>,
+    /// The size of /dev/shm (an emptyDir's sizeLimit; Kubernetes' default is 64Mi); default: what statvfs says.
+    #[arg(long, value_name = "QUANTITY", value_parser = quantity, allow_hyphen_values = true)]
+    pub shm_size: Option<u64>,
+    /// The node's memory; default: MemTotal of this machine.
+    #[arg(long, value_name = "QUANTITY", value_parser = quantity, allow_hyphen_values = true)]
+    pub node_memory: Option<u64>,
+    /// Added to the limit on top of the estimate: a percentage (10%) or a size (512Mi).
+    #[arg(long, value_name = "PERCENT|QUANTITY", default_value = "10%", value_parser = headroom, allow_hyphen_values = true)]
+    pub headroom: ramscope::fit::quantity::Headroom,
+    /// Print the ramscope.fit/1 JSON document.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// The server's command line, after `--` (for a PID: instead of the one it runs with).
+    #[arg(last = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct CalibrateArgs {
     /// The Python that runs vLLM (default: python3 on PATH).
     #[arg(long, value_name = "PATH", default_value = "python3")]
@@ -461,6 +496,14 @@ pub struct ServeArgs {
 fn size(s: &str) -> Result<u64, String> {
     ramscope::units::parse_bytes(s)
         .ok_or_else(|| format!("{s:?} is not a size (examples: 4096, 64KiB, 1MiB, 2GB)"))
+}
+
+fn quantity(s: &str) -> Result<u64, String> {
+    ramscope::fit::quantity::parse_quantity(s).map_err(|e| e.to_string())
+}
+
+fn headroom(s: &str) -> Result<ramscope::fit::quantity::Headroom, String> {
+    ramscope::fit::quantity::Headroom::parse(s)
 }
 
 fn duration(s: &str) -> Result<std::time::Duration, String> {

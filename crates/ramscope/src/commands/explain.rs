@@ -152,7 +152,9 @@ fn trace_join(dir: &std::path::Path, x: &Explanation) -> anyhow::Result<TraceJoi
 }
 
 /// The API server of the first tree on the machine whose engine ramscope can estimate.
-fn find_server(measurer: &Measurer) -> anyhow::Result<Option<(Pid, &'static dyn Engine)>> {
+pub(super) fn find_server(
+    measurer: &Measurer,
+) -> anyhow::Result<Option<(Pid, &'static dyn Engine)>> {
     let fs = measurer.fs();
     for pid in measurer.find_servers()? {
         let (Ok(argv), Ok(comm)) = (fs.cmdline(pid), fs.comm(pid)) else {

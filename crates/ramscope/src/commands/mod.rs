@@ -8,6 +8,7 @@ mod calibrate;
 mod diff;
 mod estimate;
 mod explain;
+mod fit;
 mod measure;
 mod recording;
 mod report;
@@ -33,6 +34,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Estimate(args)) => estimate::run(args),
         Some(Command::Calibrate(args)) => calibrate::run(args),
         Some(Command::Explain(args)) => explain::run(args, false),
+        Some(Command::Fit(args)) => fit::run(args),
         Some(Command::Trace(args)) => trace::run(args),
         // Plain `ramscope`: explain whatever server runs here, or show the built-in example.
         None => explain::run(crate::cli::ExplainArgs::default(), true),

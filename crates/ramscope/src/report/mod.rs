@@ -6,6 +6,7 @@ pub mod csv;
 pub mod diff;
 pub mod estimate;
 pub mod explain;
+pub mod fit;
 pub mod html;
 pub mod layout;
 pub mod live;

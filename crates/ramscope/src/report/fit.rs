@@ -1,0 +1,299 @@
+//! `ramscope fit` output: the verdict and its findings, the pod's memory by kind at load,
+//! steady and at the growth caps, each process, and the Kubernetes values as a YAML snippet
+//! whose every number carries its arithmetic as a comment. [`json`] is the
+//! `ramscope.fit/1` document (docs/fit.md), the snippet included.
+
+use std::fmt::Write;
+
+use crate::fit::split::{Kind, Range, Split};
+use crate::fit::Assessment;
+use crate::proc::cgroup::CgroupVersion;
+use crate::units::{bytes, bytes_range};
+
+use super::{num, table, Cell};
+
+/// The text report. Untrusted strings (titles, model names, messages) are escaped; the
+/// YAML is not re-wrapped, so it can be copied as it is.
+pub fn render(a: &Assessment) -> String {
+    let prose = crate::text::for_terminal(render_prose(a));
+    format!(
+        "{prose}\nKubernetes:\n{}",
+        crate::text::clean_lines(yaml(a))
+    )
+}
+
+fn amount(r: Range) -> String {
+    if r.is_exact() {
+        bytes(r.bytes)
+    } else {
+        format!(
+            "{} ({})",
+            bytes(r.bytes),
+            bytes_range(r.low_bytes, r.high_bytes)
+        )
+    }
+}
+
+fn render_prose(a: &Assessment) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "ramscope fit: {}", a.summary);
+    match &a.estimate {
+        Some(e) => {
+            let title = crate::engines::named(e.engine).map_or(e.engine, |x| x.title());
+            let _ = writeln!(
+                out,
+                "{title} {} ({}), model {} (weights {})",
+                e.engine_version,
+                e.device,
+                e.model,
+                bytes(e.weights_bytes)
+            );
+            if let Some(assumed) = &e.version_assumed {
+                let _ = writeln!(out, "warning: {assumed}");
+            }
+        }
+        None => {
+            let _ = writeln!(out, "No estimate: checked as measured.");
+        }
+    }
+    let source = |s: &Option<String>| s.as_deref().map(|s| format!(" ({s})")).unwrap_or_default();
+    let limit = a.host.limit_bytes.map_or("none".to_string(), bytes);
+    let node = a.host.mem_total_bytes.map_or("unknown".to_string(), bytes);
+    let shm = a.host.shm_size_bytes.map_or("unknown".to_string(), bytes);
+    let _ = writeln!(
+        out,
+        "Memory limit {limit}{}; node memory {node}{}; /dev/shm {shm}{}",
+        source(&a.sources.limit),
+        source(&a.sources.node_memory),
+        source(&a.sources.shm_size)
+    );
+    out.push('\n');
+
+    if a.findings.is_empty() {
+        let _ = writeln!(out, "Fits: no finding.");
+    } else {
+        let _ = writeln!(out, "Findings, worst first:");
+        for f in &a.findings {
+            let _ = writeln!(out, "  {}: {}", f.summary, f.detail);
+        }
+    }
+    out.push('\n');
+
+    if !a.processes.is_empty() {
+        let _ = writeln!(
+            out,
+            "Per process (non-reclaimable: anonymous + pinned + shared; file-backed is reclaimable page cache):"
+        );
+        let mut t = table(&[
+            "process",
+            "count",
+            "load peak",
+            "steady",
+            "+ growth",
+            "file-backed",
+        ]);
+        t.optional_column(5);
+        for p in &a.processes {
+            let e = &p.each;
+            t.add_row_with_detail(
+                vec![
+                    Cell::new(p.role.name()),
+                    num(p.count),
+                    num(bytes(e.load_peak.non_reclaimable().bytes)),
+                    num(bytes(e.steady.non_reclaimable().bytes)),
+                    num(bytes(e.growth_bound.non_reclaimable().bytes)),
+                    num(bytes(e.steady.file.bytes)),
+                ],
+                vec![format!("steady: {}", kinds(&e.steady))],
+            );
+        }
+        let _ = writeln!(out, "{t}");
+    }
+
+    let _ = writeln!(out, "Pod (every process × its count):");
+    let phases = &a.pod.phases;
+    let mut t = table(&["memory", "load peak", "steady", "steady + growth"]);
+    for kind in Kind::ALL {
+        t.add_row(vec![
+            Cell::new(kind.describe()),
+            num(bytes(phases.load_peak.get(kind).bytes)),
+            num(bytes(phases.steady.get(kind).bytes)),
+            num(bytes(phases.growth_bound.get(kind).bytes)),
+        ]);
+    }
+    let nr = |s: &Split| s.non_reclaimable();
+    t.add_row(vec![
+        Cell::new("non-reclaimable"),
+        num(bytes(nr(&phases.load_peak).bytes)),
+        num(bytes(nr(&phases.steady).bytes)),
+        num(bytes(nr(&phases.growth_bound).bytes)),
+    ]);
+    let range = |s: &Split| bytes_range(nr(s).low_bytes, nr(s).high_bytes);
+    t.add_row(vec![
+        Cell::new("  its range"),
+        num(range(&phases.load_peak)),
+        num(range(&phases.steady)),
+        num(range(&phases.growth_bound)),
+    ]);
+    let _ = writeln!(out, "{t}");
+    let _ = writeln!(
+        out,
+        "Model files read at load stay in the page cache: {} (charged to the cgroup, reclaimable, cold once loaded).",
+        bytes(a.pod.page_cache_read_through_bytes)
+    );
+    if a.pod.shm_needed_bytes > 0 {
+        let _ = writeln!(
+            out,
+            "/dev/shm segments map {} (mostly sparse; tmpfs pages count against the limit once written).",
+            bytes(a.pod.shm_needed_bytes)
+        );
+    }
+    for g in &a.growth {
+        let cap = match (&g.knob, g.capped) {
+            (Some(knob), true) => format!("capped by {knob}"),
+            (Some(knob), false) => format!("NOT capped: {knob}"),
+            (None, _) => "NOT capped: no knob bounds it".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "Grows with traffic: {} in {} × {}: {} each, {cap}.",
+            g.component,
+            g.count,
+            g.role.name(),
+            amount(g.each)
+        );
+    }
+    let f = &a.figures;
+    let _ = writeln!(
+        out,
+        "Checked: load peak {}, steady {} + file-backed read all the time {}, with growth {} + {}{}.",
+        amount(f.load_non_reclaimable),
+        amount(f.steady_non_reclaimable),
+        bytes(f.hot_file.bytes),
+        amount(f.growth_non_reclaimable),
+        bytes(f.growth_hot_file.bytes),
+        if f.from_measurement {
+            " (the steady state as measured)"
+        } else {
+            ""
+        }
+    );
+
+    if let Some(m) = &a.measured {
+        let _ = writeln!(
+            out,
+            "\nMeasured now (PSS of {} processes): {}.",
+            m.processes.len(),
+            kinds(&m.split)
+        );
+    }
+    if let Some(c) = &a.cgroup {
+        let opt = |v: Option<u64>| v.map_or("unknown".to_string(), bytes);
+        let version = match c.version {
+            CgroupVersion::V1 => "v1",
+            CgroupVersion::V2 => "v2",
+        };
+        let _ = writeln!(
+            out,
+            "Memory cgroup {} ({version}): limit {}, usage {}, working set (usage − inactive file) {}, shmem {}.",
+            c.path,
+            c.limit_bytes.map_or("none".to_string(), bytes),
+            opt(c.usage_bytes),
+            opt(c.working_set_bytes),
+            opt(c.shmem_bytes)
+        );
+    }
+    if let Some(r) = &a.refusal {
+        let _ = writeln!(
+            out,
+            "\nThe engine's own check: {}\n  {}\n  source: {}",
+            r.message, r.arithmetic, r.source
+        );
+    }
+    for n in a.notes.iter().chain(&a.kubernetes.notes) {
+        let _ = writeln!(out, "note: {n}");
+    }
+    out
+}
+
+/// `anonymous 1.00 GiB, pinned 256 MiB, shared 0 B, file 300 MiB`.
+fn kinds(s: &Split) -> String {
+    Kind::ALL
+        .iter()
+        .map(|&k| format!("{} {}", k.name(), bytes(s.get(k).bytes)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A comment's text on one line: control characters escaped, no line break.
+fn comment(text: &str) -> String {
+    crate::text::clean(text).replace('\n', " ")
+}
+
+/// The Kubernetes values as a YAML fragment of a pod spec, each number followed by a comment
+/// with its arithmetic.
+pub fn yaml(a: &Assessment) -> String {
+    let k = &a.kubernetes;
+    let mut y = String::new();
+    let what = match &a.estimate {
+        Some(e) => format!(
+            "{} {} {} on {}",
+            e.engine, e.engine_version, e.model, e.device
+        ),
+        None => "measured process".to_string(),
+    };
+    let _ = writeln!(y, "# ramscope fit: {}: {}", comment(&what), a.summary);
+    let _ = writeln!(y, "containers:");
+    let _ = writeln!(y, "  - name: server");
+    let _ = writeln!(y, "    resources:");
+    let _ = writeln!(y, "      requests:");
+    let _ = writeln!(
+        y,
+        "        memory: {}  # {}",
+        k.requests_memory.quantity,
+        comment(&k.requests_memory.trace)
+    );
+    let _ = writeln!(y, "      limits:");
+    let _ = writeln!(
+        y,
+        "        memory: {}  # {}",
+        k.limits_memory.quantity,
+        comment(&k.limits_memory.trace)
+    );
+    if k.shm_size_limit.is_some() {
+        let _ = writeln!(y, "    volumeMounts:");
+        let _ = writeln!(y, "      - name: dshm");
+        let _ = writeln!(y, "        mountPath: /dev/shm");
+    }
+    if let Some(m) = &k.memlock {
+        let _ = writeln!(y, "    # memlock {}: {}", m.quantity, comment(&m.trace));
+    }
+    if let Some(shm) = &k.shm_size_limit {
+        let _ = writeln!(y, "volumes:");
+        let _ = writeln!(y, "  - name: dshm");
+        let _ = writeln!(y, "    emptyDir:");
+        let _ = writeln!(y, "      medium: Memory");
+        let _ = writeln!(
+            y,
+            "      sizeLimit: {}  # {}",
+            shm.quantity,
+            comment(&shm.trace)
+        );
+    }
+    if !k.request_equals_limit_safe {
+        let _ = writeln!(
+            y,
+            "# growth without a cap: request = limit cannot be made safe (see the notes)"
+        );
+    }
+    y
+}
+
+/// The `ramscope.fit/1` document: the assessment, and the snippet as `kubernetes.yaml`.
+pub fn json(a: &Assessment) -> serde_json::Result<serde_json::Value> {
+    let mut v = serde_json::to_value(a)?;
+    if let Some(k) = v.get_mut("kubernetes").and_then(|k| k.as_object_mut()) {
+        k.insert("yaml".into(), serde_json::Value::String(yaml(a)));
+    }
+    Ok(v)
+}

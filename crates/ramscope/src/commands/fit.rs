@@ -21,7 +21,7 @@ use ramscope::proc::cgroup::{CgroupReader, CgroupVersion};
 use ramscope::proc::host::HostMemory as MemInfo;
 use ramscope::proc::roles::identify;
 use ramscope::proc::{Pid, ProcFs};
-use ramscope::report::fit::{json, render};
+use ramscope::report::fit::render;
 use ramscope::server::ServerLaunch;
 
 use crate::cli::FitArgs;
@@ -54,10 +54,9 @@ pub fn run(a: FitArgs) -> anyhow::Result<()> {
         }
     };
     if as_json {
-        let doc = json(&assessment).context("encoding JSON")?;
         outln!(
             "{}",
-            serde_json::to_string_pretty(&doc).context("encoding JSON")?
+            serde_json::to_string_pretty(&assessment).context("encoding JSON")?
         )?;
     } else {
         out!("{}", render(&assessment))?;
@@ -92,9 +91,11 @@ fn gather(a: FitArgs) -> Result<Input, Failure> {
         let measurer = Measurer::new(fs.clone(), MeasureOptions::default());
         match super::explain::find_server(&measurer)? {
             Some((pid, _)) => Some(pid),
-            None => return Err(Failure::BadInput(anyhow!(
+            None => {
+                return Err(Failure::BadInput(anyhow!(
                 "no running inference server found; give its PID, or its command line after `--`"
-            ))),
+            )))
+            }
         }
     } else {
         a.pid

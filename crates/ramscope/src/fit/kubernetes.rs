@@ -16,7 +16,7 @@ use crate::units::{bytes, Checked};
 
 use super::quantity::{kubernetes as quantity, round_up_mib, Headroom};
 use super::split::kind_of;
-use super::{largest, Figures, FitError, PodFit};
+use super::{largest, largest_by, Figures, FitError, PodFit};
 
 /// What the values are computed from.
 pub struct Sizing<'a> {
@@ -62,6 +62,8 @@ pub struct Kubernetes {
     /// cannot be made safe either.
     pub request_equals_limit_safe: bool,
     pub notes: Vec<String>,
+    /// The values as a fragment of a pod spec ([`yaml`]).
+    pub yaml: String,
 }
 
 fn too_large(what: &str) -> FitError {
@@ -115,9 +117,12 @@ pub fn values(s: &Sizing) -> Result<Kubernetes, FitError> {
         .bytes
         .saturating_sub(f.steady_non_reclaimable.bytes)
         .saturating_add(f.growth_hot_file.bytes.saturating_sub(f.hot_file.bytes));
+    let loading = load.saturating_sub(f.steady_non_reclaimable.bytes);
     let mut limit_trace = format!(
-        "max(load peak non-reclaimable {}{}, steady {} + growth at its caps {}{}) = {}, + headroom {} = {}, rounded up to Mi",
+        "max(load peak non-reclaimable {} = steady {} + while loading {}{}, steady with file-backed {} + growth at its caps {}{}) = {}, + headroom {} = {}, rounded up to Mi",
         bytes(load),
+        bytes(f.steady_non_reclaimable.bytes),
+        bytes(loading),
         named(e, |c| c.phase == Phase::Load && non_reclaimable(c)),
         bytes(request_basis.raw()),
         bytes(growth_bytes),
@@ -160,13 +165,21 @@ pub fn values(s: &Sizing) -> Result<Kubernetes, FitError> {
             Some(Value::new(
                 size,
                 format!(
-                    "the /dev/shm segments map {}{} ({}), rounded up to Mi; tmpfs pages are charged to the pod: their resident {} is in limits.memory",
+                    "the /dev/shm segments map {} ({}), rounded up to Mi; tmpfs pages are charged to the pod: their resident {} is in limits.memory",
                     bytes(needed),
-                    named(e, |c| c.category == crate::attribute::Category::Shm),
+                    // Processes that map one segment each list it: only the components'
+                    // own sum is theirs to name.
                     if s.pod.shm_needed_from == "engine" {
-                        "the engine's total"
+                        "the engine's total of its segments".to_string()
                     } else {
-                        "the sum of the shm components"
+                        format!(
+                            "the shm components' mapped sizes: {}",
+                            largest_by(
+                                e,
+                                |c| c.category == crate::attribute::Category::Shm,
+                                |c| c.mapped_bytes.unwrap_or(c.bytes)
+                            )
+                        )
                     },
                     bytes(resident)
                 ),
@@ -191,5 +204,64 @@ pub fn values(s: &Sizing) -> Result<Kubernetes, FitError> {
         memlock,
         request_equals_limit_safe,
         notes,
+        yaml: String::new(),
     })
+}
+
+/// A comment's text on one line: control characters escaped, no line break.
+fn comment(text: &str) -> String {
+    crate::text::clean(text).replace('\n', " ")
+}
+
+/// The values as a fragment of a pod spec, each number followed by a comment with its
+/// arithmetic; `heading` is the first comment line.
+pub fn yaml(k: &Kubernetes, heading: &str) -> String {
+    let mut y = vec![
+        format!("# {}", comment(heading)),
+        "containers:".into(),
+        "  - name: server".into(),
+        "    resources:".into(),
+        "      requests:".into(),
+        format!(
+            "        memory: {}  # {}",
+            k.requests_memory.quantity,
+            comment(&k.requests_memory.trace)
+        ),
+        "      limits:".into(),
+        format!(
+            "        memory: {}  # {}",
+            k.limits_memory.quantity,
+            comment(&k.limits_memory.trace)
+        ),
+    ];
+    if let Some(m) = &k.memlock {
+        y.push(format!(
+            "    # memlock {}: {}",
+            m.quantity,
+            comment(&m.trace)
+        ));
+    }
+    if let Some(shm) = &k.shm_size_limit {
+        y.extend([
+            "    volumeMounts:".into(),
+            "      - name: dshm".into(),
+            "        mountPath: /dev/shm".into(),
+            "volumes:".into(),
+            "  - name: dshm".into(),
+            "    emptyDir:".into(),
+            "      medium: Memory".into(),
+            format!(
+                "      sizeLimit: {}  # {}",
+                shm.quantity,
+                comment(&shm.trace)
+            ),
+        ]);
+    }
+    if !k.request_equals_limit_safe {
+        y.push(
+            "# growth without a cap: request = limit cannot be made safe (see the notes)".into(),
+        );
+    }
+    y.push(String::new());
+    y.join("\n")
 }

@@ -278,12 +278,21 @@ pub struct FitError {
 /// The largest components of `e` that `pick` selects, each × its count, for a comment
 /// (`runtime.first_forward 871 MiB, tokenizer 552 MiB, …`).
 pub fn largest(e: Option<&Estimate>, pick: impl Fn(&Component) -> bool) -> String {
+    largest_by(e, pick, |c| c.bytes)
+}
+
+/// [`largest`] by another size of each component (its mapped size).
+pub fn largest_by(
+    e: Option<&Estimate>,
+    pick: impl Fn(&Component) -> bool,
+    size: impl Fn(&Component) -> u64,
+) -> String {
     // One entry per component name: the same component in several processes is summed.
     let mut by_id: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
     for p in e.into_iter().flat_map(|e| &e.processes) {
         for c in p.components.iter().filter(|c| pick(c)) {
             let sum = by_id.entry(c.id.as_str()).or_default();
-            *sum = sum.saturating_add(c.bytes.saturating_mul(p.count));
+            *sum = sum.saturating_add(size(c).saturating_mul(p.count));
         }
     }
     let mut all: Vec<(u64, &str)> = by_id
@@ -362,7 +371,7 @@ pub fn assess(input: Input) -> Result<Assessment, FitError> {
             bytes(pod.shm_needed_bytes)
         ));
     }
-    let kubernetes = kubernetes::values(&kubernetes::Sizing {
+    let mut kubernetes = kubernetes::values(&kubernetes::Sizing {
         estimate: est,
         figures: &figures,
         pod: &pod,
@@ -372,6 +381,20 @@ pub fn assess(input: Input) -> Result<Assessment, FitError> {
     let (verdict, certain) = findings
         .first()
         .map_or((Verdict::Fits, true), |f| (f.verdict, f.certain));
+    let what = match est {
+        Some(e) => format!(
+            "{} {} {} on {}",
+            e.engine,
+            e.engine_version,
+            e.model.name,
+            e.device.name()
+        ),
+        None => "a measured process".into(),
+    };
+    kubernetes.yaml = kubernetes::yaml(
+        &kubernetes,
+        &format!("ramscope fit: {what}: {}", verdict.phrase(certain)),
+    );
     Ok(Assessment {
         schema: SCHEMA,
         verdict,

@@ -55,6 +55,9 @@ pub fn parse_quantity(s: &str) -> Result<u64, QuantityError> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
     let (number, suffix) = text.split_at(end);
+    if number.is_empty() {
+        return fail("expected a number first");
+    }
     let Some(&(_, multiplier)) = SUFFIXES.iter().find(|(name, _)| *name == suffix) else {
         return fail(match suffix {
             "m" => "m is milli (1/1000 byte) in Kubernetes; write Mi or M",
@@ -234,7 +237,7 @@ mod tests {
             ("99999999999999999999Gi", "larger than 16 EiB"),
             ("16Ei", "larger than 16 EiB"),
             ("18446744073709551615", "larger than 16 EiB"),
-            ("abc", "unknown suffix"),
+            ("abc", "expected a number"),
             ("", "empty"),
             ("0", "zero"),
             ("0Mi", "zero"),
@@ -243,6 +246,7 @@ mod tests {
             ("1e9", "exponents"),
             ("1.2.3Gi", "expected a number"),
             ("Gi", "expected a number"),
+            ("5 Gi", "unknown suffix"),
             (".Gi", "expected a number"),
             ("1_000", "unknown suffix"),
             (&"9".repeat(41), "too long"),

@@ -1,7 +1,7 @@
 //! `ramscope fit` output: the verdict and its findings, the pod's memory by kind at load,
 //! steady and at the growth caps, each process, and the Kubernetes values as a YAML snippet
-//! whose every number carries its arithmetic as a comment. [`json`] is the
-//! `ramscope.fit/1` document (docs/fit.md), the snippet included.
+//! whose every number carries its arithmetic as a comment. The JSON is the assessment as
+//! serde writes it (`ramscope.fit/1`, docs/fit.md).
 
 use std::fmt::Write;
 
@@ -18,7 +18,7 @@ pub fn render(a: &Assessment) -> String {
     let prose = crate::text::for_terminal(render_prose(a));
     format!(
         "{prose}\nKubernetes:\n{}",
-        crate::text::clean_lines(yaml(a))
+        crate::text::clean_lines(a.kubernetes.yaml.clone())
     )
 }
 
@@ -223,77 +223,4 @@ fn kinds(s: &Split) -> String {
         .map(|&k| format!("{} {}", k.name(), bytes(s.get(k).bytes)))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// A comment's text on one line: control characters escaped, no line break.
-fn comment(text: &str) -> String {
-    crate::text::clean(text).replace('\n', " ")
-}
-
-/// The Kubernetes values as a YAML fragment of a pod spec, each number followed by a comment
-/// with its arithmetic.
-pub fn yaml(a: &Assessment) -> String {
-    let k = &a.kubernetes;
-    let mut y = String::new();
-    let what = match &a.estimate {
-        Some(e) => format!(
-            "{} {} {} on {}",
-            e.engine, e.engine_version, e.model, e.device
-        ),
-        None => "measured process".to_string(),
-    };
-    let _ = writeln!(y, "# ramscope fit: {}: {}", comment(&what), a.summary);
-    let _ = writeln!(y, "containers:");
-    let _ = writeln!(y, "  - name: server");
-    let _ = writeln!(y, "    resources:");
-    let _ = writeln!(y, "      requests:");
-    let _ = writeln!(
-        y,
-        "        memory: {}  # {}",
-        k.requests_memory.quantity,
-        comment(&k.requests_memory.trace)
-    );
-    let _ = writeln!(y, "      limits:");
-    let _ = writeln!(
-        y,
-        "        memory: {}  # {}",
-        k.limits_memory.quantity,
-        comment(&k.limits_memory.trace)
-    );
-    if k.shm_size_limit.is_some() {
-        let _ = writeln!(y, "    volumeMounts:");
-        let _ = writeln!(y, "      - name: dshm");
-        let _ = writeln!(y, "        mountPath: /dev/shm");
-    }
-    if let Some(m) = &k.memlock {
-        let _ = writeln!(y, "    # memlock {}: {}", m.quantity, comment(&m.trace));
-    }
-    if let Some(shm) = &k.shm_size_limit {
-        let _ = writeln!(y, "volumes:");
-        let _ = writeln!(y, "  - name: dshm");
-        let _ = writeln!(y, "    emptyDir:");
-        let _ = writeln!(y, "      medium: Memory");
-        let _ = writeln!(
-            y,
-            "      sizeLimit: {}  # {}",
-            shm.quantity,
-            comment(&shm.trace)
-        );
-    }
-    if !k.request_equals_limit_safe {
-        let _ = writeln!(
-            y,
-            "# growth without a cap: request = limit cannot be made safe (see the notes)"
-        );
-    }
-    y
-}
-
-/// The `ramscope.fit/1` document: the assessment, and the snippet as `kubernetes.yaml`.
-pub fn json(a: &Assessment) -> serde_json::Result<serde_json::Value> {
-    let mut v = serde_json::to_value(a)?;
-    if let Some(k) = v.get_mut("kubernetes").and_then(|k| k.as_object_mut()) {
-        k.insert("yaml".into(), serde_json::Value::String(yaml(a)));
-    }
-    Ok(v)
 }

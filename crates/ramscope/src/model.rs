@@ -17,6 +17,8 @@ pub enum ModelSource {
     ConfigFile(PathBuf),
     HfCache(PathBuf),
     Catalog(String),
+    /// A GGUF file (llama.cpp, Ollama): header and tensor table in one file.
+    Gguf(PathBuf),
 }
 
 impl ModelSource {
@@ -26,6 +28,7 @@ impl ModelSource {
             ModelSource::ConfigFile(p) => format!("config {}", p.display()),
             ModelSource::HfCache(p) => format!("Hugging Face cache {}", p.display()),
             ModelSource::Catalog(r) => format!("bundled catalog ({r})"),
+            ModelSource::Gguf(p) => format!("GGUF {}", p.display()),
         }
     }
 }
@@ -67,6 +70,9 @@ pub enum ModelError {
     NoConfig { path: PathBuf },
     #[error("{}: not a folder or a regular file (a FIFO, device or socket is not read)", path.display())]
     NotRegular { path: PathBuf },
+    /// A GGUF file that cannot be read or has no model in it.
+    #[error("{0}")]
+    Gguf(String),
     #[error("{what}: more than 16 EiB of weights, more than a 64-bit machine can address")]
     TooLarge { what: String },
 }

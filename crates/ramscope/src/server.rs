@@ -14,8 +14,9 @@ use crate::proc::{Pid, ProcFs};
 pub struct ServerLaunch {
     pub pid: Pid,
     pub argv: Vec<String>,
-    /// Environment variables that change host RAM (`VLLM_*`, `OMP_*`, `CUDA_*`, `HF_*`,
-    /// `PYTORCH_*`, `TORCHINDUCTOR_*`), as the process started with them.
+    /// Environment variables that change host RAM (`VLLM_*`, `LLAMA_ARG_*`, `OLLAMA_*`,
+    /// `GGML_*`, `OMP_*`, `CUDA_*`, `HF_*`, `PYTORCH_*`, `TORCHINDUCTOR_*`, `MALLOC_*`), as
+    /// the process started with them.
     pub env: BTreeMap<String, String>,
     /// The `site-packages` folder the engine is imported from.
     pub site_packages: Option<PathBuf>,
@@ -27,8 +28,11 @@ pub struct ServerLaunch {
     pub env_unreadable: bool,
 }
 
-const ENV_PREFIXES: [&str; 7] = [
+const ENV_PREFIXES: [&str; 10] = [
     "VLLM_",
+    "LLAMA_ARG_",
+    "OLLAMA_",
+    "GGML_",
     "OMP_",
     "CUDA_",
     "HF_",

@@ -8,6 +8,7 @@
 //! module outside this folder names an engine's own module).
 
 pub mod llama;
+pub mod ollama;
 pub mod vllm;
 
 use std::collections::BTreeMap;
@@ -24,7 +25,11 @@ use crate::server::ServerLaunch;
 
 /// Every engine ramscope can estimate, one line each. The first is the default for a command
 /// line that does not say which engine it starts (a model and flags alone).
-pub static ALL: &[&dyn Engine] = &[&vllm::engine::Vllm];
+pub static ALL: &[&dyn Engine] = &[
+    &vllm::engine::Vllm,
+    &llama::engine::LlamaCpp,
+    &ollama::engine::Ollama,
+];
 
 /// A serving engine: how to recognise it, read its command line, and estimate it.
 pub trait Engine: Sync {

@@ -10,6 +10,7 @@
 //! fixed bounds before anything of its size is allocated, so a hostile header is one error,
 //! never a huge allocation, a wrapped number or a panic.
 
+pub mod builder;
 pub mod types;
 
 use std::collections::BTreeMap;

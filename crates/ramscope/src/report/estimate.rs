@@ -43,9 +43,10 @@ fn render_raw(e: &Estimate) -> String {
         .as_ref()
         .map(|g| format!(" on {}", g.name))
         .unwrap_or_default();
+    let title = crate::engines::named(e.engine).map_or(e.engine, |x| x.title());
     let _ = writeln!(
         out,
-        "vLLM {} ({}{gpu}), model {} ({}, weights {}{})",
+        "{title} {} ({}{gpu}), model {} ({}, weights {}{})",
         e.engine_version,
         e.device.name(),
         e.model.name,
@@ -58,44 +59,74 @@ fn render_raw(e: &Estimate) -> String {
         }
     );
     if let Some(assumed) = &e.version_assumed {
-        let title = crate::engines::named(e.engine).map_or(e.engine, |x| x.title());
         let _ = writeln!(out, "warning: {}", assumed.describe(title));
     }
     let arg = |k: &str| e.args.get(k).map(|v| v.to_string()).unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "max_model_len {}, max_num_seqs {}, max_num_batched_tokens {}, block_size {}, TP {}, PP {}, DP {}, API servers {}",
-        arg("max_model_len"),
-        arg("max_num_seqs"),
-        arg("max_num_batched_tokens"),
-        arg("block_size"),
-        arg("tensor_parallel_size"),
-        arg("pipeline_parallel_size"),
-        arg("data_parallel_size"),
-        arg("api_server_count"),
-    );
+    if e.args.contains_key("max_model_len") {
+        let _ = writeln!(
+            out,
+            "max_model_len {}, max_num_seqs {}, max_num_batched_tokens {}, block_size {}, TP {}, PP {}, DP {}, API servers {}",
+            arg("max_model_len"),
+            arg("max_num_seqs"),
+            arg("max_num_batched_tokens"),
+            arg("block_size"),
+            arg("tensor_parallel_size"),
+            arg("pipeline_parallel_size"),
+            arg("data_parallel_size"),
+            arg("api_server_count"),
+        );
+    } else {
+        // Other engines: every resolved setting but the model, by the engine's own names.
+        let settings: Vec<String> = e
+            .args
+            .iter()
+            .filter(|(k, _)| k.as_str() != "model" && k.as_str() != "architecture")
+            .map(|(k, v)| {
+                format!(
+                    "{k} {}",
+                    v.as_str().map_or_else(|| v.to_string(), str::to_string)
+                )
+            })
+            .collect();
+        let _ = writeln!(out, "{}", settings.join(", "));
+    }
     out.push('\n');
 
-    let mut t = table(&["process", "count", "steady", "range", "load peak", "total"]);
-    t.optional_column(1).optional_column(5);
-    for p in &e.processes {
-        t.add_row(vec![
-            Cell::new(p.role.name()),
-            num(p.count),
-            num(bytes(p.steady_bytes)),
-            num(bytes_range(p.low_bytes, p.high_bytes)),
-            num(bytes(p.peak_bytes)),
-            num(bytes(p.count * p.steady_bytes)),
-        ]);
+    let grows = e.total.growth_bytes > 0;
+    let mut header = vec!["process", "count", "steady", "range", "load peak", "total"];
+    if grows {
+        header.insert(5, "growth cap");
     }
-    t.add_row(vec![
-        Cell::new("total"),
-        num(e.processes.iter().map(|p| p.count).sum::<u64>()),
-        Cell::new(""),
-        num(bytes_range(e.total.low_bytes, e.total.high_bytes)),
-        num(bytes(e.total.peak_bytes)),
-        num(bytes(e.total.steady_bytes)),
-    ]);
+    let mut t = table(&header);
+    t.optional_column(1).optional_column(header.len() - 1);
+    for p in &e.processes {
+        t.add_row(
+            vec![
+                Cell::new(p.role.name()),
+                num(p.count),
+                num(bytes(p.steady_bytes)),
+                num(bytes_range(p.low_bytes, p.high_bytes)),
+                num(bytes(p.peak_bytes)),
+            ]
+            .into_iter()
+            .chain(grows.then(|| num(bytes(p.growth_bytes))))
+            .chain([num(bytes(p.count * p.steady_bytes))])
+            .collect(),
+        );
+    }
+    t.add_row(
+        vec![
+            Cell::new("total"),
+            num(e.processes.iter().map(|p| p.count).sum::<u64>()),
+            Cell::new(""),
+            num(bytes_range(e.total.low_bytes, e.total.high_bytes)),
+            num(bytes(e.total.peak_bytes)),
+        ]
+        .into_iter()
+        .chain(grows.then(|| num(bytes(e.total.growth_bytes))))
+        .chain([num(bytes(e.total.steady_bytes))])
+        .collect(),
+    );
     let _ = writeln!(
         out,
         "{t}(steady and load peak per process; total: steady state of all of them)"
@@ -176,6 +207,13 @@ fn render_raw(e: &Estimate) -> String {
         bytes(e.total.peak_bytes),
         bytes(e.total.page_cache_bytes),
     );
+    if grows {
+        let _ = writeln!(
+            out,
+            "With traffic it may grow by up to {} more (the caps of the components marked [grows]).",
+            bytes(e.total.growth_bytes)
+        );
+    }
     if e.total.shm_mapped_bytes > 0 {
         let _ = writeln!(
             out,

@@ -7,3 +7,12 @@
 //! `file:line` in llama.cpp (docs/llama-host-ram.md).
 
 pub mod args;
+pub mod components;
+pub mod config;
+pub mod engine;
+pub mod flags;
+pub mod model;
+
+pub use engine::listing;
+#[cfg(test)]
+mod tests;

@@ -120,7 +120,7 @@ pub fn options(
                 requested: None,
                 used: engine.newest_release(),
                 reason: format!(
-                    "no {} installation was found for this server (none in the site-packages it maps; a saved snapshot records none) and no --vllm-version was given",
+                    "the {} release of this server could not be read (no installation in the site-packages it maps, no known build in the binaries it maps, none in a saved snapshot) and no --vllm-version was given",
                     engine.title()
                 ),
             }),

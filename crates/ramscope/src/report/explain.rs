@@ -24,9 +24,10 @@ fn render_raw(x: &Explanation) -> String {
         (None, true) => e.engine_version.clone(),
         (None, false) => format!("(version unknown; estimated as {})", e.engine_version),
     };
+    let title = crate::engines::named(e.engine).map_or(e.engine, |x| x.title());
     let _ = writeln!(
         out,
-        "vLLM {}{} on {} · model {} ({}, {} of weights)",
+        "{title} {}{} on {} · model {} ({}, {} of weights)",
         version,
         x.launch
             .as_ref()

@@ -94,10 +94,9 @@ impl Engine for LlamaCpp {
         ENVIRONMENT
     }
 
-    fn running(&self, _server: &ServerLaunch, uses_gpu: bool) -> (Option<String>, Device) {
-        // The binary does not say its commit in /proc; the newest known release is assumed.
+    fn running(&self, server: &ServerLaunch, uses_gpu: bool) -> (Option<String>, Device) {
         let device = if uses_gpu { Device::Cuda } else { Device::Cpu };
-        (None, device)
+        (built_commit(server.pid), device)
     }
 
     fn split_command_line(&self, line: &str) -> Result<Vec<String>, EngineError> {
@@ -351,4 +350,35 @@ pub fn model_of_gguf(path: &Path) -> Result<Model, ModelError> {
         },
         tokenizer_json_bytes: None,
     })
+}
+
+/// The llama.cpp commit a running server was built from, when it is one ramscope has read:
+/// llama.cpp embeds its commit as a string in the binary (`build-info`), so the program and
+/// the llama/ggml libraries it maps are searched for the known commits. Nothing is executed;
+/// files over 512 MiB are skipped.
+fn built_commit(pid: crate::proc::Pid) -> Option<String> {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
+    let mut files: Vec<PathBuf> = vec![PathBuf::from(format!("/proc/{pid}/exe"))];
+    for line in maps.lines() {
+        let Some(path) = line.split_whitespace().nth(5) else {
+            continue;
+        };
+        let name = path.rsplit('/').next().unwrap_or("");
+        let ours = name.starts_with("libllama") || name.starts_with("libggml");
+        if ours && !files.iter().any(|f| f.as_os_str() == path) {
+            files.push(PathBuf::from(path));
+        }
+    }
+    for file in files {
+        let small = std::fs::metadata(&file).is_ok_and(|m| m.is_file() && m.len() <= 512 << 20);
+        let Some(bytes) = small.then(|| std::fs::read(&file).ok()).flatten() else {
+            continue;
+        };
+        for r in RELEASES {
+            if memchr::memmem::find(&bytes, r.commit.as_bytes()).is_some() {
+                return Some(r.commit.to_string());
+            }
+        }
+    }
+    None
 }

@@ -11,6 +11,7 @@ pub mod components;
 pub mod config;
 pub mod engine;
 pub mod flags;
+pub mod log;
 pub mod model;
 
 pub use engine::listing;

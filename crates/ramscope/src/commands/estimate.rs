@@ -134,7 +134,7 @@ pub fn options(
     let device = match a.device {
         Some(DeviceArg::Cuda) => Device::Cuda,
         Some(DeviceArg::Cpu) => Device::Cpu,
-        None => running_device.unwrap_or(Device::Cuda),
+        None => running_device.unwrap_or_else(|| engine.default_device()),
     };
     let gpu = Gpu::parse(&a.gpu).ok_or_else(|| {
         anyhow!(

@@ -59,6 +59,11 @@ pub trait Engine: Sync {
     /// Environment variables that change host RAM, read from ramscope's own environment when
     /// a command line is estimated without a running server.
     fn environment(&self) -> &'static [&'static str];
+    /// The device a command line is estimated for when neither `--device` nor a running
+    /// server says: vLLM is a GPU server first.
+    fn default_device(&self) -> Device {
+        Device::Cuda
+    }
     /// The version installed for a running server as its installation writes it (when it
     /// says; [`Engine::read_release`] reads it) and the device it runs on, from what it was
     /// started with and whether its tree maps a GPU.

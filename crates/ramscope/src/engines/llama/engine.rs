@@ -99,6 +99,16 @@ impl Engine for LlamaCpp {
         (built_commit(server.pid), device)
     }
 
+    /// llama-server runs on the CPU unless built for a GPU: assume a GPU only where this
+    /// machine has an NVIDIA device (a fit check usually runs on the node it checks).
+    fn default_device(&self) -> Device {
+        if Path::new("/dev/nvidia0").exists() || Path::new("/proc/driver/nvidia/version").exists() {
+            Device::Cuda
+        } else {
+            Device::Cpu
+        }
+    }
+
     fn split_command_line(&self, line: &str) -> Result<Vec<String>, EngineError> {
         args::split_command_line(line).map_err(EngineError::new)
     }

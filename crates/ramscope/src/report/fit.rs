@@ -1,7 +1,7 @@
-//! `ramscope fit` output: the verdict and its findings, the pod's memory by kind at load,
-//! steady and at the growth caps, each process, and the Kubernetes values as a YAML snippet
-//! whose every number carries its arithmetic as a comment. The JSON is the assessment as
-//! serde writes it (`ramscope.fit/1`, docs/fit.md).
+//! `ramscope fit` output: the verdict and its findings, each process and the pod's memory by
+//! kind at load, steady and at the growth caps, what a running server holds now, and the
+//! Kubernetes values as a YAML snippet whose every number carries its arithmetic as a
+//! comment. The JSON is the assessment as serde writes it (`ramscope.fit/1`, docs/fit.md).
 
 use std::fmt::Write;
 
@@ -15,9 +15,21 @@ use super::{num, table, Cell};
 /// The text report. Untrusted strings (titles, model names, messages) are escaped; the
 /// YAML is not re-wrapped, so it can be copied as it is.
 pub fn render(a: &Assessment) -> String {
-    let prose = crate::text::for_terminal(render_prose(a));
+    let mut out = String::new();
+    heading(&mut out, a);
+    findings(&mut out, a);
+    if a.estimate.is_some() {
+        per_process(&mut out, a);
+        pod(&mut out, a);
+    }
+    checked(&mut out, a);
+    measured(&mut out, a);
+    for n in a.notes.iter().chain(&a.kubernetes.notes) {
+        let _ = writeln!(out, "note: {n}");
+    }
     format!(
-        "{prose}\nKubernetes:\n{}",
+        "{}\nKubernetes:\n{}",
+        crate::text::for_terminal(out),
         crate::text::clean_lines(a.kubernetes.yaml.clone())
     )
 }
@@ -34,8 +46,16 @@ fn amount(r: Range) -> String {
     }
 }
 
-fn render_prose(a: &Assessment) -> String {
-    let mut out = String::new();
+/// `anonymous 1.00 GiB, pinned 256 MiB, shared 0 B, file 300 MiB`.
+fn kinds(s: &Split) -> String {
+    Kind::ALL
+        .iter()
+        .map(|&k| format!("{} {}", k.name(), bytes(s.get(k).bytes)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn heading(out: &mut String, a: &Assessment) {
     let _ = writeln!(out, "ramscope fit: {}", a.summary);
     match &a.estimate {
         Some(e) => {
@@ -57,18 +77,21 @@ fn render_prose(a: &Assessment) -> String {
         }
     }
     let source = |s: &Option<String>| s.as_deref().map(|s| format!(" ({s})")).unwrap_or_default();
-    let limit = a.host.limit_bytes.map_or("none".to_string(), bytes);
-    let node = a.host.mem_total_bytes.map_or("unknown".to_string(), bytes);
-    let shm = a.host.shm_size_bytes.map_or("unknown".to_string(), bytes);
+    let known = |v: Option<u64>, none: &str| v.map_or(none.to_string(), bytes);
     let _ = writeln!(
         out,
-        "Memory limit {limit}{}; node memory {node}{}; /dev/shm {shm}{}",
+        "Memory limit {}{}; node memory {}{}; /dev/shm {}{}",
+        known(a.host.limit_bytes, "none"),
         source(&a.sources.limit),
+        known(a.host.mem_total_bytes, "unknown"),
         source(&a.sources.node_memory),
+        known(a.host.shm_size_bytes, "unknown"),
         source(&a.sources.shm_size)
     );
     out.push('\n');
+}
 
+fn findings(out: &mut String, a: &Assessment) {
     if a.findings.is_empty() {
         let _ = writeln!(out, "Fits: no finding.");
     } else {
@@ -77,39 +100,48 @@ fn render_prose(a: &Assessment) -> String {
             let _ = writeln!(out, "  {}: {}", f.summary, f.detail);
         }
     }
-    out.push('\n');
-
-    if !a.processes.is_empty() {
+    if let Some(r) = &a.refusal {
         let _ = writeln!(
             out,
-            "Per process (non-reclaimable: anonymous + pinned + shared; file-backed is reclaimable page cache):"
+            "The engine's own check: {}\n  {}\n  source: {}",
+            r.message, r.arithmetic, r.source
         );
-        let mut t = table(&[
-            "process",
-            "count",
-            "load peak",
-            "steady",
-            "+ growth",
-            "file-backed",
-        ]);
-        t.optional_column(5);
-        for p in &a.processes {
-            let e = &p.each;
-            t.add_row_with_detail(
-                vec![
-                    Cell::new(p.role.name()),
-                    num(p.count),
-                    num(bytes(e.load_peak.non_reclaimable().bytes)),
-                    num(bytes(e.steady.non_reclaimable().bytes)),
-                    num(bytes(e.growth_bound.non_reclaimable().bytes)),
-                    num(bytes(e.steady.file.bytes)),
-                ],
-                vec![format!("steady: {}", kinds(&e.steady))],
-            );
-        }
-        let _ = writeln!(out, "{t}");
     }
+    out.push('\n');
+}
 
+fn per_process(out: &mut String, a: &Assessment) {
+    let _ = writeln!(
+        out,
+        "Per process, non-reclaimable (anonymous + pinned + shared; file-backed is page cache, reclaimable):"
+    );
+    let mut t = table(&[
+        "process",
+        "count",
+        "load peak",
+        "steady",
+        "+ growth",
+        "file-backed",
+    ]);
+    t.optional_column(5);
+    for p in &a.processes {
+        let e = &p.each;
+        t.add_row_with_detail(
+            vec![
+                Cell::new(p.role.name()),
+                num(p.count),
+                num(bytes(e.load_peak.non_reclaimable().bytes)),
+                num(bytes(e.steady.non_reclaimable().bytes)),
+                num(bytes(e.growth_bound.non_reclaimable().bytes)),
+                num(bytes(e.steady.file.bytes)),
+            ],
+            vec![format!("steady: {}", kinds(&e.steady))],
+        );
+    }
+    let _ = writeln!(out, "{t}");
+}
+
+fn pod(out: &mut String, a: &Assessment) {
     let _ = writeln!(out, "Pod (every process × its count):");
     let phases = &a.pod.phases;
     let mut t = table(&["memory", "load peak", "steady", "steady + growth"]);
@@ -163,10 +195,13 @@ fn render_prose(a: &Assessment) -> String {
             amount(g.each)
         );
     }
+}
+
+fn checked(out: &mut String, a: &Assessment) {
     let f = &a.figures;
     let _ = writeln!(
         out,
-        "Checked: load peak {}, steady {} + file-backed read all the time {}, with growth {} + {}{}.",
+        "Checked: load peak {}; steady {} + file-backed read all the time {}; with growth {} + {}{}.",
         amount(f.load_non_reclaimable),
         amount(f.steady_non_reclaimable),
         bytes(f.hot_file.bytes),
@@ -178,14 +213,25 @@ fn render_prose(a: &Assessment) -> String {
             ""
         }
     );
+}
 
+fn measured(out: &mut String, a: &Assessment) {
     if let Some(m) = &a.measured {
-        let _ = writeln!(
-            out,
-            "\nMeasured now (PSS of {} processes): {}.",
-            m.processes.len(),
-            kinds(&m.split)
-        );
+        let _ = writeln!(out, "\nMeasured now (PSS, at {}):", m.taken_at);
+        let mut t = table(&["pid", "process", "anonymous", "pinned", "shared", "file"]);
+        t.text_column(1);
+        for p in &m.processes {
+            let s = &p.split;
+            t.add_row(vec![
+                num(p.pid),
+                Cell::new(format!("{} ({})", p.name, p.role.name())),
+                num(bytes(s.anonymous.bytes)),
+                num(bytes(s.pinned.bytes)),
+                num(bytes(s.shared.bytes)),
+                num(bytes(s.file.bytes)),
+            ]);
+        }
+        let _ = writeln!(out, "{t}");
     }
     if let Some(c) = &a.cgroup {
         let opt = |v: Option<u64>| v.map_or("unknown".to_string(), bytes);
@@ -203,24 +249,4 @@ fn render_prose(a: &Assessment) -> String {
             opt(c.shmem_bytes)
         );
     }
-    if let Some(r) = &a.refusal {
-        let _ = writeln!(
-            out,
-            "\nThe engine's own check: {}\n  {}\n  source: {}",
-            r.message, r.arithmetic, r.source
-        );
-    }
-    for n in a.notes.iter().chain(&a.kubernetes.notes) {
-        let _ = writeln!(out, "note: {n}");
-    }
-    out
-}
-
-/// `anonymous 1.00 GiB, pinned 256 MiB, shared 0 B, file 300 MiB`.
-fn kinds(s: &Split) -> String {
-    Kind::ALL
-        .iter()
-        .map(|&k| format!("{} {}", k.name(), bytes(s.get(k).bytes)))
-        .collect::<Vec<_>>()
-        .join(", ")
 }

@@ -41,9 +41,11 @@ pub fn build(m: &Hparams, r: &Resolved, mmproj: Option<&Hparams>) -> Built {
     let mut out = Vec::new();
     let mut notes = Vec::new();
     let first_gpu = r.first_gpu_layer(m.n_layer);
+    // --cpu-moe / --n-cpu-moe keep expert tensors on the CPU (common/arg.cpp turns them into
+    // tensor overrides to the CPU buffer type).
     let on_cpu = |w: &Weight| match w.place {
         Place::Input => true,
-        Place::Layer(il) => il < first_gpu,
+        Place::Layer(il) => il < first_gpu || (il < r.cpu_moe_layers && w.name.contains("_exps")),
         Place::Output => m.n_layer < first_gpu,
     };
     // A GPU's host buffer type comes before the CPU's extra types in the list a CPU weight

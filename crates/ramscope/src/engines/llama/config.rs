@@ -122,6 +122,9 @@ pub struct Resolved {
     pub ctx_checkpoints: u64,
     pub swa_full: bool,
     pub embedding: bool,
+    /// Expert tensors (`*_exps`) of layers below this stay on the CPU whatever `-ngl` says
+    /// (`--cpu-moe`: every layer; `--n-cpu-moe N`: the first N).
+    pub cpu_moe_layers: u64,
     /// Defaults that surprise, assumptions made.
     pub notes: Vec<String>,
 }
@@ -302,6 +305,12 @@ pub fn resolve(
             "--fit is on: with no GPU, llama-server lowers an unset -c when host RAM (all of it, cgroup limits ignored) is short".into(),
         );
     }
+    if !args.override_tensor.is_empty() {
+        notes.push(format!(
+            "-ot {}: tensor overrides are not modelled; tensors are placed by -ngl alone",
+            args.override_tensor.join(",")
+        ));
+    }
     notes.extend(args.notes.iter().cloned());
 
     Ok(Resolved {
@@ -326,6 +335,11 @@ pub fn resolve(
         ctx_checkpoints: args.ctx_checkpoints.unwrap_or(release.ctx_checkpoints),
         swa_full: args.swa_full,
         embedding: args.embedding,
+        cpu_moe_layers: if args.cpu_moe {
+            n_layer
+        } else {
+            args.n_cpu_moe.unwrap_or(0).min(n_layer)
+        },
         notes,
     })
 }

@@ -216,3 +216,37 @@ fn hostile_shapes_are_errors_not_panics() {
         assert!(e.is_err(), "{e:?}");
     }
 }
+
+#[test]
+fn cpu_moe_keeps_expert_tensors_on_the_host() {
+    let mut b = Builder::new()
+        .kv_str("general.architecture", "qwen3moe")
+        .kv_u32("qwen3moe.block_count", 2)
+        .kv_u32("qwen3moe.context_length", 4096)
+        .kv_u32("qwen3moe.embedding_length", 256)
+        .kv_u32("qwen3moe.feed_forward_length", 512)
+        .kv_u32("qwen3moe.attention.head_count", 4)
+        .kv_u32("qwen3moe.attention.head_count_kv", 2)
+        .kv_u32("qwen3moe.expert_count", 8)
+        .tensor("token_embd.weight", &[256, 1000], 1);
+    for il in 0..2 {
+        b = b
+            .tensor(&format!("blk.{il}.attn_q.weight"), &[256, 256], 1)
+            .tensor(&format!("blk.{il}.ffn_up_exps.weight"), &[256, 512, 8], 1);
+    }
+    let moe = info(&b.tensor("output.weight", &[256, 1000], 1));
+    let experts = 2 * 256 * 512 * 8 * 2;
+    let embd = 256 * 1000 * 2;
+    let gpu = list(&moe, "-c 1024 -np 1 -ngl all", Device::Cuda);
+    assert_eq!(component(&gpu, "weights.mapped").bytes, embd);
+    let l = list(&moe, "-c 1024 -np 1 -ngl all --cpu-moe", Device::Cuda);
+    // The mapping spans from token_embd to the last expert tensor (q weights in between).
+    let mapped = component(&l, "weights.mapped");
+    assert!(mapped.bytes >= embd + experts, "{}", mapped.bytes);
+    let l = list(
+        &moe,
+        "-c 1024 -np 1 -ngl all --n-cpu-moe 1 --load-mode none",
+        Device::Cuda,
+    );
+    assert_eq!(component(&l, "weights.allocated").bytes, embd + experts / 2);
+}

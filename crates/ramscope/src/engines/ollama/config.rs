@@ -357,11 +357,11 @@ fn use_mmap(release: Release, host: Host, model: &StoredModel) -> Setting<bool> 
         Generation::LlamaServer => "server/sched.go:1158-1165@v0.32.15",
     };
     match host.device {
-        Device::Cpu => setting(false, format!("off: a CPU-only load ({cite})")),
+        Device::Cpu => setting(false, format!("a CPU-only load ({cite})")),
         Device::Cuda => setting(
             true,
             format!(
-                "on for a GPU load; Ollama turns it off when its free-memory reading is short ({}), which the estimate does not know",
+                "a GPU load; Ollama turns it off when its free-memory reading is short ({}), which the estimate does not know",
                 match release.generation.value {
                     Generation::LlamaServer => "server/sched.go:1227-1260@v0.32.15",
                     _ => cite,

@@ -382,6 +382,7 @@ fn assemble(r: &Resolved, stored: &StoredModel, runner: Listing) -> Result<Listi
     }
 
     let mut args = BTreeMap::new();
+    args.insert("model".to_string(), json!(stored.name));
     args.insert("num_ctx".to_string(), json!(r.num_ctx.value));
     args.insert("num_parallel".to_string(), json!(r.num_parallel.value));
     args.insert("max_loaded_models".to_string(), json!(count));
@@ -392,14 +393,25 @@ fn assemble(r: &Resolved, stored: &StoredModel, runner: Listing) -> Result<Listi
     );
     args.insert("num_batch".to_string(), json!(r.batch.value));
     args.insert("runner".to_string(), json!(generation.runner_title()));
-    args.insert("runner_flags".to_string(), json!(r.llama.given));
+    args.insert("runner_flags".to_string(), json!(r.llama.given.join(" ")));
     args.insert(
         "llama_cpp_build".to_string(),
         json!(release.llama_cpp_build.value),
     );
-    args.insert("model".to_string(), json!(stored.name));
-    args.insert("gguf".to_string(), json!(stored.gguf.display().to_string()));
-    args.insert("runner_settings".to_string(), json!(runner.args));
+    // What the runner resolved to, under the llama engine's names.
+    for key in [
+        "ctx_size",
+        "parallel",
+        "kv_unified",
+        "cache_ram_mib",
+        "load_mode",
+        "n_gpu_layers",
+    ] {
+        if let Some(v) = runner.args.get(key) {
+            args.insert(format!("runner.{key}"), v.clone());
+        }
+    }
+    notes.push(format!("model {}: {}", stored.name, stored.gguf.display()));
 
     // Each loaded model's file passes through the page cache.
     let page_cache_bytes = (Checked::new(runner.page_cache_bytes) * count)

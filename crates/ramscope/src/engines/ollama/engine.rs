@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use crate::attribute::Category;
-use crate::engines::llama::engine::{listing as llama_listing, model_of_gguf};
+use crate::engines::llama::engine::{model_of_gguf, LlamaCpp};
+use crate::engines::llama::listing as llama_listing;
 use crate::engines::{Candidate, Engine, EngineError, Launch, Options};
 use crate::footprint::{Component, Device, Estimate, Listing, ProcessEstimate, ReleaseAssumed};
 use crate::gguf;
@@ -95,6 +96,11 @@ impl Engine for Ollama {
 
     fn environment(&self) -> &'static [&'static str] {
         ENVIRONMENT
+    }
+
+    /// Ollama finds NVIDIA GPUs and falls back to the CPU, as llama-server does.
+    fn default_device(&self) -> Device {
+        LlamaCpp.default_device()
     }
 
     fn running(&self, server: &ServerLaunch, uses_gpu: bool) -> (Option<String>, Device) {

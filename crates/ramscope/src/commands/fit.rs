@@ -122,23 +122,26 @@ fn gather(a: FitArgs) -> Result<Input, Failure> {
     };
     let (host, sources) = host(&a, pid, meminfo.as_ref(), cgroup.as_ref(), fs.root());
 
-    let (estimate, launch, measured) = match pid {
+    let server = match pid {
         None => {
             let (e, l) = from_command_line(&a)?;
-            (Some(e), Some(l), None)
+            Server {
+                estimate: Some((e, l)),
+                measured: None,
+            }
         }
         Some(pid) => running(&a, &fs, pid, &mut notes)?,
     };
-    let refusal = match (&estimate, &launch) {
-        (Some(e), Some(l)) => l.refusal(e, &host),
-        _ => None,
-    };
+    let refusal = server
+        .estimate
+        .as_ref()
+        .and_then(|(e, launch)| launch.refusal(e, &host));
     Ok(Input {
-        estimate,
+        estimate: server.estimate.map(|(e, _)| e),
         host,
         sources,
         cgroup,
-        measured,
+        measured: server.measured,
         refusal,
         headroom: a.headroom,
         notes,
@@ -251,14 +254,16 @@ fn from_command_line(a: &FitArgs) -> Result<(Estimate, Box<dyn Launch>), Failure
     Ok((e, launch))
 }
 
+/// What is known of the server: its estimate (with the launch that asks the engine's own
+/// check), its measured tree.
+struct Server {
+    estimate: Option<(Estimate, Box<dyn Launch>)>,
+    measured: Option<Measured>,
+}
+
 /// A running server: its tree measured, and its command line (or the one after `--`)
 /// estimated when an engine models it. A process no engine models is checked as measured.
-fn running(
-    a: &FitArgs,
-    fs: &ProcFs,
-    pid: Pid,
-    notes: &mut Vec<String>,
-) -> Result<(Option<Estimate>, Option<Box<dyn Launch>>, Option<Measured>), Failure> {
+fn running(a: &FitArgs, fs: &ProcFs, pid: Pid, notes: &mut Vec<String>) -> Result<Server, Failure> {
     let mut measurer = Measurer::new(fs.clone(), MeasureOptions::default());
     let snapshot = measurer
         .tree(&[pid])
@@ -275,7 +280,10 @@ fn running(
             notes.push(format!(
                 "PID {pid} is not a server ramscope models: its measurement is checked as it is (load peak and growth unknown); give its command line after `--` to estimate it"
             ));
-            return Ok((None, None, Some(measured)));
+            return Ok(Server {
+                estimate: None,
+                measured: Some(measured),
+            });
         }
     };
     let launch = ServerLaunch::read(fs, pid).with_context(|| format!("reading PID {pid}"))?;
@@ -309,14 +317,18 @@ fn running(
             .ok_or_else(|| anyhow!("the command line names no model"))??;
         Ok((estimate(&model, &*parsed, &options)?, parsed))
     })();
-    match estimated {
-        Ok((e, l)) => Ok((Some(e), Some(l), Some(measured))),
+    let estimate = match estimated {
+        Ok(estimated) => Some(estimated),
         Err(e) => {
             notes.push(format!(
                 "PID {pid} could not be estimated ({}): its measurement is checked as it is",
                 one_line(&e)
             ));
-            Ok((None, None, Some(measured)))
+            None
         }
-    }
+    };
+    Ok(Server {
+        estimate,
+        measured: Some(measured),
+    })
 }

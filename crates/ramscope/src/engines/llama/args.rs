@@ -140,10 +140,10 @@ pub struct LlamaArgs {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Parsing: llama.cpp 0c1e570's rules (common/arg.cpp, docs/llama-host-ram.md): flags only, no
-// positional words; a value is the next word whatever it looks like; no `--flag=value`; `_`
-// for `-` in `--` words; the last of a repeated flag wins (lists add up); the environment is
-// read first and the command line overrides it.
+// Parsing, by llama.cpp 0c1e570's rules (docs/llama-server-command-line.md §1): flags only,
+// no positional words; a value is the next word whatever it looks like; no `--flag=value`;
+// `_` for `-` in `--` words; the last of a repeated flag wins (lists add up); the environment
+// is read first and the command line overrides it.
 
 use std::collections::BTreeMap;
 

@@ -5,10 +5,8 @@
 //! [`super::args::LlamaArgs`], or the reason it does not matter). [`super::args`] parses
 //! command lines against this table; tests/llama_help.rs checks it against the help.
 //!
-//! Facts from llama.cpp 0c1e570's common/arg.cpp (see docs/llama-host-ram.md): a long flag may
-//! be written with underscores for dashes; a value is always the next word (there is no
-//! `--flag=value`); a flag with a `--no-…` spelling reads `LLAMA_ARG_NO_…` as "off" whatever its
-//! value; environment variables are applied first and the command line overrides them.
+//! Each modelled flag's line in common/arg.cpp and what it sets: docs/llama-server-command-line.md
+//! §2; the older releases' flags: §3.
 
 /// How a flag takes its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

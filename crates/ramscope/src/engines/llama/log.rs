@@ -7,7 +7,8 @@
 //! wrote the same lines under other function names (`llm_load_tensors: CPU buffer size`,
 //! `llama_kv_cache_init`, `llama_new_context_with_model`); newer ones put a timestamp and a
 //! level letter in front. Lines that are not buffer lines are skipped, so a whole log, an
-//! Ollama server log, or a pasted excerpt can be given.
+//! Ollama server log, or a pasted excerpt can be given. Where each line is printed:
+//! docs/llama-server-command-line.md §4.
 
 use serde::Serialize;
 
@@ -19,12 +20,15 @@ pub enum BufferKind {
     Model,
     /// The KV cache (`KV buffer size`).
     Kv,
-    /// Recurrent state of Mamba-like layers (`RS buffer size`).
+    /// Recurrent state of Mamba-like layers (`RS buffer size`, and a model's own `… state
+    /// buffer size`).
     RecurrentState,
     /// Logits and embeddings (`output buffer size`).
     Output,
     /// Scratch for the graph (`compute buffer size`), also the multimodal encoder's.
     Compute,
+    /// A LoRA adapter's weights (`LoRA buffer size`).
+    Lora,
 }
 
 /// One `… buffer size = N MiB` line.
@@ -61,21 +65,24 @@ fn buffer_line(line: &str, number: usize) -> Option<LogBuffer> {
     let at = line.find(" buffer size")?;
     let (left, right) = (&line[..at], &line[at + " buffer size".len()..]);
     let mib = mib_of(right.trim_start().strip_prefix('=')?)?;
-    let mut words = left.split_whitespace().rev();
-    let last = words.next()?;
-    let (kind, buffer) = match last {
-        "model" => (BufferKind::Model, words.next()?),
-        "KV" => (BufferKind::Kv, words.next()?),
-        "RS" => (BufferKind::RecurrentState, words.next()?),
-        "output" => (BufferKind::Output, words.next()?),
-        "compute" => (BufferKind::Compute, words.next()?),
+    // `… source: BUFFER [what…] buffer size`: the printing function ends with ':'.
+    let words: Vec<&str> = left.split_whitespace().collect();
+    let colon = words.iter().rposition(|w| w.ends_with(':'))?;
+    let source = words[colon].strip_suffix(':')?;
+    let buffer = *words.get(colon + 1)?;
+    let kind = match &words[colon + 2..] {
+        ["model"] => BufferKind::Model,
         // `llm_load_tensors: CPU buffer size` (releases before `model` was written).
-        buffer => (BufferKind::Model, buffer),
+        [] if source.ends_with("load_tensors") => BufferKind::Model,
+        ["KV"] => BufferKind::Kv,
+        ["RS"] => BufferKind::RecurrentState,
+        // `DSV4 <name> state`: a model's own recurrent-like state.
+        [.., "state"] => BufferKind::RecurrentState,
+        ["output"] => BufferKind::Output,
+        ["compute"] => BufferKind::Compute,
+        ["LoRA"] => BufferKind::Lora,
+        _ => return None,
     };
-    let source = words.next()?.strip_suffix(':')?;
-    if buffer.ends_with(':') || (last == buffer && !source.contains("load_tensors")) {
-        return None;
-    }
     Some(LogBuffer {
         kind,
         buffer: buffer.to_string(),
@@ -204,6 +211,8 @@ llama_kv_cache_init:      CUDA0 KV buffer size =   256.00 MiB
 llama_new_context_with_model:  CUDA_Host  output buffer size =     0.98 MiB
 llama_new_context_with_model:  CUDA_Host compute buffer size =    12.01 MiB
 llama_memory_recurrent:        CPU RS buffer size =     1.50 MiB
+llama_adapter_lora_init_impl:        CPU LoRA buffer size =    20.00 MiB
+llama_kv_cache_dsv4:        CPU DSV4 compressor state buffer size =     2.00 MiB
 llama_model_loader: - kv   0: general.architecture str = llama
 load: token to piece cache size = 0.0017 MB
 print_info: file size   = 3.25 MiB (16.01 BPW)";
@@ -221,6 +230,8 @@ print_info: file size   = 3.25 MiB (16.01 BPW)";
                 (BufferKind::Output, "CUDA_Host", 0.98, true),
                 (BufferKind::Compute, "CUDA_Host", 12.01, true),
                 (BufferKind::RecurrentState, "CPU", 1.5, true),
+                (BufferKind::Lora, "CPU", 20.0, true),
+                (BufferKind::RecurrentState, "CPU", 2.0, true),
             ]
         );
     }
@@ -236,6 +247,8 @@ print_info: file size   = 3.25 MiB (16.01 BPW)";
             "x: CPU model buffer size 3 MiB",
             "CPU model buffer size = 3 MiB",
             "some: text buffer size = 3 MiB",
+            "some: CPU odd kind buffer size = 3 MiB",
+            "x: CPU model buffer size =",
             "é buffer size = é",
             "common_memory_breakdown_print: | - Host | 1 = 2 + x + 3 |",
             "common_memory_breakdown_print: | - Host | 99999999999999999999 = 1 + 1 + 1 |",

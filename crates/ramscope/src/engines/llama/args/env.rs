@@ -1,5 +1,6 @@
 //! The environment llama-server reads: `LLAMA_ARG_*` variables (and the few named otherwise),
-//! applied the way llama.cpp 0c1e570's common/arg.cpp applies them, before the command line.
+//! applied the way llama.cpp 0c1e570 applies them, before the command line
+//! (docs/llama-server-command-line.md §1).
 
 use std::collections::BTreeMap;
 

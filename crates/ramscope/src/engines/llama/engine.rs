@@ -236,7 +236,35 @@ pub fn listing(
         }
         None => None,
     };
-    let built = components::build(&hparams, &resolved, mmproj.as_ref());
+    let mut built = components::build(&hparams, &resolved, mmproj.as_ref());
+    if let Some(path) = &args.model_draft {
+        // The draft model is a second model and context in the same process: its own
+        // weights, KV cache (-ctkd/-ctvd), output and compute buffers, on -ngld layers.
+        let info = gguf::read_header(Path::new(path)).map_err(|e| err(e.into()))?;
+        let draft = Hparams::from_gguf(&info).map_err(|e| err(e.into()))?;
+        let mut draft_args = args.clone();
+        draft_args.cache_type_k = args.draft_cache_type_k.clone();
+        draft_args.cache_type_v = args.draft_cache_type_v.clone();
+        draft_args.gpu_layers = args.draft_gpu_layers;
+        draft_args.cache_ram_mib = Some(0);
+        let r = config::resolve(&draft_args, &draft, release, gpu).map_err(|e| err(e.into()))?;
+        let extra = components::build(&draft, &r, None);
+        built.page_cache_bytes = built
+            .page_cache_bytes
+            .saturating_add(extra.page_cache_bytes);
+        built.components.extend(
+            extra
+                .components
+                .into_iter()
+                .filter(|c| {
+                    !c.id.starts_with("runtime.") && c.phase != crate::footprint::Phase::Growth
+                })
+                .map(|mut c| {
+                    c.id = format!("draft.{}", c.id);
+                    c
+                }),
+        );
+    }
     let title = args
         .program
         .as_deref()
@@ -245,9 +273,6 @@ pub fn listing(
     let process = ProcessEstimate::new(Role::ApiServer, &title, 1, built.components);
     let mut notes = resolved.notes.clone();
     notes.extend(built.notes);
-    if args.model_draft.is_some() {
-        notes.push("a draft model (-md) adds its own weights and KV cache: not estimated".into());
-    }
     if !args.lora.is_empty() {
         notes.push("LoRA adapters (--lora) add their tensors: not estimated".into());
     }

@@ -250,3 +250,26 @@ fn cpu_moe_keeps_expert_tensors_on_the_host() {
     );
     assert_eq!(component(&l, "weights.allocated").bytes, embd + experts / 2);
 }
+
+#[test]
+fn a_draft_model_adds_its_own_weights_and_cache() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let draft = dir.path().join("draft.gguf");
+    let mut small = shape(1, 1);
+    small.layers = 2;
+    Builder::llama(&small).write_sparse(&draft).expect("write");
+    let f16 = info(&Builder::llama(&shape(1, 1)));
+    let line = format!(
+        "-c 4096 -np 1 -md {} -ctkd q8_0 -ctvd q8_0",
+        draft.display()
+    );
+    let l = list(&f16, &line, Device::Cpu);
+    // 2 layers × 4096 cells × 2 × 256 values in q8_0.
+    assert_eq!(
+        component(&l, "draft.kv_cache").bytes,
+        2 * 4096 * 2 * 256 / 32 * 34
+    );
+    assert!(component(&l, "draft.weights.mapped").bytes > 2 * 32000 * 1024 * 2);
+    assert!(l.processes[0].component("draft.runtime.heap").is_none());
+    assert!(l.processes[0].component("draft.prompt_cache").is_none());
+}

@@ -3,19 +3,20 @@ use std::path::PathBuf;
 use super::*;
 use crate::engines::ollama::releases::Version;
 use crate::engines::ollama::store::Params;
-use crate::engines::ollama::test_util::{tiny_shape, Shape};
+use crate::engines::ollama::test_util::{tiny_shape, write};
+use crate::gguf::builder::LlamaShape;
 use crate::gguf::Value;
 
-fn info_of(shape: &Shape) -> GgufInfo {
+fn info_of(shape: &LlamaShape) -> GgufInfo {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.gguf");
-    shape.write(&path);
+    write(shape, &path);
     crate::gguf::read_header(&path).unwrap()
 }
 
 fn long_context() -> GgufInfo {
-    info_of(&Shape {
-        n_ctx_train: 131_072,
+    info_of(&LlamaShape {
+        ctx: 131_072,
         ..tiny_shape()
     })
 }

@@ -1,5 +1,6 @@
 use super::*;
-use crate::engines::ollama::test_util::{tiny_shape, FakeStore};
+use crate::engines::ollama::test_util::{of_size, tiny_shape, write, FakeStore};
+use crate::gguf::builder::LlamaShape;
 
 fn words(s: &str) -> Vec<String> {
     s.split(' ').map(String::from).collect()
@@ -39,7 +40,7 @@ fn a_serve_line_without_a_model_says_how_to_name_one() {
 fn resolve_model_reads_the_store_named_in_the_line() {
     let store = FakeStore::new();
     let path = store.root().join("m.gguf");
-    tiny_shape().write(&path);
+    write(&tiny_shape(), &path);
     store.pull_file("library/tiny", "1b", &path, &[]);
     let line = format!(
         "OLLAMA_MODELS={} RAMSCOPE_OLLAMA_MODEL=tiny:1b ollama serve",
@@ -67,7 +68,6 @@ fn resolve_model_reads_the_store_named_in_the_line() {
 // ---- The user cases of docs/ollama-host-ram.md §8 that need the estimate. ----
 
 use crate::attribute::Category;
-use crate::engines::ollama::test_util::Shape;
 use crate::footprint::Phase;
 use crate::gpu::Gpu;
 
@@ -77,9 +77,9 @@ const GIB: u64 = 1 << 30;
 
 /// Pulls `shape` into a fake store as `library/NAME:TAG` (a sparse file of the full size),
 /// with a params layer when given.
-fn pull(store: &FakeStore, name: &str, tag: &str, shape: &Shape, params: Option<&str>) {
+fn pull(store: &FakeStore, name: &str, tag: &str, shape: &LlamaShape, params: Option<&str>) {
     let path = store.root().join(format!("{name}.gguf"));
-    shape.write(&path);
+    write(shape, &path);
     let extra: Vec<(&str, &[u8])> = params
         .map(|p| vec![("application/vnd.ollama.image.params", p.as_bytes())])
         .unwrap_or_default();
@@ -121,17 +121,17 @@ fn anon(p: &ProcessEstimate) -> u64 {
 
 /// gemma4:12b as ollama/ollama#18264 describes it: 48 layers (49 with the output) and a
 /// 262144 × 3840 Q6_K embedding table, the 787 MiB `CPU_Mapped` llama.cpp reported.
-fn gemma4_12b() -> Shape {
-    Shape {
-        arch: "llama",
-        n_layer: 48,
-        n_embd: 3840,
-        n_head: 16,
-        n_head_kv: 8,
-        n_ff: 15360,
-        n_vocab: 262_144,
-        n_ctx_train: 131_072,
-        weight_type: 12,
+fn gemma4_12b() -> LlamaShape {
+    LlamaShape {
+        name: "gemma4-12b-shape".into(),
+        layers: 48,
+        hidden: 3840,
+        heads: 16,
+        kv_heads: 8,
+        ffn: 15360,
+        vocab: 262_144,
+        ctx: 131_072,
+        type_id: 12,
         embd_type: 14,
     }
 }
@@ -202,17 +202,17 @@ fn case_1_the_prompt_cache_grows_outside_ollamas_accounting() {
 
 /// qwen2.5vl:3b's language model (36 layers, 2048 wide, 151936 tokens, Q4_K); the vision
 /// projector is left out.
-fn qwen25vl_3b() -> Shape {
-    Shape {
-        arch: "qwen25vl",
-        n_layer: 36,
-        n_embd: 2048,
-        n_head: 16,
-        n_head_kv: 2,
-        n_ff: 11008,
-        n_vocab: 151_936,
-        n_ctx_train: 128_000,
-        weight_type: 12,
+fn qwen25vl_3b() -> LlamaShape {
+    LlamaShape {
+        name: "qwen2.5vl-3b-shape".into(),
+        layers: 36,
+        hidden: 2048,
+        heads: 16,
+        kv_heads: 2,
+        ffn: 11008,
+        vocab: 151_936,
+        ctx: 128_000,
+        type_id: 12,
         embd_type: 12,
     }
 }
@@ -255,7 +255,7 @@ fn case_2_three_runners_each_with_a_prompt_cache_outgrow_6g() {
 #[test]
 fn case_17_mapped_weights_are_counted_once() {
     let store = FakeStore::new();
-    let shape = Shape::of_size("llama", (13.26 * GIB as f64) as u64);
+    let shape = of_size((13.26 * GIB as f64) as u64);
     pull(
         &store,
         "gemma4",

@@ -36,7 +36,9 @@ pub struct Built {
     pub notes: Vec<String>,
 }
 
-pub fn build(m: &Hparams, r: &Resolved, mmproj: Option<&Hparams>) -> Built {
+/// `mmproj`: the multimodal projector's header, and whether it stays on the CPU (no GPU, or
+/// `--no-mmproj-offload`).
+pub fn build(m: &Hparams, r: &Resolved, mmproj: Option<(&Hparams, bool)>) -> Built {
     let at = r.release.commit;
     let mut out = Vec::new();
     let mut notes = Vec::new();
@@ -191,8 +193,7 @@ pub fn build(m: &Hparams, r: &Resolved, mmproj: Option<&Hparams>) -> Built {
     out.push(output_buffer(m, r));
     out.push(compute_buffer(m, r, first_gpu));
     out.extend(growth(m, r));
-    if let Some(p) = mmproj {
-        let on_cpu = !r.gpu;
+    if let Some((p, on_cpu)) = mmproj {
         if on_cpu {
             let b = Checked::new(p.weight_bytes);
             out.push(Component::exact(
@@ -204,7 +205,7 @@ pub fn build(m: &Hparams, r: &Resolved, mmproj: Option<&Hparams>) -> Built {
                     p.path.display(),
                     bytes(b.raw())
                 ),
-                &format!("tools/mtmd/clip.cpp@{at}"),
+                &format!("tools/mtmd/clip.cpp:3643-3665@{at}"),
                 at,
             ));
         }

@@ -236,7 +236,12 @@ pub fn listing(
         }
         None => None,
     };
-    let mut built = components::build(&hparams, &resolved, mmproj.as_ref());
+    let mmproj_on_cpu = !gpu || args.mmproj_offload == Some(false);
+    let mut built = components::build(
+        &hparams,
+        &resolved,
+        mmproj.as_ref().map(|p| (p, mmproj_on_cpu)),
+    );
     if let Some(path) = &args.model_draft {
         // The draft model is a second model and context in the same process: its own
         // weights, KV cache (-ctkd/-ctvd), output and compute buffers, on -ngld layers.

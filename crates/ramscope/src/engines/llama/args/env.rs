@@ -56,7 +56,9 @@ impl LlamaArgs {
                 ));
             }
             parser.apply(flag, negated, value, &name)?;
-            used.push((flag, name));
+            if matches!(flag.effect, Effect::Models(_)) {
+                used.push((flag, name));
+            }
         }
         let from_env = parser.finish();
         for (flag, var) in used {

@@ -306,3 +306,39 @@ fn csv_follows_llama_cpp() {
     assert_eq!(csv("a\"b"), vec!["a\"b"]);
     assert_eq!(csv(""), vec![""]);
 }
+
+#[test]
+fn hostile_values_are_errors_not_panics() {
+    let values = [
+        "",
+        "-",
+        "\0",
+        "é",
+        "\u{202e}",
+        "99999999999999999999",
+        "-99999999999999999999",
+        "1e400",
+        ",,,",
+        "\"",
+        "=",
+        ":",
+        "a:b:c",
+        "18446744073709551615",
+        "-2147483649",
+    ];
+    let long = "x".repeat(65536);
+    for flag in FLAGS {
+        for spelling in flag.names().chain(flag.negatives()) {
+            for v in values.iter().copied().chain([long.as_str()]) {
+                let argv = vec![spelling.to_string(), v.to_string(), v.to_string()];
+                let _ = parse(&argv);
+                if let Some(var) = flag.env {
+                    let mut a = LlamaArgs::default();
+                    let _ = a.apply_env(&env(&[(var, v)]));
+                }
+            }
+        }
+    }
+    let words: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+    let _ = parse(&words);
+}

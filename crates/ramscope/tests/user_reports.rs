@@ -219,12 +219,18 @@ fn orbit_353_ornith_35b_a3b_swaps_on_a_30_gib_laptop_until_repacking_is_off() {
 fn home_ops_9818_a_40_gib_prompt_cache_ooms_a_16_gib_pod_later_not_at_load() {
     let dir = tempfile::tempdir().expect("temp dir");
     let model = Net::qwen3_8_27b().write(Quant::Q4_K_M, dir.path());
-    // The InferenceService's flags (kubernetes/apps/base/llm/litellm/llama-nvidia.yaml) as
-    // LLMKube passes them; the mmproj (F16, --no-mmproj-offload) and speculative-decoding
-    // flags are left out (see docs/user-report-cases.md).
+    // The InferenceService's settings and extra flags
+    // (kubernetes/apps/base/llm/litellm/llama-nvidia.yaml) as LLMKube passes them, but the
+    // projector file (`--mmproj mmproj-F16.gguf`: ramscope reads only language models'
+    // headers) and the reasoning-budget message (words with spaces, no memory).
     let line = model.argv(concat!(
-        "-ngl 99 -c 140000 -np 1 -fa on -b 4096 -ub 512 -ctk q8_0 -ctv q8_0 ",
-        "--cache-prompt --cache-ram 40960 --kv-unified --mmap"
+        "-ngl 99 -c 140000 -np 1 -fa on -b 4096 -ub 512 -ctk q8_0 -ctv q8_0 --jinja ",
+        "--reasoning-budget 32768 --alias llama-nvidia --no-mmproj-offload ",
+        "--image-min-tokens 1024 --cont-batching --spec-type draft-mtp --spec-draft-p-min 0.75 ",
+        "--spec-draft-n-max 3 --spec-draft-type-k q8_0 --spec-draft-type-v q8_0 -sps 0.75 ",
+        "--cache-prompt --cache-ram 40960 --kv-unified --temp 1 --top-p 0.95 --top-k 20 ",
+        "--min-p 0 --presence-penalty 0 --repeat-penalty 1 --threads 6 --threads-batch 12 ",
+        "--mmap --chat-template-kwargs {\"reasoning_effort\":\"medium\"} --n-predict 40960"
     ));
     let node = "123Gi"; // the node's allocatable memory, from the PR
     let (small, code) = fit(

@@ -260,6 +260,8 @@ pub fn for_command(argv: &[String]) -> &'static dyn Engine {
     let id = roles::identify(program, command);
     match for_processes(id.engine) {
         Some(engine) if id.role == Role::ApiServer => engine,
+        // `ollama run NAME` is a client, but it names the model its server will load.
+        Some(engine) if id.engine == ProcessEngine::Ollama => engine,
         _ => default_engine(),
     }
 }
@@ -304,6 +306,9 @@ mod tests {
             default_engine().name()
         );
         assert_eq!(for_command(&[]).name(), default_engine().name());
+        assert_eq!(vllm("llama-server -m m.gguf -c 4096"), "llama.cpp");
+        assert_eq!(vllm("OLLAMA_NUM_PARALLEL=2 ollama serve"), "ollama");
+        assert_eq!(vllm("ollama run qwen3:8b"), "ollama");
     }
 
     /// Lines of `text` that name one of `modules` under `engines::` (`engines::vllm::args`,

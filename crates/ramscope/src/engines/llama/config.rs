@@ -162,7 +162,7 @@ pub fn resolve(
             ));
             (release.auto_slots, true)
         }
-        Some(n) if n >= 1 && n <= 256 => (n as u64, false),
+        Some(n) if (1..=256).contains(&n) => (n as u64, false),
         Some(n) => return Err(bad(format!("--parallel {n}: expected -1 or 1..256"))),
     };
     let unified = args.kv_unified.unwrap_or(auto_unified);

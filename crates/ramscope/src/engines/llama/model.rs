@@ -116,7 +116,7 @@ impl Hparams {
         // llama.cpp defaults head_count_kv to head_count (llama-model.cpp reads it optionally).
         let n_head_kv =
             per_layer("attention.head_count_kv").unwrap_or_else(|| vec![n_head; layers]);
-        let head_dim = if n_head > 0 { n_embd / n_head } else { 0 };
+        let head_dim = n_embd.checked_div(n_head).unwrap_or(0);
         let head_dim_k = info.arch_u64("attention.key_length").unwrap_or(head_dim);
         let head_dim_v = info.arch_u64("attention.value_length").unwrap_or(head_dim);
         let n_ff = per_layer("feed_forward_length")

@@ -198,6 +198,10 @@ pub struct EstimateArgs {
     pub json: bool,
     #[command(flatten)]
     pub engine: EngineArgs,
+    /// The server's own log (llama.cpp's, at -lv 4 or higher): every buffer it printed beside
+    /// the component that predicts it.
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<std::path::PathBuf>,
     /// MODEL and vLLM flags (ramscope's own options among them are taken out first).
     #[arg(allow_hyphen_values = true, value_name = "MODEL_AND_VLLM_FLAGS")]
     pub vllm: Vec<String>,
@@ -213,8 +217,8 @@ pub struct EstimateArgs {
 /// How the estimator sees the engine: release, device, GPU, environment, baselines.
 #[derive(Debug, Args, Clone)]
 pub struct EngineArgs {
-    /// vLLM release whose defaults and buffers to use: any 0.10 … 0.33, patch suffixes allowed (default: newest, or the installed one for a running server); another version is estimated as the nearest known release, with a warning.
-    #[arg(long, value_name = "VERSION")]
+    /// Engine release whose defaults and buffers to use — vLLM: any 0.10 … 0.33, patch suffixes allowed; llama.cpp: a commit (0c1e570); Ollama: 0.5.0 … 0.32.15 (default: newest, or the installed one for a running server); another version is estimated as the nearest known release, with a warning.
+    #[arg(long, value_name = "VERSION", alias = "engine-version")]
     pub vllm_version: Option<String>,
     /// Where the model runs: cuda, or cpu for vLLM's CPU backend (default: cuda, or what a running server uses).
     #[arg(long, value_enum)]

@@ -369,6 +369,23 @@ impl Estimate {
     }
 }
 
+/// One buffer an engine's own log printed, beside the component that predicts it
+/// (`ramscope estimate --log FILE`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogMatch {
+    /// 1-based line number in the log.
+    pub line: usize,
+    /// The buffer as the log names it (`CPU_Mapped model`, `CUDA0 KV`).
+    pub printed: String,
+    pub printed_bytes: u64,
+    /// Whether the buffer is in host memory.
+    pub on_host: bool,
+    /// The component that predicts it, and its bytes; `None` for device buffers and lines
+    /// no component models.
+    pub component: Option<String>,
+    pub estimated_bytes: Option<u64>,
+}
+
 /// A listing whose numbers cannot be an estimate.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FootprintError {

@@ -4,12 +4,12 @@
 //! contexts, slot counts, load modes and types. Each server runs one prompt longer than a
 //! ubatch (so the compute buffer has been used in full), then `ramscope explain PID --json`
 //! measures it and estimates it from its own command line. A process more than 10 % off
-//! fails; so does an exact component that differs from the size llama-server printed.
+//! fails; so does an exact component that differs from the size llama-server printed (read
+//! from its log by `ramscope estimate --log`).
 
 mod common;
 
 use common::llama::{self, Quant};
-use ramscope::engines::llama::log::{buffers, BufferKind};
 
 /// About 600 tokens with the test models' byte-level vocabulary: more than a ubatch (512).
 fn long_prompt(seed: usize) -> String {
@@ -63,59 +63,52 @@ fn validate(name: &'static str, quant: Quant, flags: &[&str], prompts: usize) ->
     config.extend_from_slice(flags);
     let server = llama::server(&config)?;
     let pid = server.pid.to_string();
-    // The estimate before traffic, with its growth bound.
+    // The estimate before traffic, with its growth bound, and the server's own log read
+    // beside it (`estimate --log`): every exact component must equal the size it printed.
     let argv: Vec<&str> = server.argv.iter().map(String::as_str).collect();
-    let mut est_args = vec!["estimate", "--json", "--"];
+    let log_path = server.log.display().to_string();
+    let mut est_args = vec!["estimate", "--json", "--log", log_path.as_str(), "--"];
     est_args.extend(&argv);
     let estimate = json(&est_args);
     let process = &estimate["processes"][0];
-
-    // Exact components against what llama-server printed.
-    let log = server.log_text();
-    let printed = buffers(&log);
     let component = |id: &str| {
         process["components"]
             .as_array()
             .and_then(|cs| cs.iter().find(|c| c["id"] == id))
             .cloned()
     };
-    let check = |kind: BufferKind, buffer: &str, id: &str| {
-        let line = printed
-            .iter()
-            .find(|b| b.kind == kind && b.buffer == buffer);
-        let c = component(id);
-        match (line, c) {
-            (Some(line), Some(c)) => {
-                let ours = mib(c["bytes"].as_f64().unwrap_or(0.0));
-                assert!(
-                    (ours - line.mib).abs() <= 0.006,
-                    "{name}: {id} {ours:.3} MiB, llama-server printed {buffer} {:.2} MiB",
-                    line.mib
-                );
-            }
-            (None, None) => {}
-            (line, c) => panic!("{name}: printed {line:?} but estimated {c:?}"),
-        }
-    };
-    check(BufferKind::Kv, "CPU", "kv_cache");
-    check(BufferKind::Output, "CPU", "output_buffer");
-    check(BufferKind::Model, "CPU_Mapped", "weights.mapped");
-    check(BufferKind::Model, "CPU_REPACK", "weights.repacked");
-    check(BufferKind::Model, "CPU", "weights.allocated");
-    let compute = printed
-        .iter()
-        .find(|b| b.kind == BufferKind::Compute && b.buffer == "CPU")
-        .expect("a compute buffer line");
-    let c = component("compute_buffer").expect("a compute buffer estimate");
-    let (low, high) = (
-        mib(c["low_bytes"].as_f64().unwrap_or(0.0)),
-        mib(c["high_bytes"].as_f64().unwrap_or(0.0)),
-    );
+    let lines = estimate["log"].as_array().expect("the log's buffers");
+    let host: Vec<&serde_json::Value> = lines.iter().filter(|l| l["on_host"] == true).collect();
     assert!(
-        low <= compute.mib && compute.mib <= high,
-        "{name}: compute buffer printed {} MiB outside the estimate's {low:.1}–{high:.1} MiB",
-        compute.mib
+        host.len() >= 4,
+        "{name}: only {} host buffers read",
+        host.len()
     );
+    for line in host {
+        let id = line["component"].as_str().unwrap_or_else(|| {
+            panic!("{name}: no component predicts {line}");
+        });
+        let printed = mib(line["printed_bytes"].as_f64().unwrap_or(0.0));
+        let c = component(id).expect("the component");
+        if id == "compute_buffer" {
+            // Sized by ggml's allocator: an estimate with a range.
+            let (low, high) = (
+                mib(c["low_bytes"].as_f64().unwrap_or(0.0)),
+                mib(c["high_bytes"].as_f64().unwrap_or(0.0)),
+            );
+            assert!(
+                low <= printed && printed <= high,
+                "{name}: compute buffer printed {printed:.2} MiB outside {low:.1}–{high:.1} MiB"
+            );
+        } else {
+            let ours = mib(line["estimated_bytes"].as_f64().unwrap_or(0.0));
+            assert!(
+                (ours - printed).abs() <= 0.006,
+                "{name}: {id} {ours:.3} MiB, llama-server printed {} {printed:.2} MiB",
+                line["printed"]
+            );
+        }
+    }
 
     let before = rss(server.pid);
     for i in 0..prompts {

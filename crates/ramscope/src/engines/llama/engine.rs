@@ -208,6 +208,14 @@ impl Launch for LlamaLaunch {
         out
     }
 
+    fn reconcile_log(
+        &self,
+        estimate: &Estimate,
+        log: &str,
+    ) -> Result<Vec<crate::footprint::LogMatch>, EngineError> {
+        Ok(super::evidence::reconcile(estimate, log))
+    }
+
     fn clone_box(&self) -> Box<dyn Launch> {
         Box::new(self.clone())
     }

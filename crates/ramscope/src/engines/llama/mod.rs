@@ -10,6 +10,7 @@ pub mod args;
 pub mod components;
 pub mod config;
 pub mod engine;
+pub mod evidence;
 pub mod flags;
 pub mod log;
 pub mod model;

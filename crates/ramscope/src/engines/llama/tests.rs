@@ -273,3 +273,39 @@ fn a_draft_model_adds_its_own_weights_and_cache() {
     assert!(l.processes[0].component("draft.runtime.heap").is_none());
     assert!(l.processes[0].component("draft.prompt_cache").is_none());
 }
+
+#[test]
+fn a_log_is_matched_buffer_by_buffer() {
+    let f16 = info(&Builder::llama(&shape(1, 1)));
+    let l = list(&f16, "-c 4096 -np 2", Device::Cpu);
+    let e =
+        crate::footprint::Estimate::assemble("llama.cpp", &crate::model::Model::default_model(), l)
+            .expect("an estimate");
+    let log = "\
+0.00.066.087 I load_tensors:   CPU_Mapped model buffer size =   297.07 MiB
+0.00.066.090 I load_tensors:        CUDA0 model buffer size =   100.00 MiB
+0.00.066.634 I llama_context:        CPU  output buffer size =     0.24 MiB
+0.00.066.685 I llama_kv_cache:        CPU KV buffer size =    32.00 MiB
+0.00.081.580 I sched_reserve:        CPU compute buffer size =    26.51 MiB
+0.00.090.000 I llama_kv_cache:        CPU KV buffer size =     4.00 MiB
+";
+    let m = super::evidence::reconcile(&e, log);
+    assert_eq!(m.len(), 6);
+    let by_line = |n: usize| m.iter().find(|x| x.line == n).expect("a line");
+    assert_eq!(by_line(1).component.as_deref(), Some("weights.mapped"));
+    assert!(
+        by_line(1)
+            .estimated_bytes
+            .unwrap()
+            .abs_diff(by_line(1).printed_bytes)
+            < 10 << 10
+    );
+    // Device memory is shown but predicts nothing on the host.
+    assert!(!by_line(2).on_host);
+    assert_eq!(by_line(2).component, None);
+    assert_eq!(by_line(4).component.as_deref(), Some("kv_cache"));
+    assert_eq!(by_line(4).estimated_bytes, Some(32 << 20));
+    assert_eq!(by_line(5).component.as_deref(), Some("compute_buffer"));
+    // A second KV line belongs to a second model, which this estimate does not have.
+    assert_eq!(by_line(6).component, None);
+}

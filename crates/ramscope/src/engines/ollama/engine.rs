@@ -293,6 +293,15 @@ impl Launch for OllamaLaunch {
         }
     }
 
+    /// A runner's log is llama-server's (Ollama forces `--log-verbosity 4` on it).
+    fn reconcile_log(
+        &self,
+        estimate: &Estimate,
+        log: &str,
+    ) -> Result<Vec<crate::footprint::LogMatch>, EngineError> {
+        Ok(crate::engines::llama::evidence::reconcile(estimate, log))
+    }
+
     fn clone_box(&self) -> Box<dyn Launch> {
         Box::new(self.clone())
     }

@@ -114,6 +114,19 @@ pub fn vllm_argv(data: &[u8]) {
     let _ = vllm().parse(&argv);
 }
 
+/// A llama-server argv (words split at NUL and whitespace), parsed as llama-server would:
+/// every flag of the table, its values and their limits, the `NAME=VALUE` words in front.
+pub fn llama_argv(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let argv: Vec<String> = text
+        .split(|c: char| c == '\0' || c.is_ascii_whitespace())
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect();
+    let engine = engines::named("llama.cpp").expect("llama.cpp is in the engine registry");
+    let _ = engine.parse(&argv);
+}
+
 /// A vLLM argv parsed and then estimated with a bundled model, checking the invariants of
 /// every estimate (low ≤ bytes ≤ high, no wrapped count).
 pub fn vllm_estimate(data: &[u8]) {

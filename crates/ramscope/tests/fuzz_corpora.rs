@@ -19,6 +19,7 @@ const TARGETS: &[Target] = &[
     ("recording", ramscope::fuzz::recording),
     ("shell_command_line", ramscope::fuzz::shell_command_line),
     ("vllm_argv", ramscope::fuzz::vllm_argv),
+    ("llama_argv", ramscope::fuzz::llama_argv),
     ("vllm_estimate", ramscope::fuzz::vllm_estimate),
     ("safetensors", ramscope::fuzz::safetensors),
     ("gguf", ramscope::fuzz::gguf),

@@ -8,6 +8,7 @@
 
 use crate::attribute::Category;
 use crate::footprint::Component;
+use crate::gguf::GgufInfo;
 use crate::units::{bytes, Checked};
 
 use super::config::{pad, CacheCap, Resolved};
@@ -38,7 +39,7 @@ pub struct Built {
 
 /// `mmproj`: the multimodal projector's header, and whether it stays on the CPU (no GPU, or
 /// `--no-mmproj-offload`).
-pub fn build(m: &Hparams, r: &Resolved, mmproj: Option<(&Hparams, bool)>) -> Built {
+pub fn build(m: &Hparams, r: &Resolved, mmproj: Option<(&GgufInfo, bool)>) -> Built {
     let at = r.release.commit;
     let mut out = Vec::new();
     let mut notes = Vec::new();
@@ -190,12 +191,14 @@ pub fn build(m: &Hparams, r: &Resolved, mmproj: Option<(&Hparams, bool)>) -> Bui
     }
 
     out.extend(kv_cache(m, r, first_gpu));
+    out.extend(recurrent_state(m, r, first_gpu));
     out.push(output_buffer(m, r));
     out.push(compute_buffer(m, r, first_gpu));
     out.extend(growth(m, r));
     if let Some((p, on_cpu)) = mmproj {
         if on_cpu {
-            let b = Checked::new(p.weight_bytes);
+            // A projector (architecture `clip`) is read whole into a CPU buffer.
+            let b = Checked::new(p.tensor_bytes);
             out.push(Component::exact(
                 "mmproj.weights",
                 b,
@@ -304,6 +307,46 @@ fn kv_cache(m: &Hparams, r: &Resolved, first_gpu: u64) -> Option<Component> {
     ))
 }
 
+/// The state of recurrent layers: per host layer, one row of convolution state and one of
+/// SSM state per sequence, in f32 (src/llama-memory-recurrent.cpp:85-110@0c1e570), zeroed at
+/// allocation like the KV cache. Sizes for Mamba-style layers; other recurrent kinds (RWKV,
+/// KDA) are not sized and noted.
+fn recurrent_state(m: &Hparams, r: &Resolved, first_gpu: u64) -> Option<Component> {
+    let at = r.release.commit;
+    let layers = (0..m.n_layer)
+        .filter(|&il| {
+            m.recurrent_layers
+                .get(il as usize)
+                .copied()
+                .unwrap_or(false)
+        })
+        .filter(|&il| il < first_gpu || !r.kv_offload)
+        .count() as u64;
+    if layers == 0 {
+        return None;
+    }
+    let rows = r.n_seq.max(1);
+    let b = (Checked::new(m.n_embd_r) + m.n_embd_s) * 4u64 * rows * layers;
+    let c = Component::exact(
+        "recurrent_state",
+        b,
+        Category::Heap,
+        format!(
+            "{layers} recurrent layers × {rows} sequences × (n_embd_r {} + n_embd_s {}) × 4 B = {}",
+            m.n_embd_r,
+            m.n_embd_s,
+            bytes(b.raw())
+        ),
+        &format!("src/llama-memory-recurrent.cpp:85-110@{at}"),
+        at,
+    );
+    Some(if m.n_embd_r == 0 && m.n_embd_s == 0 {
+        c.note("the header gives no Mamba-style state sizes: this layer kind's state is not sized")
+    } else {
+        c
+    })
+}
+
 /// Logits (or embeddings) for `n_seq` outputs, reserved at start and only ever grown
 /// (src/llama-context.cpp:376-383, 2141-2176); in the output GPU's pinned host buffer when
 /// the output layer is offloaded (:2193-2201).
@@ -385,8 +428,11 @@ fn compute_buffer(m: &Hparams, r: &Resolved, first_gpu: u64) -> Component {
     } else {
         Category::Heap
     };
-    let low = Checked::from_f64(b.raw() as f64 * 0.75);
-    let high = Checked::from_f64(b.raw() as f64 * 1.3);
+    // Fitted on dense attention models; recurrent and expert layers build other graphs.
+    let unusual = m.recurrent || m.n_expert > 0;
+    let (lo, hi) = if unusual { (0.5, 2.0) } else { (0.75, 1.3) };
+    let low = Checked::from_f64(b.raw() as f64 * lo);
+    let high = Checked::from_f64(b.raw() as f64 * hi);
     Component::exact(
         "compute_buffer",
         b,

@@ -230,7 +230,11 @@ pub fn resolve(
     // Auto turns flash attention on when every device supports it, which the CPU backend
     // does (src/llama-context.cpp:3818-3824).
     let flash_attn = !matches!(args.flash_attn, Some(FlashAttn::Off));
-    if !flash_attn && type_v.name != "f16" && type_v.name != "f32" && type_v.name != "bf16" {
+    if !flash_attn
+        && !["f16", "f32", "bf16"]
+            .iter()
+            .any(|t| type_v.name.eq_ignore_ascii_case(t))
+    {
         return Err(bad(
             "a quantized V cache needs flash attention (-fa on)".into()
         ));

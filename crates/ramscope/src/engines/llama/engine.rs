@@ -237,11 +237,10 @@ pub fn listing(
         .unwrap_or(RELEASES[RELEASES.len() - 1]);
     let gpu = options.device == Device::Cuda;
     let resolved = config::resolve(args, &hparams, release, gpu).map_err(|e| err(e.into()))?;
+    // The projector's header is read for its tensors only: it is a `clip` model, not a
+    // language model.
     let mmproj = match &args.mmproj {
-        Some(p) => {
-            let info = gguf::read_header(Path::new(p)).map_err(|e| err(e.into()))?;
-            Some(Hparams::from_gguf(&info).map_err(|e| err(e.into()))?)
-        }
+        Some(p) => Some(gguf::read_header(Path::new(p)).map_err(|e| err(e.into()))?),
         None => None,
     };
     let mmproj_on_cpu = !gpu || args.mmproj_offload == Some(false);

@@ -67,6 +67,12 @@ pub struct Hparams {
     pub swa_layers: Vec<bool>,
     /// Has recurrent (SSM) layers, whose state llama.cpp keeps apart from the KV cache.
     pub recurrent: bool,
+    /// Which layers are recurrent (no KV cache; a fixed-size state per sequence instead).
+    pub recurrent_layers: Vec<bool>,
+    /// Floats of one sequence's state per recurrent layer: the convolution rows (`n_embd_r`)
+    /// and the SSM state (`n_embd_s`), 0 when the header does not give the SSM sizes.
+    pub n_embd_r: u64,
+    pub n_embd_s: u64,
     pub n_expert: u64,
     pub file_bytes: u64,
     pub weights: Vec<Weight>,
@@ -133,6 +139,25 @@ impl Hparams {
                 .metadata
                 .keys()
                 .any(|k| k.starts_with(&format!("{arch}.wkv.")));
+        let recurrent_layers = recurrent_pattern(info, &arch, recurrent, layers);
+        let mut n_head_kv = n_head_kv;
+        for (kv, r) in n_head_kv.iter_mut().zip(&recurrent_layers) {
+            if *r {
+                *kv = 0;
+            }
+        }
+        // Mamba-style state sizes (src/llama-hparams.cpp:208-258@0c1e570).
+        let ssm = |k: &str| info.arch_u64(&format!("ssm.{k}")).unwrap_or(0);
+        let (d_conv, d_inner, d_state, n_group) = (
+            ssm("conv_kernel"),
+            ssm("inner_size"),
+            ssm("state_size"),
+            ssm("group_count"),
+        );
+        let n_embd_r = d_conv.saturating_sub(1).saturating_mul(
+            d_inner.saturating_add(n_group.saturating_mul(d_state).saturating_mul(2)),
+        );
+        let n_embd_s = d_state.saturating_mul(d_inner);
         let n_expert = info.arch_u64("expert_count").unwrap_or(0);
 
         let mut weights = Vec::with_capacity(info.tensors.len());
@@ -181,6 +206,9 @@ impl Hparams {
             n_swa,
             swa_layers,
             recurrent,
+            recurrent_layers,
+            n_embd_r,
+            n_embd_s,
             n_expert,
             file_bytes: info.file_bytes,
             weights,
@@ -206,6 +234,32 @@ impl Hparams {
             .map(|il| self.n_embd_v_gqa(il))
             .max()
             .unwrap_or(0)
+    }
+}
+
+/// Which layers are recurrent: the header's `attention.recurrent_layers` array, else every
+/// `full_attention_interval`-th layer has attention and the rest are recurrent (4 by default
+/// for the Qwen3-Next family: src/models/qwen3next.cpp:17-23@0c1e570), else every layer of a
+/// purely recurrent model (Mamba, RWKV), else none.
+fn recurrent_pattern(info: &GgufInfo, arch: &str, recurrent: bool, layers: usize) -> Vec<bool> {
+    if let Some(Value::Array { values, len }) =
+        info.get(&format!("{arch}.attention.recurrent_layers"))
+    {
+        if *len as usize == layers {
+            return values
+                .iter()
+                .map(|v| matches!(v, Value::Bool(true)) || v.as_u64().is_some_and(|n| n != 0))
+                .collect();
+        }
+    }
+    let interval = info.arch_u64("full_attention_interval").or_else(|| {
+        ["qwen3next", "qwen35", "qwen35moe"]
+            .contains(&arch)
+            .then_some(4)
+    });
+    match interval {
+        Some(n) if n > 0 => (0..layers as u64).map(|i| (i + 1) % n != 0).collect(),
+        _ => vec![recurrent && (arch.starts_with("mamba") || arch.starts_with("rwkv")); layers],
     }
 }
 

@@ -309,3 +309,34 @@ fn a_log_is_matched_buffer_by_buffer() {
     // A second KV line belongs to a second model, which this estimate does not have.
     assert_eq!(by_line(6).component, None);
 }
+
+#[test]
+fn hybrid_layers_keep_a_state_instead_of_a_kv_cache() {
+    let mut b = Builder::new()
+        .kv_str("general.architecture", "qwen3next")
+        .kv_u32("qwen3next.block_count", 8)
+        .kv_u32("qwen3next.context_length", 4096)
+        .kv_u32("qwen3next.embedding_length", 256)
+        .kv_u32("qwen3next.feed_forward_length", 512)
+        .kv_u32("qwen3next.attention.head_count", 4)
+        .kv_u32("qwen3next.attention.head_count_kv", 2)
+        .kv_u32("qwen3next.ssm.conv_kernel", 4)
+        .kv_u32("qwen3next.ssm.inner_size", 512)
+        .kv_u32("qwen3next.ssm.state_size", 128)
+        .kv_u32("qwen3next.ssm.group_count", 2)
+        .tensor("token_embd.weight", &[256, 1000], 1);
+    for il in 0..8 {
+        b = b.tensor(&format!("blk.{il}.attn_norm.weight"), &[256], 0);
+    }
+    let hybrid = info(&b);
+    let l = list(&hybrid, "-c 4096 -np 2", Device::Cpu);
+    // No full_attention_interval key: every 4th layer (3 and 7) has attention.
+    let head_dim = 256 / 4;
+    assert_eq!(
+        component(&l, "kv_cache").bytes,
+        2 * 2 * 2048 * 2 * (head_dim * 2) * 2
+    );
+    // 6 recurrent layers × 2 slots × ((4-1)·(512 + 2·2·128) + 128·512) floats.
+    let per = 3 * (512 + 2 * 2 * 128) + 128 * 512;
+    assert_eq!(component(&l, "recurrent_state").bytes, 6 * 2 * per * 4);
+}

@@ -1,6 +1,7 @@
 //! Helpers shared by the end-to-end tests: the binary, and real processes with known memory.
 #![allow(dead_code)]
 
+pub mod cgroup;
 pub mod llama;
 pub mod sources;
 pub mod vllm;

@@ -23,15 +23,14 @@
 
 mod common;
 
-use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use common::cgroup::{self, Cgroup};
+use common::cgroup::{self, killed_by_kernel, private_dev_shm, Cgroup, Launched, Start};
 use common::llama::{self, Quant};
 use common::vllm::http;
 use common::MIB;
@@ -123,146 +122,134 @@ fn finding<'a>(fit: &'a Value, verdict: &str) -> Option<&'a Value> {
         .find(|f| f["verdict"] == verdict)
 }
 
-/// `unshare --mount` with a private `/dev/shm` of `bytes`, then exec of what follows.
-fn private_dev_shm(bytes: u64) -> Vec<String> {
-    vec![
-        "unshare".into(),
-        "--mount".into(),
-        "--propagation".into(),
-        "private".into(),
-        "sh".into(),
-        "-c".into(),
-        format!("mount -t tmpfs -o size={bytes} tmpfs /dev/shm && exec \"$0\" \"$@\""),
-    ]
-}
-
-/// A server started inside a cgroup, with its output in `log`; stopped (then killed) when
-/// dropped. The cgroup, dropped after it, kills whatever of its tree is left.
-struct Launched {
-    child: Child,
-    log: PathBuf,
-    port: u16,
+/// One server configuration, checked at two limits taken from fit's JSON.
+struct LoadCase<'a> {
+    name: &'a str,
+    /// fit's flags (device, release, environment).
+    flags: Vec<String>,
+    /// The exact command line, listening on the given port.
+    line: &'a dyn Fn(u16) -> Vec<String>,
+    env: Vec<(String, String)>,
+    /// The signal that stops it cleanly.
     stop: i32,
-    /// The most non-reclaimable memory (anonymous + shmem) the cgroup was seen to hold, sampled
-    /// every 100 ms while waiting.
-    peak: u64,
-    started: Instant,
+    ready: fn(u16) -> bool,
+    /// A request it must answer once ready.
+    request: &'a dyn Fn(u16) -> Result<(), String>,
+    timeout: Duration,
 }
 
-/// How a start ended.
-#[derive(Debug)]
-enum Start {
-    Ready(Duration),
-    Exited(ExitStatus, Duration),
-}
+/// (a) At 70 % of fit's non-reclaimable load peak fit says "OOM at load", and the kernel kills
+/// the server (or a process of its tree) before it is ready; (b) at fit's `limits.memory` fit
+/// has no certain finding, and the server starts and answers. Returns fit's JSON at (b).
+fn killed_below_and_serving_at_the_recommended_limit(
+    case: &LoadCase,
+    cg_a: &Cgroup,
+    cg_b: &Cgroup,
+) -> Value {
+    let logs = tempfile::tempdir().expect("a folder for logs");
+    let name = case.name;
+    let port_a = free_port();
+    let line_a = (case.line)(port_a);
+    let probe = fit(&case.flags, &line_a);
+    let figure = &probe["figures"]["load_non_reclaimable"];
+    let (load, low, high) = (
+        u(&figure["bytes"]),
+        u(&figure["low_bytes"]),
+        u(&figure["high_bytes"]),
+    );
+    let recommended = u(&probe["kubernetes"]["limits_memory"]["bytes"]);
 
-impl Launched {
-    /// Starts `wrap` + `argv` in `cg` with `env` added, writing its output to `log`. `stop`
-    /// is the signal that shuts it down cleanly (SIGTERM for vLLM, whose whole tree follows).
-    fn start(
-        cg: &Cgroup,
-        wrap: &[String],
-        argv: &[String],
-        env: &[(String, String)],
-        log: PathBuf,
-        port: u16,
-        stop: i32,
-    ) -> Launched {
-        let file = std::fs::File::create(&log).expect("create the server log");
-        let all: Vec<&String> = wrap.iter().chain(argv).collect();
-        let mut cmd = Command::new(all[0]);
-        cmd.args(&all[1..])
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .env("VLLM_NO_USAGE_STATS", "1")
-            .env("HF_HUB_OFFLINE", "1")
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("log"))
-            .stderr(file);
-        cg.place(&mut cmd);
-        // SAFETY: prctl is async-signal-safe. If the test process dies the server is told too.
-        unsafe {
-            cmd.pre_exec(move || {
-                libc::prctl(libc::PR_SET_PDEATHSIG, stop);
-                Ok(())
-            });
-        }
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", all[0]));
-        Launched {
-            child,
-            log,
-            port,
-            stop,
-            peak: 0,
-            started: Instant::now(),
-        }
+    // (a)
+    let below = load * 7 / 10;
+    let at = fit(&with_limit(&case.flags, below), &line_a);
+    assert_eq!(at["verdict"], "oom-at-load", "{at}");
+    assert_eq!(at["certain"], true, "{at}");
+    assert_eq!(at["exit_code"], 3);
+    let f = finding(&at, "oom-at-load").expect("the finding");
+    assert_eq!(u(&f["needed_bytes"]), load);
+    assert_eq!(u(&f["available_bytes"]), below);
+
+    cg_a.set_limit(below).expect("set the limit");
+    let log = logs.path().join("below.log");
+    let mut server = Launched::start(cg_a, &[], &line_a, &case.env, log, port_a, case.stop);
+    let outcome = server.wait(cg_a, case.timeout, case.ready);
+    let Start::Exited(status, took) = outcome else {
+        panic!(
+            "{name} was ready within {} (70 % of fit's non-reclaimable load peak {}); \
+             non-reclaimable peak seen {}",
+            mib(below),
+            mib(load),
+            mib(server.peak)
+        );
+    };
+    assert!(!status.success(), "{name} exits non-zero");
+    assert!(
+        killed_by_kernel(cg_a, &status),
+        "{name} exited ({status}) without an OOM kill in its cgroup; log:\n{}",
+        server.tail()
+    );
+    eprintln!(
+        "{name} at {} (70 % of predicted load peak {}): exited after {:.1} s ({status}), \
+         oom_kill {:?}; non-reclaimable seen {}",
+        mib(below),
+        mib(load),
+        took.as_secs_f64(),
+        cg_a.oom_kills(),
+        mib(server.peak)
+    );
+    drop(server);
+
+    // (b)
+    let port_b = free_port();
+    let line_b = (case.line)(port_b);
+    let at = fit(&with_limit(&case.flags, recommended), &line_b);
+    assert_ne!(
+        at["exit_code"], 3,
+        "a certain finding at fit's own limit: {at}"
+    );
+    assert_eq!(u(&at["kubernetes"]["limits_memory"]["bytes"]), recommended);
+    if at["verdict"] != "fits" {
+        eprintln!(
+            "note: at its own recommended limit fit says {}: {}",
+            at["summary"], at["findings"]
+        );
     }
-
-    /// Waits until `ready` says so or the server exits, sampling the cgroup's memory.
-    fn wait(&mut self, cg: &Cgroup, timeout: Duration, ready: impl Fn(u16) -> bool) -> Start {
-        loop {
-            self.sample(cg);
-            if let Some(status) = self.child.try_wait().expect("wait for the server") {
-                return Start::Exited(status, self.started.elapsed());
-            }
-            if ready(self.port) {
-                return Start::Ready(self.started.elapsed());
-            }
-            assert!(
-                self.started.elapsed() < timeout,
-                "neither ready nor gone after {timeout:?}; log:\n{}",
-                self.tail()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+    cg_b.set_limit(recommended).expect("set the limit");
+    let log = logs.path().join("recommended.log");
+    let mut server = Launched::start(cg_b, &[], &line_b, &case.env, log, port_b, case.stop);
+    let outcome = server.wait(cg_b, case.timeout, case.ready);
+    let Start::Ready(took) = outcome else {
+        panic!(
+            "{name} did not start within fit's recommended limit {}: {outcome:?}, oom_kill {:?}, \
+             non-reclaimable peak seen {} (predicted load peak {}, range {}–{}); log:\n{}",
+            mib(recommended),
+            cg_b.oom_kills(),
+            mib(server.peak),
+            mib(load),
+            mib(low),
+            mib(high),
+            server.tail()
+        );
+    };
+    let answered = (case.request)(port_b);
+    server.sample(cg_b);
+    if let Err(e) = answered {
+        panic!("{name}: {e}; log:\n{}", server.tail());
     }
-
-    fn sample(&mut self, cg: &Cgroup) {
-        self.peak = self.peak.max(cg.usage().non_reclaimable);
-    }
-
-    fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().expect("wait for the server")
-    }
-
-    /// Waits (at most `timeout`) for the server to exit.
-    fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(s) = self.exited() {
-                return Some(s);
-            }
-            if Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-}
-
-impl Drop for Launched {
-    fn drop(&mut self) {
-        if self.exited().is_none() {
-            // SAFETY: a signal to the server this test started.
-            unsafe { libc::kill(self.child.id() as i32, self.stop) };
-            if self.wait_exit(Duration::from_secs(30)).is_none() {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-            }
-        }
-    }
-}
-
-/// Whether the kernel killed something in `cg`: its OOM-kill count, or the server's SIGKILL.
-fn killed_by_kernel(cg: &Cgroup, status: &ExitStatus) -> bool {
-    cg.oom_kills().is_some_and(|n| n >= 1) || status.signal() == Some(libc::SIGKILL)
+    assert!(server.exited().is_none(), "{name} still runs");
+    assert_eq!(cg_b.oom_kills().unwrap_or(0), 0);
+    eprintln!(
+        "{name} at the recommended {}: ready in {:.1} s, answered; non-reclaimable peak seen {} \
+         (predicted load peak {}, range {}–{}); charged peak {:?}",
+        mib(recommended),
+        took.as_secs_f64(),
+        mib(server.peak),
+        mib(load),
+        mib(low),
+        mib(high),
+        cg_b.peak_usage().map(mib)
+    );
+    at
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -275,13 +262,8 @@ fn llama_health(port: u16) -> bool {
 /// The exact command line: the model, weights allocated (`--load-mode none`), `extra`, and
 /// where it listens.
 fn llama_line(bin: &Path, model: &Path, extra: &[&str], port: u16) -> Vec<String> {
-    let mut line = vec![
-        bin.display().to_string(),
-        "-m".into(),
-        model.display().to_string(),
-        "--load-mode".into(),
-        "none".into(),
-    ];
+    let (bin, model) = (bin.display().to_string(), model.display().to_string());
+    let mut line = strings(&[&bin, "-m", &model, "--load-mode", "none"]);
     line.extend(strings(extra));
     line.extend(strings(&[
         "--host",
@@ -300,126 +282,44 @@ fn llama_flags() -> Vec<String> {
 #[test]
 fn llama_server_is_killed_below_its_load_peak_and_serves_at_the_recommended_limit() {
     let _one = serial();
-    let Some(cg_a) = Cgroup::create("llama-below") else {
-        return;
-    };
-    let Some(cg_b) = Cgroup::create("llama-recommended") else {
+    let (Some(cg_a), Some(cg_b)) = (
+        Cgroup::create("llama-below"),
+        Cgroup::create("llama-recommended"),
+    ) else {
         return;
     };
     let (Some(bin), Some(model)) = (llama::binary(), llama::model(Quant::F16)) else {
         return;
     };
-    let logs = tempfile::tempdir().expect("a folder for logs");
-    let flags = llama_flags();
-
-    // What fit predicts for the line, whatever the limit.
-    let port_a = free_port();
-    let line_a = llama_line(&bin, &model, &["--cache-ram", "0"], port_a);
-    let probe = fit(&flags, &line_a);
-    let load = u(&probe["figures"]["load_non_reclaimable"]["bytes"]);
-    let recommended = u(&probe["kubernetes"]["limits_memory"]["bytes"]);
+    let line = |port| llama_line(&bin, &model, &["--cache-ram", "0"], port);
+    let probe = fit(&llama_flags(), &line(0));
     assert!(
-        load > u(&probe["estimate"]["weights_bytes"]),
+        u(&probe["figures"]["load_non_reclaimable"]["bytes"])
+            > u(&probe["estimate"]["weights_bytes"]),
         "allocated weights are non-reclaimable: {probe}"
     );
-
-    // (a) 70 % of the non-reclaimable load peak.
-    let below = load * 7 / 10;
-    let at = fit(&with_limit(&flags, below), &line_a);
-    assert_eq!(at["verdict"], "oom-at-load", "{at}");
-    assert_eq!(at["certain"], true);
-    assert_eq!(at["exit_code"], 3);
-    let f = finding(&at, "oom-at-load").expect("the finding");
-    assert_eq!(u(&f["needed_bytes"]), load);
-    assert_eq!(u(&f["available_bytes"]), below);
-
-    cg_a.set_limit(below).expect("set the limit");
-    let mut server = Launched::start(
-        &cg_a,
-        &[],
-        &line_a,
-        &[],
-        logs.path().join("below.log"),
-        port_a,
-        libc::SIGKILL,
-    );
-    let outcome = server.wait(&cg_a, Duration::from_secs(300), llama_health);
-    let Start::Exited(status, took) = outcome else {
-        panic!(
-            "llama-server answered /health within {} (70 % of fit's non-reclaimable load peak {}); \
-             non-reclaimable peak seen {}",
-            mib(below),
-            mib(load),
-            mib(server.peak)
-        );
-    };
-    assert!(
-        killed_by_kernel(&cg_a, &status),
-        "llama-server exited ({status}) without an OOM kill; log:\n{}",
-        server.tail()
-    );
-    eprintln!(
-        "llama-server at {} (70 % of predicted load peak {}): killed after {:.1} s ({status}, \
-         oom_kill {:?}); non-reclaimable seen {}",
-        mib(below),
-        mib(load),
-        took.as_secs_f64(),
-        cg_a.oom_kills(),
-        mib(server.peak)
-    );
-    drop(server);
-
-    // (b) the limit fit recommends.
-    let port_b = free_port();
-    let line_b = llama_line(&bin, &model, &["--cache-ram", "0"], port_b);
-    let at = fit(&with_limit(&flags, recommended), &line_b);
-    assert_eq!(at["verdict"], "fits", "{at}");
-    assert_eq!(at["exit_code"], 0);
-    assert_eq!(u(&at["kubernetes"]["limits_memory"]["bytes"]), recommended);
-
-    cg_b.set_limit(recommended).expect("set the limit");
-    let mut server = Launched::start(
-        &cg_b,
-        &[],
-        &line_b,
-        &[],
-        logs.path().join("recommended.log"),
-        port_b,
-        libc::SIGKILL,
-    );
-    let outcome = server.wait(&cg_b, Duration::from_secs(300), llama_health);
-    let Start::Ready(took) = outcome else {
-        panic!(
-            "llama-server did not start within fit's recommended limit {}: {outcome:?}, \
-             oom_kill {:?}, non-reclaimable peak seen {}; log:\n{}",
-            mib(recommended),
-            cg_b.oom_kills(),
-            mib(server.peak),
-            server.tail()
-        );
-    };
     // A prompt longer than a micro-batch (512 tokens), so the compute buffer is used whole.
-    let long = (0..4).map(prompt).collect::<Vec<_>>().join(" ");
-    let reply = llama::complete(port_b, &long, 8);
-    server.sample(&cg_b);
-    let reply: Value = match reply {
-        Ok(text) => serde_json::from_str(&text).expect("a JSON reply"),
-        Err(e) => panic!("{e}; log:\n{}", server.tail()),
+    let request = |port| {
+        let long = (0..4).map(prompt).collect::<Vec<_>>().join(" ");
+        let reply: Value =
+            serde_json::from_str(&llama::complete(port, &long, 8)?).map_err(|e| e.to_string())?;
+        match u(&reply["tokens_evaluated"]) {
+            n if n > 512 => Ok(()),
+            n => Err(format!("the prompt was only {n} tokens")),
+        }
     };
-    assert!(u(&reply["tokens_evaluated"]) > 512, "{reply}");
-    assert!(server.exited().is_none(), "the server is still running");
-    assert_eq!(cg_b.oom_kills().unwrap_or(0), 0);
-    eprintln!(
-        "llama-server at the recommended {}: ready in {:.1} s, /completion 200; \
-         non-reclaimable peak seen {} (predicted load peak {}, range {}–{}); charged peak {:?}",
-        mib(recommended),
-        took.as_secs_f64(),
-        mib(server.peak),
-        mib(load),
-        mib(u(&probe["figures"]["load_non_reclaimable"]["low_bytes"])),
-        mib(u(&probe["figures"]["load_non_reclaimable"]["high_bytes"])),
-        cg_b.peak_usage().map(mib)
-    );
+    let case = LoadCase {
+        name: "llama-server",
+        flags: llama_flags(),
+        line: &line,
+        env: vec![],
+        stop: libc::SIGKILL,
+        ready: llama_health,
+        request: &request,
+        timeout: Duration::from_secs(300),
+    };
+    let at = killed_below_and_serving_at_the_recommended_limit(&case, &cg_a, &cg_b);
+    assert_eq!(at["verdict"], "fits", "{at}");
 }
 
 /// A small model whose KV cache is large for its compute (32 layers of width 256, f32): each
@@ -432,24 +332,11 @@ fn kv_heavy_model(dir: &Path) -> Option<PathBuf> {
     let out = Command::new(venv.join("bin/python"))
         .arg(script)
         .arg(&path)
-        .args([
-            "--layers",
-            "32",
-            "--hidden",
-            "256",
-            "--heads",
-            "4",
-            "--kv-heads",
-            "4",
-            "--ffn",
-            "512",
-            "--vocab",
-            "1024",
-            "--ctx",
-            "8192",
-            "--type",
-            "f32",
-        ])
+        .args(
+            "--layers 32 --hidden 256 --heads 4 --kv-heads 4 --ffn 512 --vocab 1024 --ctx 8192 \
+             --type f32"
+                .split_whitespace(),
+        )
         .output()
         .expect("run make_tiny_gguf.py");
     assert!(
@@ -576,13 +463,8 @@ fn llama_server_prompt_cache_is_killed_later_unless_capped() {
         port_grows,
         libc::SIGKILL,
     );
-    let outcome = server.wait(&cg_grows, Duration::from_secs(300), llama_health);
-    assert!(
-        matches!(outcome, Start::Ready(_)),
-        "it loads within {}: {outcome:?}; log:\n{}",
-        mib(limit),
-        server.tail()
-    );
+    // It loads within the limit.
+    server.ready(&cg_grows, Duration::from_secs(300), llama_health);
     let started = Instant::now();
     // Twice the limit in cached states is far past it: by then the kernel must have acted.
     let (answered, cached) = fill_prompt_cache(&mut server, &cg_grows, per_token, 2 * limit, 400);
@@ -623,8 +505,7 @@ fn llama_server_prompt_cache_is_killed_later_unless_capped() {
         port_capped,
         libc::SIGKILL,
     );
-    let outcome = server.wait(&cg_capped, Duration::from_secs(300), llama_health);
-    assert!(matches!(outcome, Start::Ready(_)), "{outcome:?}");
+    server.ready(&cg_capped, Duration::from_secs(300), llama_health);
     let (served, _) = fill_prompt_cache(&mut server, &cg_capped, per_token, u64::MAX, answered + 1);
     assert_eq!(
         served,
@@ -698,23 +579,15 @@ fn installed_vllm(venv: &Path) -> Option<String> {
 impl Vllm {
     /// The test server's command line (as tests/common/vllm.rs starts it), on `port`.
     fn line(&self, port: u16, extra: &[&str]) -> Vec<String> {
-        let mut line = vec![
-            self.venv.join("bin/python").display().to_string(),
-            "-m".into(),
-            "vllm.entrypoints.openai.api_server".into(),
-            "--model".into(),
-            self.model.display().to_string(),
-            "--max-model-len".into(),
-            "5120".into(),
-            "--max-num-seqs".into(),
-            "256".into(),
-            "--host".into(),
-            "127.0.0.1".into(),
-            "--port".into(),
-            port.to_string(),
-            "--dtype".into(),
-            "bfloat16".into(),
-        ];
+        let mut line = vec![self.venv.join("bin/python").display().to_string()];
+        let words = |w: &str| w.split(' ').map(String::from).collect::<Vec<_>>();
+        line.extend(words("-m vllm.entrypoints.openai.api_server --model"));
+        line.push(self.model.display().to_string());
+        line.extend(words(
+            "--max-model-len 5120 --max-num-seqs 256 --host 127.0.0.1",
+        ));
+        line.extend(words("--dtype bfloat16"));
+        line.extend(["--port".to_string(), port.to_string()]);
         line.extend(strings(extra));
         line
     }
@@ -751,131 +624,31 @@ fn vllm_env() -> Vec<(String, String)> {
 #[test]
 fn vllm_cpu_is_killed_below_its_load_peak_and_serves_at_the_recommended_limit() {
     let _one = serial();
-    let Some(cg_a) = Cgroup::create("vllm-below") else {
-        return;
-    };
-    let Some(cg_b) = Cgroup::create("vllm-recommended") else {
+    let (Some(cg_a), Some(cg_b)) = (
+        Cgroup::create("vllm-below"),
+        Cgroup::create("vllm-recommended"),
+    ) else {
         return;
     };
     let Some(v) = vllm() else {
         return;
     };
-    let logs = tempfile::tempdir().expect("a folder for logs");
-    let env = vllm_env();
-    let flags = v.flags(&env);
-
-    let port_a = free_port();
-    let line_a = v.line(port_a, &[]);
-    let probe = fit(&flags, &line_a);
-    let load = &probe["figures"]["load_non_reclaimable"];
-    let (load, load_low, load_high) = (
-        u(&load["bytes"]),
-        u(&load["low_bytes"]),
-        u(&load["high_bytes"]),
-    );
-    let recommended = u(&probe["kubernetes"]["limits_memory"]["bytes"]);
-
-    // (a) 70 % of the non-reclaimable load peak: fit says OOM at load, and the kernel kills
-    // a process of the tree while it loads; the API server then exits.
-    let below = load * 7 / 10;
-    let at = fit(&with_limit(&flags, below), &line_a);
-    assert_eq!(at["verdict"], "oom-at-load", "{at}");
-    assert_eq!(at["certain"], true, "{at}");
-    assert_eq!(at["exit_code"], 3);
-
-    cg_a.set_limit(below).expect("set the limit");
-    let mut server = Launched::start(
-        &cg_a,
-        &[],
-        &line_a,
-        &env,
-        logs.path().join("below.log"),
-        port_a,
-        libc::SIGTERM,
-    );
-    let outcome = server.wait(&cg_a, Duration::from_secs(600), vllm_ready);
-    let Start::Exited(status, took) = outcome else {
-        panic!(
-            "vLLM served within {} (70 % of fit's non-reclaimable load peak {}); \
-             non-reclaimable peak seen {}",
-            mib(below),
-            mib(load),
-            mib(server.peak)
-        );
+    let line = |port| v.line(port, &[]);
+    let request = |port| match v.complete(port) {
+        Ok((200, _)) => Ok(()),
+        other => Err(format!("/v1/completions: {other:?}")),
     };
-    assert!(!status.success(), "the API server exits non-zero");
-    assert!(
-        cg_a.oom_kills().is_some_and(|n| n >= 1) || status.signal() == Some(libc::SIGKILL),
-        "vLLM exited ({status}) without an OOM kill in its cgroup; log:\n{}",
-        server.tail()
-    );
-    eprintln!(
-        "vLLM CPU at {} (70 % of predicted load peak {}): the API server exited after {:.1} s \
-         ({status}), oom_kill {:?}; non-reclaimable seen {}",
-        mib(below),
-        mib(load),
-        took.as_secs_f64(),
-        cg_a.oom_kills(),
-        mib(server.peak)
-    );
-    drop(server);
-
-    // (b) the recommended limit: no certain finding, and it serves.
-    let port_b = free_port();
-    let line_b = v.line(port_b, &[]);
-    let at = fit(&with_limit(&flags, recommended), &line_b);
-    assert_ne!(
-        at["exit_code"], 3,
-        "no certain finding at fit's own limit: {at}"
-    );
-    assert_eq!(u(&at["kubernetes"]["limits_memory"]["bytes"]), recommended);
-    if at["verdict"] != "fits" {
-        eprintln!(
-            "note: at its own recommended limit fit says {}: {}",
-            at["summary"], at["findings"]
-        );
-    }
-
-    cg_b.set_limit(recommended).expect("set the limit");
-    let mut server = Launched::start(
-        &cg_b,
-        &[],
-        &line_b,
-        &env,
-        logs.path().join("recommended.log"),
-        port_b,
-        libc::SIGTERM,
-    );
-    let outcome = server.wait(&cg_b, Duration::from_secs(600), vllm_ready);
-    let Start::Ready(took) = outcome else {
-        panic!(
-            "vLLM did not start within fit's recommended limit {}: {outcome:?}, oom_kill {:?}, \
-             non-reclaimable peak seen {} (predicted load peak {}, range {}–{}); log:\n{}",
-            mib(recommended),
-            cg_b.oom_kills(),
-            mib(server.peak),
-            mib(load),
-            mib(load_low),
-            mib(load_high),
-            server.tail()
-        );
+    let case = LoadCase {
+        name: "vLLM CPU",
+        flags: v.flags(&vllm_env()),
+        line: &line,
+        env: vllm_env(),
+        stop: libc::SIGTERM,
+        ready: vllm_ready,
+        request: &request,
+        timeout: Duration::from_secs(600),
     };
-    let reply = v.complete(port_b);
-    server.sample(&cg_b);
-    assert!(reply.as_ref().is_ok_and(|(c, _)| *c == 200), "{reply:?}");
-    assert!(server.exited().is_none());
-    assert_eq!(cg_b.oom_kills().unwrap_or(0), 0);
-    eprintln!(
-        "vLLM CPU at the recommended {}: ready in {:.1} s, /v1/completions 200; \
-         non-reclaimable peak seen {} (predicted load peak {}, range {}–{}); charged peak {:?}",
-        mib(recommended),
-        took.as_secs_f64(),
-        mib(server.peak),
-        mib(load),
-        mib(load_low),
-        mib(load_high),
-        cg_b.peak_usage().map(mib)
-    );
+    killed_below_and_serving_at_the_recommended_limit(&case, &cg_a, &cg_b);
 }
 
 /// The first two CPUs this process may run on (vLLM's CPU backend binds each TP rank's
@@ -1006,17 +779,7 @@ fn vllm_tp2_is_flagged_and_refused_with_a_64_mib_dev_shm() {
         port_sized,
         libc::SIGTERM,
     );
-    let outcome = server.wait(&cg_sized, Duration::from_secs(600), vllm_ready);
-    let Start::Ready(took) = outcome else {
-        panic!(
-            "vLLM TP=2 did not start with fit's /dev/shm {} and limit {}: {outcome:?}, \
-             oom_kill {:?}; log:\n{}",
-            mib(shm_limit),
-            mib(limit),
-            cg_sized.oom_kills(),
-            server.tail()
-        );
-    };
+    let took = server.ready(&cg_sized, Duration::from_secs(600), vllm_ready);
     let reply = v.complete(port_sized);
     server.sample(&cg_sized);
     assert!(reply.as_ref().is_ok_and(|(c, _)| *c == 200), "{reply:?}");

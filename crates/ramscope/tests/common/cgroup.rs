@@ -1,16 +1,17 @@
 //! Memory cgroups for the end-to-end tests: a child of the test's own cgroup with a hard limit
 //! that swap cannot soften, processes moved into it before they exec, the kernel's OOM kills
 //! read back, and the cgroup removed when dropped (its processes killed first), also when a
-//! test fails. cgroup v1 (the `memory` hierarchy) and v2 (the unified one).
+//! test fails. cgroup v1 (the `memory` hierarchy) and v2 (the unified one). [`Launched`] is a
+//! server started inside one, its memory sampled while it starts.
 //!
 //! Creating a cgroup needs root and a writable hierarchy. When that is not possible the test
 //! fails and says why, unless `RAMSCOPE_SKIP_CGROUP=1`, in which case [`Cgroup::create`]
 //! returns `None` and the test says it skipped.
 
 use std::ffi::CString;
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,6 +215,176 @@ impl Drop for Cgroup {
             std::thread::sleep(Duration::from_millis(100));
         }
         eprintln!("warning: could not remove {}", self.dir.display());
+    }
+}
+
+/// Whether the kernel killed something in `cg`: its OOM-kill count, or `status`'s SIGKILL.
+pub fn killed_by_kernel(cg: &Cgroup, status: &ExitStatus) -> bool {
+    cg.oom_kills().is_some_and(|n| n >= 1) || status.signal() == Some(libc::SIGKILL)
+}
+
+/// `unshare --mount` with a private `/dev/shm` tmpfs of `bytes`, then exec of what follows.
+pub fn private_dev_shm(bytes: u64) -> Vec<String> {
+    let script = format!("mount -t tmpfs -o size={bytes} tmpfs /dev/shm && exec \"$0\" \"$@\"");
+    [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        &script,
+    ]
+    .iter()
+    .map(|w| w.to_string())
+    .collect()
+}
+
+/// A server started inside a cgroup, with its output in `log`; stopped (then killed) when
+/// dropped. The cgroup, dropped after it, kills whatever of its tree is left.
+pub struct Launched {
+    pub child: Child,
+    pub log: PathBuf,
+    pub port: u16,
+    stop: i32,
+    /// The most non-reclaimable memory (anonymous + shmem) the cgroup was seen to hold,
+    /// sampled every 100 ms while waiting and after each request the test makes.
+    pub peak: u64,
+    started: Instant,
+}
+
+/// How a start ended.
+#[derive(Debug)]
+pub enum Start {
+    Ready(Duration),
+    Exited(ExitStatus, Duration),
+}
+
+impl Launched {
+    /// Starts `wrap` + `argv` in `cg` with `env` added, writing its output to `log`. `stop`
+    /// is the signal that shuts it down cleanly (SIGTERM for vLLM, whose whole tree follows);
+    /// the kernel sends it too if the test process dies first.
+    pub fn start(
+        cg: &Cgroup,
+        wrap: &[String],
+        argv: &[String],
+        env: &[(String, String)],
+        log: PathBuf,
+        port: u16,
+        stop: i32,
+    ) -> Launched {
+        let file = std::fs::File::create(&log).expect("create the server log");
+        let all: Vec<&String> = wrap.iter().chain(argv).collect();
+        let mut cmd = Command::new(all[0]);
+        cmd.args(&all[1..])
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env("VLLM_NO_USAGE_STATS", "1")
+            .env("HF_HUB_OFFLINE", "1")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log"))
+            .stderr(file);
+        cg.place(&mut cmd);
+        // SAFETY: prctl is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, stop);
+                Ok(())
+            });
+        }
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", all[0]));
+        Launched {
+            child,
+            log,
+            port,
+            stop,
+            peak: 0,
+            started: Instant::now(),
+        }
+    }
+
+    /// Waits until `ready` says so or the server exits, sampling the cgroup's memory.
+    pub fn wait(&mut self, cg: &Cgroup, timeout: Duration, ready: impl Fn(u16) -> bool) -> Start {
+        loop {
+            self.sample(cg);
+            if let Some(status) = self.exited() {
+                return Start::Exited(status, self.started.elapsed());
+            }
+            if ready(self.port) {
+                return Start::Ready(self.started.elapsed());
+            }
+            assert!(
+                self.started.elapsed() < timeout,
+                "neither ready nor gone after {timeout:?}; log:\n{}",
+                self.tail()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until `ready` says so; its exit or an OOM kill first fails the test.
+    pub fn ready(
+        &mut self,
+        cg: &Cgroup,
+        timeout: Duration,
+        ready: impl Fn(u16) -> bool,
+    ) -> Duration {
+        match self.wait(cg, timeout, ready) {
+            Start::Ready(took) => took,
+            outcome => panic!(
+                "not ready: {outcome:?}; oom_kill {:?}; non-reclaimable peak seen {} MiB; log:\n{}",
+                cg.oom_kills(),
+                self.peak >> 20,
+                self.tail()
+            ),
+        }
+    }
+
+    pub fn sample(&mut self, cg: &Cgroup) {
+        self.peak = self.peak.max(cg.usage().non_reclaimable);
+    }
+
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("wait for the server")
+    }
+
+    /// Waits (at most `timeout`) for the server to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.exited() {
+                return Some(s);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The last 30 lines of its output.
+    pub fn tail(&self) -> String {
+        let text = self.log_text();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+impl Drop for Launched {
+    fn drop(&mut self) {
+        if self.exited().is_none() {
+            // SAFETY: a signal to the server this test started.
+            unsafe { libc::kill(self.child.id() as i32, self.stop) };
+            if self.wait_exit(Duration::from_secs(30)).is_none() {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
     }
 }
 

@@ -140,7 +140,7 @@ struct LoadCase<'a> {
 
 /// (a) At 70 % of fit's non-reclaimable load peak fit says "OOM at load", and the kernel kills
 /// the server (or a process of its tree) before it is ready; (b) at fit's `limits.memory` fit
-/// has no certain finding, and the server starts and answers. Returns fit's JSON at (b).
+/// fits, and the server starts and answers. Returns fit's JSON at (b).
 fn killed_below_and_serving_at_the_recommended_limit(
     case: &LoadCase,
     cg_a: &Cgroup,
@@ -203,17 +203,9 @@ fn killed_below_and_serving_at_the_recommended_limit(
     let port_b = free_port();
     let line_b = (case.line)(port_b);
     let at = fit(&with_limit(&case.flags, recommended), &line_b);
-    assert_ne!(
-        at["exit_code"], 3,
-        "a certain finding at fit's own limit: {at}"
-    );
+    // The recommendation covers the estimate's range, so the check passes at it.
+    assert_eq!(at["verdict"], "fits", "at fit's own limit: {at}");
     assert_eq!(u(&at["kubernetes"]["limits_memory"]["bytes"]), recommended);
-    if at["verdict"] != "fits" {
-        eprintln!(
-            "note: at its own recommended limit fit says {}: {}",
-            at["summary"], at["findings"]
-        );
-    }
     cg_b.set_limit(recommended).expect("set the limit");
     let log = logs.path().join("recommended.log");
     let mut server = Launched::start(cg_b, &[], &line_b, &case.env, log, port_b, case.stop);

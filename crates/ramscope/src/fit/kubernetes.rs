@@ -141,7 +141,13 @@ pub fn values(s: &Sizing) -> Result<Kubernetes, FitError> {
             .saturating_add(f.growth_hot_file.high_bytes),
     );
     if high > limit {
-        limit_trace.push_str(&format!("; the estimate's range reaches {}", bytes(high)));
+        // A limit inside the estimate's range would be reported "may OOM" by this same
+        // check: recommend one that covers the range.
+        limit = round_up_mib(high).ok_or_else(|| too_large("limits.memory"))?;
+        limit_trace.push_str(&format!(
+            "; raised to the estimate's range high end {} so the check passes at this limit",
+            bytes(high)
+        ));
     }
 
     let request_equals_limit_safe = s.uncapped.is_empty();

@@ -190,6 +190,9 @@ pub struct PodFit {
     pub shm_needed_bytes: u64,
     /// `engine`: the estimate's total; `components`: the mapped sizes of its shm components.
     pub shm_needed_from: &'static str,
+    /// The largest mapped size of one shm component: segments are created one at a time and
+    /// are sparse, so an engine fails to create one only when it alone does not fit.
+    pub shm_largest_bytes: u64,
     /// Every mlocked component, each × its process count.
     pub locked_bytes: u64,
 }
@@ -361,6 +364,7 @@ pub fn assess(input: Input) -> Result<Assessment, FitError> {
         bound: bound.as_ref(),
         refusal: refusal.as_ref(),
         shm_needed_bytes: pod.shm_needed_bytes,
+        shm_largest_bytes: pod.shm_largest_bytes,
         shm_size_bytes: host.shm_size_bytes,
         grows: !growth.is_empty(),
         uncapped: uncapped.clone(),
@@ -476,6 +480,14 @@ fn pod_fit(e: Option<&Estimate>, phases: Phases) -> PodFit {
         page_cache_read_through_bytes: e.map_or(0, |e| e.total.page_cache_bytes),
         shm_needed_bytes,
         shm_needed_from,
+        shm_largest_bytes: e
+            .into_iter()
+            .flat_map(|e| &e.processes)
+            .flat_map(|p| &p.components)
+            .filter(|c| c.category == Category::Shm)
+            .map(|c| c.mapped_bytes.unwrap_or(c.bytes))
+            .max()
+            .unwrap_or(0),
         locked_bytes: all(&|c| c.locked, &|c| c.bytes),
     }
 }

@@ -183,7 +183,21 @@ fn kubernetes_values_trace_their_arithmetic() {
         .load_non_reclaimable
         .bytes
         .max(f.growth_non_reclaimable.bytes + f.growth_hot_file.bytes);
-    assert_eq!(k.limits_memory.bytes, mib_up(basis + basis.div_ceil(10)));
+    // Raised to the range's high end when that is higher, so the check passes at it.
+    let high = f
+        .load_non_reclaimable
+        .high_bytes
+        .max(f.growth_non_reclaimable.high_bytes + f.growth_hot_file.high_bytes);
+    assert_eq!(
+        k.limits_memory.bytes,
+        mib_up(basis + basis.div_ceil(10)).max(mib_up(high))
+    );
+    let again = assess(input(
+        Some(servers("--cache-ram 1024", GIB)),
+        Some(k.limits_memory.bytes),
+    ))
+    .unwrap();
+    assert!(again.findings.is_empty(), "{:?}", again.findings);
     assert!(k.limits_memory.bytes >= k.requests_memory.bytes);
     assert_eq!(
         quantity::parse_quantity(&k.limits_memory.quantity),

@@ -102,12 +102,15 @@ impl Finding {
 }
 
 /// What the checks look at besides the figures.
+#[derive(Clone)]
 pub struct Checks<'a> {
     pub figures: &'a Figures,
     pub bound: Option<&'a Bound>,
     pub refusal: Option<&'a Refusal>,
     /// `/dev/shm` room the segments need, and what the tmpfs has.
     pub shm_needed_bytes: u64,
+    /// The largest single segment (group) among them.
+    pub shm_largest_bytes: u64,
     pub shm_size_bytes: Option<u64>,
     /// Whether anything grows with traffic, and the growth terms without a cap (in words).
     pub grows: bool,
@@ -165,17 +168,26 @@ pub fn findings(c: &Checks) -> Vec<Finding> {
     }
     if let (Some(size), true) = (c.shm_size_bytes, c.shm_needed_bytes > 0) {
         if c.shm_needed_bytes > size {
-            out.push(
-                Finding::new(
-                    Verdict::ShmTooSmall,
-                    true,
-                    format!(
-                        "the /dev/shm segments map {} > /dev/shm {}",
-                        bytes(c.shm_needed_bytes),
-                        bytes(size)
-                    ),
+            // Segments are created one by one and are sparse: creating one fails only when it
+            // alone is larger than the room left; together they fail only as they fill.
+            // Without components to say how the room splits, the total is all there is.
+            let certain = c.shm_largest_bytes == 0 || c.shm_largest_bytes > size;
+            let detail = if certain {
+                format!(
+                    "the /dev/shm segments map {}, the largest {} alone > /dev/shm {}: the engine cannot create it",
+                    bytes(c.shm_needed_bytes),
+                    bytes(c.shm_largest_bytes),
+                    bytes(size)
                 )
-                .sizes(c.shm_needed_bytes, size),
+            } else {
+                format!(
+                    "the /dev/shm segments map {} in all > /dev/shm {}, each one fits: they are sparse and will be created, but writes fail (SIGBUS) if they fill",
+                    bytes(c.shm_needed_bytes),
+                    bytes(size)
+                )
+            };
+            out.push(
+                Finding::new(Verdict::ShmTooSmall, certain, detail).sizes(c.shm_needed_bytes, size),
             );
         }
     }
@@ -274,6 +286,7 @@ mod tests {
             bound: Some(&b),
             refusal: None,
             shm_needed_bytes: 0,
+            shm_largest_bytes: 0,
             shm_size_bytes: None,
             grows,
             uncapped: uncapped.iter().map(|s| s.to_string()).collect(),
@@ -337,11 +350,22 @@ mod tests {
             bound: Some(&b),
             refusal: Some(&refusal),
             shm_needed_bytes: 64,
+            shm_largest_bytes: 64,
             shm_size_bytes: Some(63),
             grows: false,
             uncapped: Vec::new(),
         };
         let all = findings(&checks);
+        // Every segment fits alone: they are created, and may fail only as they fill.
+        let each_fits = Checks {
+            shm_largest_bytes: 40,
+            ..checks.clone()
+        };
+        let shm = findings(&each_fits)
+            .into_iter()
+            .find(|f| f.verdict == Verdict::ShmTooSmall)
+            .expect("a /dev/shm finding");
+        assert!(!shm.certain);
         let kinds: Vec<Verdict> = all.iter().map(|f| f.verdict).collect();
         assert_eq!(
             kinds,

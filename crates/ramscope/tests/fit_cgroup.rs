@@ -139,8 +139,8 @@ struct LoadCase<'a> {
 }
 
 /// (a) At 70 % of fit's non-reclaimable load peak fit says "OOM at load", and the kernel kills
-/// the server (or a process of its tree) before it is ready; (b) at fit's `limits.memory` fit
-/// fits, and the server starts and answers. Returns fit's JSON at (b).
+/// the server (or a process of its tree) before it is ready; (b) at fit's `limits.memory` the
+/// verdict is "fits", and the server starts and answers. Returns fit's JSON at (b).
 fn killed_below_and_serving_at_the_recommended_limit(
     case: &LoadCase,
     cg_a: &Cgroup,

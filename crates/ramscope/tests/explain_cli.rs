@@ -237,7 +237,9 @@ fn a_tree_that_only_looks_like_vllm_is_doubted_and_gets_no_advice() {
         .map(|d| d.as_str().unwrap())
         .collect();
     assert!(
-        doubts.iter().any(|d| d.contains("vLLM release of this server could not be read")),
+        doubts
+            .iter()
+            .any(|d| d.contains("vLLM release of this server could not be read")),
         "{doubts:?}"
     );
     assert!(doubts.iter().any(|d| d.contains("apart")), "{doubts:?}");

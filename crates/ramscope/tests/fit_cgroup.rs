@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use common::cgroup::{self, killed_by_kernel, private_dev_shm, Cgroup, Launched, Start};
+use common::cgroup::{killed_by_kernel, private_dev_shm, Cgroup, Launched, Start};
 use common::llama::{self, Quant};
 use common::vllm::http;
 use common::MIB;
@@ -789,29 +789,4 @@ fn vllm_tp2_is_flagged_and_refused_with_a_64_mib_dev_shm() {
         mib(server.peak),
         mib(u(&at["figures"]["load_non_reclaimable"]["bytes"]))
     );
-}
-
-/// The harness's parsing of /proc/self/mountinfo and cgroup files, for both versions.
-#[test]
-fn cgroup_paths_and_counters_are_read() {
-    let info = "30 25 0:26 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory\n\
-                31 25 0:27 /kubepods /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
-    let (root, mount) = cgroup::mount_of(info, |t, o| {
-        t == "cgroup" && o.split(',').any(|x| x == "memory")
-    })
-    .expect("the v1 memory mount");
-    assert_eq!(
-        cgroup::join(&mount, &root, "/a/b"),
-        Path::new("/sys/fs/cgroup/memory/a/b")
-    );
-    let (root, mount) = cgroup::mount_of(info, |t, _| t == "cgroup2").expect("the v2 mount");
-    assert_eq!(
-        cgroup::join(&mount, &root, "/kubepods/pod1"),
-        Path::new("/sys/fs/cgroup/pod1")
-    );
-    assert_eq!(
-        cgroup::field("under_oom 0\noom_kill 3\n", "oom_kill"),
-        Some(3)
-    );
-    assert_eq!(cgroup::field("oom_kill_disable 0\n", "oom_kill"), None);
 }

@@ -22,6 +22,35 @@ pub fn ramscope<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
         .expect("run ramscope")
 }
 
+/// ramscope with a clean environment: no calibration profile, no vLLM variables.
+pub fn clean_ramscope(args: &[&str], home: &std::path::Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ramscope"))
+        .args(args)
+        .env_clear()
+        .env("HOME", home)
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("COLUMNS", "100")
+        .output()
+        .expect("run ramscope")
+}
+
+/// The JSON a finished run printed (panics with its output when it is not JSON).
+pub fn json_out(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: stdout {} stderr {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// A JSON byte count.
+pub fn u(v: &serde_json::Value) -> u64 {
+    v.as_u64()
+        .unwrap_or_else(|| panic!("not a byte count: {v}"))
+}
+
 /// Runs ramscope, which must succeed, and parses its JSON output.
 pub fn json_of<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> serde_json::Value {
     let out = ramscope(args);
